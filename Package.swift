@@ -1,0 +1,75 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "evento",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "evento", targets: ["evento"]),
+        .library(name: "EventoCore", targets: ["EventoCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries: a module map and a shim header each, nothing else.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Envelopes, ids, JSON, the store protocol. No C, no NIO.
+        .target(name: "EventoCore", swiftSettings: strict),
+        // SQLite event store (the embedded default).
+        .target(
+            name: "EventoStore",
+            dependencies: [
+                "EventoCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // Outbound HTTP over libcurl's multi interface (connection reuse, one I/O thread).
+        .target(name: "EventoHTTP", dependencies: ["CCurl"], swiftSettings: strict),
+        // Hummingbird application: routes, problem+json, OpenAPI.
+        .target(
+            name: "EventoServer",
+            dependencies: [
+                "EventoCore", "EventoStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "evento",
+            dependencies: [
+                "EventoCore", "EventoServer", "EventoHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore"], swiftSettings: strict),
+        .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
+        .testTarget(
+            name: "EventoIntegrationTests",
+            dependencies: ["evento", "EventoCore", "EventoHTTP"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,112 @@
+/// Where a command is in its processing.
+public enum CommandStatus: String, Sendable, Hashable, CaseIterable {
+    /// Accepted and waiting for (or between) attempts.
+    case pending
+    /// Its handler's events are committed.
+    case succeeded
+    /// Ended without events for a reason retrying cannot fix (a rejected payload, a conflict past the bound).
+    case failed
+    /// Retries exhausted: parked as a dead letter until someone retries it.
+    case dead
+
+    public var isFinal: Bool { self != .pending }
+}
+
+/// A command and its processing record, as the command log holds it.
+public struct CommandRecord: Sendable, Hashable {
+    public var id: String
+    public var entity: EntityId
+    public var type: String
+    public var payload: RawJSON
+    public var causationId: String?
+    public var causationKind: CausationKind
+    public var correlationId: String
+    public var traceparent: String?
+    public var status: CommandStatus
+    public var attempts: Int
+    public var lastError: String?
+    public var resultEventIds: [String]
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(
+        id: String, entity: EntityId, type: String, payload: RawJSON, causationId: String?,
+        causationKind: CausationKind, correlationId: String, traceparent: String?, status: CommandStatus = .pending,
+        attempts: Int = 0, lastError: String? = nil, resultEventIds: [String] = [], createdAt: Timestamp,
+        updatedAt: Timestamp
+    ) {
+        self.id = id
+        self.entity = entity
+        self.type = type
+        self.payload = payload
+        self.causationId = causationId
+        self.causationKind = causationKind
+        self.correlationId = correlationId
+        self.traceparent = traceparent
+        self.status = status
+        self.attempts = attempts
+        self.lastError = lastError
+        self.resultEventIds = resultEventIds
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    public func writeMembers(to o: inout ObjectWriter) {
+        o.field("id", id)
+        o.field("entity", entity.rawValue)
+        o.field("type", type)
+        o.field("payload", json: payload)
+        o.field("causationId", causationId)
+        o.field("causationKind", causationKind.rawValue)
+        o.field("correlationId", correlationId)
+        o.field("traceparent", traceparent)
+        o.field("status", status.rawValue)
+        o.field("attempts", attempts)
+        o.field("lastError", lastError)
+        o.array("resultEventIds", resultEventIds) { $0.string($1) }
+        o.field("createdAt", createdAt.description)
+        o.field("updatedAt", updatedAt.description)
+    }
+}
+
+/// One node of a trace: an event or a command.
+public enum TraceItem: Sendable, Hashable {
+    case event(EventEnvelope)
+    case command(CommandRecord)
+
+    public var id: String {
+        switch self {
+        case .event(let e): e.id
+        case .command(let c): c.id
+        }
+    }
+
+    public var causationId: String? {
+        switch self {
+        case .event(let e): e.causationId
+        case .command(let c): c.causationId
+        }
+    }
+
+    public var causationKind: CausationKind {
+        switch self {
+        case .event(let e): e.causationKind
+        case .command(let c): c.causationKind
+        }
+    }
+
+    public var kind: ItemKind {
+        switch self {
+        case .event: .event
+        case .command: .command
+        }
+    }
+
+    public func writeMembers(to o: inout ObjectWriter) {
+        o.field("kind", kind.rawValue)
+        switch self {
+        case .event(let e): e.writeMembers(to: &o)
+        case .command(let c): c.writeMembers(to: &o)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/// The event store every backend implements (SQLite embedded, PostgreSQL beyond one machine).
+///
+/// Appends are atomic per call: every event of the call commits, or none does.
+public protocol EventStore: Sendable {
+    /// Appends events atomically. Each event's expected version is checked against its stream just before
+    /// it is appended (so a batch may append several events to one stream). An event whose id is already
+    /// stored is not written again: its stored envelope is returned instead.
+    ///
+    /// - Throws: `VersionConflict`, `IdempotencyConflict`.
+    func append(_ events: [NewEvent]) async throws -> AppendResult
+
+    func event(id: String) async throws -> EventEnvelope?
+    /// Events of one entity with `sequence >= fromSequence`, in sequence order.
+    func events(entity: EntityId, fromSequence: Int64, limit: Int) async throws -> [EventEnvelope]
+    /// The global feed: events with `position > afterPosition`, in position order.
+    func events(afterPosition: Int64, limit: Int) async throws -> [EventEnvelope]
+    /// The entity's current version (its last sequence; 0 when it has no events).
+    func version(of entity: EntityId) async throws -> Int64
+    /// The position of the last committed event (0 when empty).
+    func headPosition() async throws -> Int64
+
+    func command(id: String) async throws -> CommandRecord?
+    /// An event or command by id.
+    func traceItem(id: String) async throws -> TraceItem?
+    /// Events and commands whose causation id is `id`, in the order they were written.
+    func items(causedBy id: String, limit: Int) async throws -> [TraceItem]
+}
+
+/// What an append stored.
+public struct AppendResult: Sendable {
+    /// The envelopes, in request order: the newly stored ones and, for ids already stored, the stored ones.
+    public var events: [EventEnvelope]
+    /// How many of `events` were already stored (idempotent replays).
+    public var duplicates: Int
+
+    public init(events: [EventEnvelope], duplicates: Int) {
+        self.events = events
+        self.duplicates = duplicates
+    }
+}
+
+/// An append's expected version did not match its stream; nothing of the append was written.
+public struct VersionConflict: Error, Sendable, Hashable, CustomStringConvertible {
+    public var entity: EntityId
+    public var expected: ExpectedVersion
+    public var actual: Int64
+    /// Index of the offending event in the append.
+    public var index: Int
+
+    public init(entity: EntityId, expected: ExpectedVersion, actual: Int64, index: Int) {
+        self.entity = entity
+        self.expected = expected
+        self.actual = actual
+        self.index = index
+    }
+
+    public var description: String {
+        "entity \(entity) is at version \(actual), expected \(expected)"
+    }
+}
+
+/// An event id was reused for a different event (another entity or type); nothing was written.
+public struct IdempotencyConflict: Error, Sendable, Hashable, CustomStringConvertible {
+    public var id: String
+    public var storedEntity: EntityId
+    public var storedType: String
+    public var index: Int
+
+    public init(id: String, storedEntity: EntityId, storedType: String, index: Int) {
+        self.id = id
+        self.storedEntity = storedEntity
+        self.storedType = storedType
+        self.index = index
+    }
+
+    public var description: String {
+        "event id \"\(id)\" is already used by a \(storedType) event of \(storedEntity)"
+    }
+}

@@ -1,0 +1,60 @@
+import EventoCore
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Turns every error a route throws into a problem+json response, and logs the unexpected ones.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let problem = Self.problem(for: error, request: request, context: context)
+            return try problem.response(from: request, context: context)
+        }
+    }
+
+    static func problem(for error: any Error, request: Request, context: Context) -> Problem {
+        let instance = request.uri.path
+        switch error {
+        case let p as Problem:
+            return p
+        case let e as EventoError:
+            if e.code == .internal { context.logger.error("internal error: \(e) at \(e.file):\(e.line)") }
+            return Problem(e, instance: instance)
+        case let c as VersionConflict:
+            return Problem(
+                EventoError(
+                    .versionConflict, c.description, field: nil,
+                    extensions: ["entity": .string(c.entity.rawValue), "expectedVersion": c.expected.json, "actualVersion": .int(c.actual), "index": .int(Int64(c.index))]
+                ), instance: instance)
+        case let c as IdempotencyConflict:
+            return Problem(
+                EventoError(.idempotencyConflict, c.description, field: nil, extensions: ["id": .string(c.id), "index": .int(Int64(c.index))]),
+                instance: instance)
+        case let e as HTTPError:
+            let code: EventoError.Code =
+                switch e.status {
+                case .notFound: .notFound
+                case .methodNotAllowed: .methodNotAllowed
+                case .contentTooLarge: .payloadTooLarge
+                case .badRequest: .invalidRequest
+                case .unauthorized: .unauthorized
+                default: .internal
+                }
+            let message =
+                e.body
+                ?? (e.status == .notFound ? "no route for \(request.method) \(request.uri.path)" : e.status.reasonPhrase)
+            var problem = Problem(EventoError(code, message), instance: instance)
+            problem.headers = e.headers
+            return problem
+        case is NIOTooManyBytesError:
+            return Problem(EventoError(.payloadTooLarge, "the request body is larger than the server's limit"), instance: instance)
+        default:
+            context.logger.error("unexpected error: \(String(reflecting: error))")
+            return Problem(
+                EventoError(.internal, "internal error; the server log has the details (request \(context.id))"),
+                instance: instance)
+        }
+    }
+}

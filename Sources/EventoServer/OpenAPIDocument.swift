@@ -1,0 +1,199 @@
+/// The OpenAPI 3.1 description of the REST API, served at `/openapi.json`.
+///
+/// Written by hand next to the routes it describes; `OpenAPITests` checks it with openapi-spec-validator
+/// and that every route the server registers is in it.
+enum OpenAPIDocument {
+    static let json = #"""
+{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "Evento",
+    "version": "0.1.0",
+    "description": "Event-sourcing orchestrator: events, commands, user functions, traces. Errors are RFC 9457 problem+json."
+  },
+  "paths": {
+    "/events": {
+      "post": {
+        "summary": "Publish one event, or a batch that commits atomically",
+        "operationId": "publishEvents",
+        "parameters": [{"$ref": "#/components/parameters/traceparent"}],
+        "requestBody": {
+          "required": true,
+          "content": {"application/json": {"schema": {"oneOf": [
+            {"$ref": "#/components/schemas/NewEvent"},
+            {"type": "object", "required": ["events"], "additionalProperties": false,
+             "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"$ref": "#/components/schemas/NewEvent"}}}}
+          ]}}}
+        },
+        "responses": {
+          "201": {
+            "description": "Stored (or, for ids already stored, the stored events: see the Evento-Replayed header)",
+            "headers": {"Evento-Replayed": {"description": "How many returned events were already stored", "schema": {"type": "integer"}}},
+            "content": {"application/json": {"schema": {"oneOf": [
+              {"$ref": "#/components/schemas/Event"},
+              {"type": "object", "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}
+            ]}}}
+          },
+          "400": {"$ref": "#/components/responses/Problem"},
+          "409": {"$ref": "#/components/responses/Problem"},
+          "413": {"$ref": "#/components/responses/Problem"},
+          "422": {"$ref": "#/components/responses/Problem"}
+        }
+      },
+      "get": {
+        "summary": "The global feed: events after a position, in position order",
+        "operationId": "listEvents",
+        "parameters": [
+          {"name": "afterPosition", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}},
+          {"name": "waitMs", "in": "query", "description": "Long poll: wait up to this long for new events when there are none", "schema": {"type": "integer", "minimum": 0, "maximum": 60000, "default": 0}}
+        ],
+        "responses": {
+          "200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "lastPosition": {"type": "integer", "description": "Position of the last event returned (afterPosition when none): the next afterPosition"}
+          }}}}},
+          "400": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/events/{id}": {
+      "get": {
+        "summary": "One event",
+        "operationId": "getEvent",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+          "404": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/entities/{entity}/events": {
+      "get": {
+        "summary": "One entity's events in sequence order",
+        "operationId": "getEntityEvents",
+        "parameters": [
+          {"name": "entity", "in": "path", "required": true, "schema": {"type": "string", "examples": ["checking:6789-21"]}},
+          {"name": "fromSequence", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}
+        ],
+        "responses": {
+          "200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "entity": {"type": "string"},
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+          }}}}},
+          "400": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/trace/{id}": {
+      "get": {
+        "summary": "The cause chain of an event or command back to its root, and the tree of everything it caused",
+        "operationId": "trace",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The trace", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Trace"}}}},
+          "404": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/healthz": {
+      "get": {
+        "summary": "Liveness and the store's head position",
+        "operationId": "health",
+        "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "status": {"type": "string"}, "headPosition": {"type": "integer"}
+        }}}}}}
+      }
+    },
+    "/openapi.json": {
+      "get": {"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI document", "content": {"application/json": {}}}}}
+    }
+  },
+  "components": {
+    "parameters": {
+      "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}}
+    },
+    "responses": {
+      "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    },
+    "schemas": {
+      "ExpectedVersion": {
+        "oneOf": [
+          {"type": "integer", "minimum": 0, "description": "Exact version; 0 = the stream must not exist"},
+          {"type": "string", "enum": ["any", "noStream", "exists"]}
+        ]
+      },
+      "NewEvent": {
+        "type": "object",
+        "required": ["entity", "type", "payload"],
+        "additionalProperties": false,
+        "properties": {
+          "id": {"type": "string", "description": "Unique id; generated (UUIDv7) when absent. A stored id returns the stored event."},
+          "entity": {"type": "string", "description": "AGGREGATE:ID", "examples": ["checking:6789-21"]},
+          "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+          "payload": {"type": "object"},
+          "causationId": {"type": "string"},
+          "causationKind": {"type": "string", "enum": ["command", "event", "external"]},
+          "correlationId": {"type": "string"},
+          "traceparent": {"type": "string"},
+          "expectedVersion": {"$ref": "#/components/schemas/ExpectedVersion"}
+        }
+      },
+      "Event": {
+        "type": "object",
+        "required": ["id", "entity", "type", "sequence", "position", "time", "payload", "causationKind", "correlationId"],
+        "properties": {
+          "id": {"type": "string"},
+          "entity": {"type": "string"},
+          "type": {"type": "string"},
+          "sequence": {"type": "integer", "minimum": 1},
+          "position": {"type": "integer", "minimum": 1},
+          "time": {"type": "string", "format": "date-time"},
+          "payload": {"type": "object"},
+          "causationId": {"type": "string"},
+          "causationKind": {"type": "string", "enum": ["command", "event", "external"]},
+          "correlationId": {"type": "string"},
+          "traceparent": {"type": "string"},
+          "schemaId": {"type": "integer"}
+        }
+      },
+      "TraceNode": {
+        "type": "object",
+        "required": ["id", "kind"],
+        "properties": {
+          "id": {"type": "string"},
+          "kind": {"type": "string", "enum": ["event", "command", "external"]},
+          "missing": {"type": "boolean"},
+          "caused": {"type": "array", "items": {"$ref": "#/components/schemas/TraceNode"}}
+        },
+        "additionalProperties": true
+      },
+      "Trace": {
+        "type": "object",
+        "required": ["chain", "descendants"],
+        "properties": {
+          "id": {"type": "string"},
+          "chain": {"type": "array", "description": "From the root to the item itself", "items": {"$ref": "#/components/schemas/TraceNode"}},
+          "descendants": {"type": "array", "items": {"$ref": "#/components/schemas/TraceNode"}},
+          "truncated": {"type": "boolean"}
+        }
+      },
+      "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+          "type": {"type": "string", "description": "/problems/<slug>, see docs/errors.md"},
+          "title": {"type": "string"},
+          "status": {"type": "integer"},
+          "detail": {"type": "string"},
+          "instance": {"type": "string"},
+          "field": {"type": "string", "description": "The part of the request at fault, e.g. events[2].entity"}
+        },
+        "additionalProperties": true
+      }
+    }
+  }
+}
+"""#
+}

@@ -1,0 +1,102 @@
+import EventoCore
+import EventoStore
+import HTTPTypes
+import Hummingbird
+
+/// `POST /events`, `GET /events/{id}`, `GET /events`, `GET /entities/{entity}/events`.
+struct EventRoutes<Context: RequestContext>: Sendable {
+    let store: any EventStore
+    let commits: CommitSignal?
+    let maxBodyBytes: Int
+
+    func register(on router: Router<Context>) {
+        router.post("/events") { request, context in try await self.publish(request) }
+        router.get("/events") { request, context in try await self.feed(request) }
+        router.get("/events/:id") { request, context in try await self.event(context) }
+        router.get("/entities/:entity/events") { request, context in try await self.stream(request, context) }
+    }
+
+    func publish(_ request: Request) async throws -> Response {
+        var request = request
+        let body = try await request.jsonBody(limit: maxBodyBytes)
+        let (drafts, isBatch) = try EventRequest.parse(body)
+        let header = request.headers[.traceparent]
+        let resolver = CauseResolver(store: store)
+        var events: [NewEvent] = []
+        events.reserveCapacity(drafts.count)
+        var earlier: [String: (kind: ItemKind, correlationId: String, traceparent: String?)] = [:]
+        for d in drafts {
+            let id = d.id ?? Identifiers.uuidV7()
+            let cause = try await resolver.resolve(d.cause, ownId: id, headerTraceparent: header, earlier: earlier)
+            if isBatch { earlier[id] = (.event, cause.correlationId, cause.traceparent) }
+            events.append(
+                NewEvent(
+                    id: id, entity: d.entity, type: d.type, payload: d.payload, causationId: cause.causationId,
+                    causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent,
+                    expectedVersion: d.expectedVersion))
+        }
+        let result: AppendResult
+        do {
+            result = try await store.append(events)
+        } catch let conflict as VersionConflict where isBatch {
+            throw EventoError(
+                .versionConflict, "events[\(conflict.index)]: \(conflict.description)", field: "events[\(conflict.index)].expectedVersion",
+                extensions: [
+                    "entity": .string(conflict.entity.rawValue), "expectedVersion": conflict.expected.json,
+                    "actualVersion": .int(conflict.actual), "index": .int(Int64(conflict.index)),
+                ])
+        }
+        var headers: HTTPFields = [:]
+        if result.duplicates > 0 { headers[.eventoReplayed] = String(result.duplicates) }
+        if isBatch {
+            return JSONResponse.object(.created, headers: headers) { o in
+                o.array("events", result.events) { w, e in e.write(to: &w) }
+            }
+        }
+        let e = result.events[0]
+        headers[.location] = "/events/\(e.id)"
+        return JSONResponse.make(.created, headers: headers) { e.write(to: &$0) }
+    }
+
+    func event(_ context: Context) async throws -> Response {
+        let id = try context.parameters.decoded("id")
+        guard let e = try await store.event(id: id) else { throw EventoError.notFound("no event with id \"\(id)\"") }
+        return JSONResponse.make { e.write(to: &$0) }
+    }
+
+    func feed(_ request: Request) async throws -> Response {
+        let after = try request.queryInt("afterPosition", default: 0, range: 0...Int64.max)
+        let limit = Int(try request.queryInt("limit", default: 1000, range: 1...10_000))
+        let waitMs = try request.queryInt("waitMs", default: 0, range: 0...60_000)
+        var events = try await store.events(afterPosition: after, limit: limit)
+        if events.isEmpty, waitMs > 0, let commits {
+            // Long poll: answer as soon as something beyond `after` commits, or at the deadline.
+            let head = await commits.wait(after: after, timeout: .milliseconds(waitMs))
+            if head > after { events = try await store.events(afterPosition: after, limit: limit) }
+        }
+        let last = events.last?.position ?? after
+        return JSONResponse.object { o in
+            o.array("events", events) { w, e in e.write(to: &w) }
+            o.field("lastPosition", last)
+        }
+    }
+
+    func stream(_ request: Request, _ context: Context) async throws -> Response {
+        let text = try context.parameters.decoded("entity")
+        let entity: EntityId
+        do { entity = try EntityId(parsing: text) } catch { throw EventoError(.invalidRequest, error.description, field: "entity") }
+        let from = try request.queryInt("fromSequence", default: 1, range: 1...Int64.max)
+        let limit = Int(try request.queryInt("limit", default: 1000, range: 1...10_000))
+        let events = try await store.events(entity: entity, fromSequence: from, limit: limit)
+        return JSONResponse.object { o in
+            o.field("entity", entity.rawValue)
+            o.array("events", events) { w, e in e.write(to: &w) }
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let traceparent = HTTPField.Name("traceparent")!
+    /// How many of the returned events were already stored (idempotent replays).
+    static let eventoReplayed = HTTPField.Name("Evento-Replayed")!
+}

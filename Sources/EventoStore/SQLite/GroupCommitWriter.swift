@@ -1,0 +1,200 @@
+import DequeModule
+import EventoCore
+import Foundation
+
+/// Runs every write of the store on one dedicated thread, many writes per transaction.
+///
+/// Writes queue up while the previous transaction commits; the writer then takes all of them (up to
+/// `maxBatch`) into one `BEGIN IMMEDIATE … COMMIT`, so concurrent appends share one fsync. Each write runs
+/// inside its own savepoint: a write that throws (a version conflict, say) is rolled back alone and the
+/// others still commit. A write's caller is resumed only after the commit is durable.
+final class GroupCommitWriter: @unchecked Sendable {
+    // @unchecked: `queue` and `stopped` are only touched under `condition`; the connection and the caches
+    // are only touched on the writer thread.
+    private let condition = NSCondition()
+    private var queue = Deque<PendingWrite>()
+    private var stopped = false
+    private var finished = false
+    private let connection: SQLiteConnection
+    private let maxBatch: Int
+    private let onCommit: @Sendable (_ headPosition: Int64, _ batchSize: Int) -> Void
+    /// Entity versions known to the writer (it is the only writer, so they stay true). Bounded.
+    private var versionCache: [String: Int64] = [:]
+    private let versionCacheLimit = 200_000
+
+    init(
+        connection: SQLiteConnection, maxBatch: Int,
+        onCommit: @escaping @Sendable (_ headPosition: Int64, _ batchSize: Int) -> Void
+    ) {
+        self.connection = connection
+        self.maxBatch = maxBatch
+        self.onCommit = onCommit
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "evento-sqlite-writer"
+        thread.start()
+    }
+
+    /// Stops after the queued writes are done.
+    func shutdown() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Runs `body` in the next group transaction; returns once that transaction has committed.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let op = PendingWrite(body: body, continuation: continuation)
+            condition.lock()
+            if stopped {
+                condition.unlock()
+                continuation.resume(throwing: EventoError(.unavailable, "the store is shutting down"))
+                return
+            }
+            queue.append(op)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopped { condition.wait() }
+            if queue.isEmpty && stopped {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let n = min(queue.count, maxBatch)
+            let batch = Array(queue.prefix(n))
+            queue.removeFirst(n)
+            condition.unlock()
+            run(batch)
+        }
+    }
+
+    private func run(_ batch: [PendingWrite]) {
+        let tx = WriteTransaction(connection: connection, versionCache: versionCache)
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+        } catch {
+            for op in batch { op.fail(error) }
+            return
+        }
+        for op in batch {
+            do {
+                try connection.execute("SAVEPOINT w")
+                tx.beginOperation()
+                try op.execute(tx)
+                try connection.execute("RELEASE w")
+                tx.keepOperation()
+            } catch {
+                tx.discardOperation()
+                try? connection.execute("ROLLBACK TO w")
+                try? connection.execute("RELEASE w")
+                op.error = error
+            }
+        }
+        do {
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            for op in batch { op.fail(error) }
+            return
+        }
+        if versionCache.count + tx.committedVersions.count > versionCacheLimit { versionCache.removeAll(keepingCapacity: true) }
+        versionCache.merge(tx.committedVersions) { _, new in new }
+        if let head = tx.headPosition { onCommit(head, batch.count) }
+        for op in batch { op.finish() }
+    }
+}
+
+/// The writer's view of the open transaction, handed to each write.
+final class WriteTransaction {
+    let connection: SQLiteConnection
+    private let versionCache: [String: Int64]
+    /// Versions set by writes kept so far in this transaction.
+    private(set) var committedVersions: [String: Int64] = [:]
+    /// Versions set by the write in progress.
+    private var operationVersions: [String: Int64] = [:]
+    /// The highest event position written in this transaction.
+    private(set) var headPosition: Int64?
+    private var operationHead: Int64?
+    let now = Timestamp.now()
+
+    init(connection: SQLiteConnection, versionCache: [String: Int64]) {
+        self.connection = connection
+        self.versionCache = versionCache
+    }
+
+    func beginOperation() {
+        operationVersions.removeAll(keepingCapacity: true)
+        operationHead = nil
+    }
+
+    func keepOperation() {
+        committedVersions.merge(operationVersions) { _, new in new }
+        if let operationHead { headPosition = max(headPosition ?? 0, operationHead) }
+    }
+
+    func discardOperation() {
+        operationVersions.removeAll(keepingCapacity: true)
+        operationHead = nil
+    }
+
+    /// The entity's version as this transaction sees it.
+    func version(of entity: String) throws -> Int64 {
+        if let v = operationVersions[entity] ?? committedVersions[entity] ?? versionCache[entity] { return v }
+        let s = try connection.statement("SELECT sequence FROM events WHERE entity = ?1 ORDER BY sequence DESC LIMIT 1")
+        try s.bind(1, entity)
+        let v = try s.step() ? s.int64(0) : 0
+        s.reset()
+        return v
+    }
+
+    func setVersion(_ version: Int64, of entity: String) {
+        operationVersions[entity] = version
+    }
+
+    func wroteEvent(at position: Int64) {
+        operationHead = max(operationHead ?? 0, position)
+    }
+}
+
+/// One queued write. @unchecked Sendable: created by the caller, then touched only by the writer thread.
+private final class PendingWrite: @unchecked Sendable {
+    private let body: (WriteTransaction) throws -> Void
+    private let resume: (Result<Void, any Error>) -> Void
+    var error: (any Error)?
+
+    init<T: Sendable>(body: @escaping @Sendable (WriteTransaction) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+        let box = ResultBox<T>()
+        self.body = { tx in box.value = try body(tx) }
+        self.resume = { result in
+            switch result {
+            case .success: continuation.resume(returning: box.value!)
+            case .failure(let e): continuation.resume(throwing: e)
+            }
+        }
+    }
+
+    func execute(_ tx: WriteTransaction) throws { try body(tx) }
+
+    func fail(_ error: any Error) { resume(.failure(error)) }
+
+    func finish() {
+        if let error { resume(.failure(error)) } else { resume(.success(())) }
+    }
+}
+
+/// Holds a write's result between running it and committing. Touched only by the writer thread.
+private final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}

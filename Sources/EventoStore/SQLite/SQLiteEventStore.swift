@@ -1,0 +1,266 @@
+import EventoCore
+import Foundation
+import Logging
+
+/// The embedded event store: one SQLite database in WAL mode, one writer thread with group commit and a
+/// pool of reader threads.
+public final class SQLiteEventStore: EventStore, @unchecked Sendable {
+    // @unchecked: all mutable state lives in the writer (its thread) and the reader pool (its threads).
+
+    public struct Configuration: Sendable {
+        /// Directory holding `evento.sqlite` (created if missing).
+        public var dataDirectory: String
+        /// `true` (default): every commit is fsynced before its writers are answered (`synchronous=FULL`).
+        /// `false`: `synchronous=NORMAL`, which in WAL mode may lose the last commits on power loss.
+        public var durable: Bool = true
+        /// Reader threads (and connections).
+        public var readers: Int = 4
+        /// Most writes folded into one transaction.
+        public var maxGroupCommit: Int = 512
+
+        public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+
+        public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("evento.sqlite") }
+    }
+
+    public let configuration: Configuration
+    /// Advances on every commit that wrote events.
+    public let commits: CommitSignal
+    private let writer: GroupCommitWriter
+    private let readers: ReaderPool
+    private let lock: DirectoryLock
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "evento.store")) throws {
+        self.configuration = configuration
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        lock = try DirectoryLock(directory: configuration.dataDirectory)
+        let path = configuration.databasePath
+        let writeConnection = try SQLiteConnection.open(path: path)
+        try writeConnection.execute("PRAGMA journal_mode=WAL")
+        try writeConnection.execute("PRAGMA synchronous=\(configuration.durable ? "FULL" : "NORMAL")")
+        try writeConnection.execute("PRAGMA cache_size=-32768")  // 32 MiB
+        try writeConnection.execute("PRAGMA temp_store=MEMORY")
+        try Schema.migrate(writeConnection)
+        let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
+        let commits = CommitSignal(head: head)
+        self.commits = commits
+        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit) { head, _ in
+            commits.advance(to: head)
+        }
+        var readConnections: [SQLiteConnection] = []
+        for _ in 0..<max(1, configuration.readers) {
+            let c = try SQLiteConnection.open(path: path, readOnly: true)
+            try c.execute("PRAGMA cache_size=-8192")
+            readConnections.append(c)
+        }
+        readers = ReaderPool(connections: readConnections)
+        writer.start()
+        logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
+    }
+
+    /// Finishes queued writes and stops the threads. The store is unusable afterwards.
+    public func close() {
+        writer.shutdown()
+        readers.shutdown()
+    }
+
+    // MARK: Appends
+
+    public func append(_ events: [NewEvent]) async throws -> AppendResult {
+        guard !events.isEmpty else { return AppendResult(events: [], duplicates: 0) }
+        return try await writer.perform { tx in try Self.append(events, in: tx) }
+    }
+
+    static func append(_ events: [NewEvent], in tx: WriteTransaction) throws -> AppendResult {
+        var out: [EventEnvelope] = []
+        out.reserveCapacity(events.count)
+        var duplicates = 0
+        let insert = try tx.connection.statement(
+            """
+            INSERT INTO events(id, entity, sequence, type, time, payload, causation_id, causation_kind,
+                correlation_id, traceparent, schema_id)
+            VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(id) DO NOTHING
+            """
+        )
+        for (index, e) in events.enumerated() {
+            let version = try tx.version(of: e.entity.rawValue)
+            if !e.expectedVersion.matches(version) {
+                // A replay of a stored event is answered with the stored event, whatever the version now.
+                if let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) {
+                    out.append(stored)
+                    duplicates += 1
+                    continue
+                }
+                throw VersionConflict(entity: e.entity, expected: e.expectedVersion, actual: version, index: index)
+            }
+            insert.reset()
+            try insert.bind(1, e.id)
+            try insert.bind(2, e.entity.rawValue)
+            try insert.bind(3, version + 1)
+            try insert.bind(4, e.type)
+            try insert.bind(5, tx.now.millisecondsSinceEpoch)
+            try insert.bind(6, e.payload.text)
+            try insert.bind(7, e.causationId)
+            try insert.bind(8, e.causationKind.rawValue)
+            try insert.bind(9, e.correlationId)
+            try insert.bind(10, e.traceparent)
+            try insert.bind(11, e.schemaId.map(Int64.init))
+            try insert.step()
+            if tx.connection.changes == 0 {
+                guard let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) else {
+                    throw EventoError(.internal, "event \(e.id) was neither inserted nor found")
+                }
+                out.append(stored)
+                duplicates += 1
+                continue
+            }
+            let position = tx.connection.lastInsertRowID
+            tx.setVersion(version + 1, of: e.entity.rawValue)
+            tx.wroteEvent(at: position)
+            out.append(
+                EventEnvelope(
+                    id: e.id, entity: e.entity, type: e.type, sequence: version + 1, position: position, time: tx.now,
+                    payload: e.payload, causationId: e.causationId, causationKind: e.causationKind,
+                    correlationId: e.correlationId, traceparent: e.traceparent, schemaId: e.schemaId
+                )
+            )
+        }
+        return AppendResult(events: out, duplicates: duplicates)
+    }
+
+    /// The stored event with `e`'s id, if any; throws when that id belongs to a different event.
+    private static func storedDuplicate(of e: NewEvent, index: Int, connection: SQLiteConnection) throws -> EventEnvelope? {
+        guard let stored = try EventRows.event(id: e.id, connection) else { return nil }
+        guard stored.entity == e.entity, stored.type == e.type else {
+            throw IdempotencyConflict(id: e.id, storedEntity: stored.entity, storedType: stored.type, index: index)
+        }
+        return stored
+    }
+
+    // MARK: Reads
+
+    public func event(id: String) async throws -> EventEnvelope? {
+        try await readers.read { try EventRows.event(id: id, $0) }
+    }
+
+    public func events(entity: EntityId, fromSequence: Int64, limit: Int) async throws -> [EventEnvelope] {
+        try await readers.read { c in
+            let s = try c.statement(
+                "SELECT \(EventRows.columns) FROM events WHERE entity = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3"
+            )
+            try s.bind(1, entity.rawValue)
+            try s.bind(2, fromSequence)
+            try s.bind(3, limit)
+            return try EventRows.all(s)
+        }
+    }
+
+    public func events(afterPosition: Int64, limit: Int) async throws -> [EventEnvelope] {
+        try await readers.read { c in
+            let s = try c.statement("SELECT \(EventRows.columns) FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+            try s.bind(1, afterPosition)
+            try s.bind(2, limit)
+            return try EventRows.all(s)
+        }
+    }
+
+    public func version(of entity: EntityId) async throws -> Int64 {
+        try await readers.read { c in
+            let s = try c.statement("SELECT sequence FROM events WHERE entity = ?1 ORDER BY sequence DESC LIMIT 1")
+            try s.bind(1, entity.rawValue)
+            defer { s.reset() }
+            return try s.step() ? s.int64(0) : 0
+        }
+    }
+
+    public func headPosition() async throws -> Int64 {
+        try await readers.read { c in try c.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0 }
+    }
+
+    public func command(id: String) async throws -> CommandRecord? {
+        try await readers.read { try CommandRows.command(id: id, $0) }
+    }
+
+    public func traceItem(id: String) async throws -> TraceItem? {
+        try await readers.read { c in
+            if let e = try EventRows.event(id: id, c) { return .event(e) }
+            if let cmd = try CommandRows.command(id: id, c) { return .command(cmd) }
+            return nil
+        }
+    }
+
+    public func items(causedBy id: String, limit: Int) async throws -> [TraceItem] {
+        try await readers.read { c in
+            let es = try c.statement("SELECT \(EventRows.columns) FROM events WHERE causation_id = ?1 ORDER BY position LIMIT ?2")
+            try es.bind(1, id)
+            try es.bind(2, limit)
+            let events = try EventRows.all(es)
+            let cs = try c.statement("SELECT \(CommandRows.columns) FROM commands WHERE causation_id = ?1 ORDER BY seq LIMIT ?2")
+            try cs.bind(1, id)
+            try cs.bind(2, limit)
+            let commands = try CommandRows.all(cs)
+            return events.map(TraceItem.event) + commands.map(TraceItem.command)
+        }
+    }
+}
+
+/// Reading event rows.
+enum EventRows {
+    static let columns =
+        "position, id, entity, sequence, type, time, payload, causation_id, causation_kind, correlation_id, traceparent, schema_id"
+
+    static func event(id: String, _ c: SQLiteConnection) throws -> EventEnvelope? {
+        let s = try c.statement("SELECT \(columns) FROM events WHERE id = ?1")
+        try s.bind(1, id)
+        defer { s.reset() }
+        return try s.step() ? row(s) : nil
+    }
+
+    static func all(_ s: SQLiteStatement) throws -> [EventEnvelope] {
+        defer { s.reset() }
+        var out: [EventEnvelope] = []
+        while try s.step() { out.append(row(s)) }
+        return out
+    }
+
+    static func row(_ s: SQLiteStatement) -> EventEnvelope {
+        EventEnvelope(
+            id: s.string(1), entity: EntityId(stored: s.string(2)), type: s.string(4), sequence: s.int64(3),
+            position: s.int64(0), time: Timestamp(millisecondsSinceEpoch: s.int64(5)), payload: RawJSON(trusted: s.string(6)),
+            causationId: s.optionalString(7), causationKind: CausationKind(rawValue: s.string(8)) ?? .external,
+            correlationId: s.string(9), traceparent: s.optionalString(10), schemaId: s.optionalInt64(11).map(Int.init)
+        )
+    }
+}
+
+/// Reading command rows.
+enum CommandRows {
+    static let columns =
+        "id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent, status, attempts, last_error, result_event_ids, created_at, updated_at"
+
+    static func command(id: String, _ c: SQLiteConnection) throws -> CommandRecord? {
+        let s = try c.statement("SELECT \(columns) FROM commands WHERE id = ?1")
+        try s.bind(1, id)
+        defer { s.reset() }
+        return try s.step() ? row(s) : nil
+    }
+
+    static func all(_ s: SQLiteStatement) throws -> [CommandRecord] {
+        defer { s.reset() }
+        var out: [CommandRecord] = []
+        while try s.step() { out.append(row(s)) }
+        return out
+    }
+
+    static func row(_ s: SQLiteStatement) -> CommandRecord {
+        let ids = (try? JSONParser.parse(s.string(11)))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return CommandRecord(
+            id: s.string(0), entity: EntityId(stored: s.string(1)), type: s.string(2), payload: RawJSON(trusted: s.string(3)),
+            causationId: s.optionalString(4), causationKind: CausationKind(rawValue: s.string(5)) ?? .external,
+            correlationId: s.string(6), traceparent: s.optionalString(7),
+            status: CommandStatus(rawValue: s.string(8)) ?? .pending, attempts: Int(s.int64(9)),
+            lastError: s.optionalString(10), resultEventIds: ids,
+            createdAt: Timestamp(millisecondsSinceEpoch: s.int64(12)), updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(13))
+        )
+    }
+}

@@ -1,0 +1,81 @@
+/// The SQLite schema, applied in order by `PRAGMA user_version`.
+///
+/// The outbox is the event log itself: events are immutable and ordered by `position`, so a relay needs
+/// only a cursor (`relay_cursors`) that it advances as deliveries are confirmed. Writing an event therefore
+/// writes its outbox entry in the same transaction for free, with no second row per event.
+enum Schema {
+    static let migrations: [String] = [
+        """
+        CREATE TABLE events(
+            position INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            entity TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            time INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            causation_id TEXT,
+            causation_kind TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            traceparent TEXT,
+            schema_id INTEGER,
+            UNIQUE(entity, sequence)
+        );
+        CREATE INDEX events_causation ON events(causation_id) WHERE causation_id IS NOT NULL;
+        CREATE TABLE commands(
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            entity TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            causation_id TEXT,
+            causation_kind TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            traceparent TEXT,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            result_event_ids TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX commands_causation ON commands(causation_id) WHERE causation_id IS NOT NULL;
+        CREATE INDEX commands_pending ON commands(next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX commands_dead ON commands(updated_at) WHERE status = 'dead';
+        CREATE TABLE snapshots(
+            entity TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            schema_id INTEGER,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE relay_cursors(
+            name TEXT PRIMARY KEY,
+            position INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE functions(
+            name TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    ]
+
+    static func migrate(_ connection: SQLiteConnection) throws {
+        let current = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+        guard current < migrations.count else { return }
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            for (i, sql) in migrations.enumerated() where i >= current {
+                try connection.execute(sql)
+            }
+            try connection.execute("PRAGMA user_version = \(migrations.count)")
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+}

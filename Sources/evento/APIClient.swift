@@ -1,0 +1,54 @@
+import ArgumentParser
+import EventoCore
+import EventoHTTP
+import Foundation
+
+/// The CLI's view of a running server: JSON in, JSON out, problems turned into readable errors.
+struct APIClient {
+    let baseURL: String
+    let http = HTTPClient()
+
+    func get(_ path: String, timeout: Duration = .seconds(30)) async throws -> JSONValue {
+        try await send(HTTPClientRequest(method: "GET", url: baseURL + path, timeout: timeout))
+    }
+
+    func post(_ path: String, body: [UInt8]) async throws -> JSONValue {
+        try await send(HTTPClientRequest(method: "POST", url: baseURL + path, body: body))
+    }
+
+    private func send(_ request: HTTPClientRequest) async throws -> JSONValue {
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request)
+        } catch let e as HTTPClientError {
+            throw CLIError("cannot reach Evento at \(baseURL): \(e.message). Is `evento serve` running? (--url or EVENTO_URL)")
+        }
+        let value = try? JSONParser.parse(response.body)
+        guard response.status < 400 else {
+            if let detail = value?["detail"]?.stringValue {
+                throw CLIError("\(response.status) \(value?["title"]?.stringValue ?? ""): \(detail)")
+            }
+            throw CLIError("\(response.status): \(response.bodyText)")
+        }
+        guard let value else { throw CLIError("the server answered with something that is not JSON: \(response.bodyText.prefix(200))") }
+        return value
+    }
+}
+
+/// An error shown to the CLI user as one line, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Percent-encodes a path segment.
+func pathSegment(_ s: String) -> String {
+    var allowed = CharacterSet.urlPathAllowed
+    allowed.remove("/")
+    return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+}
+
+/// Writes a line to standard output, unbuffered (so pipes see it at once).
+func output(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

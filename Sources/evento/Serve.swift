@@ -1,0 +1,54 @@
+import ArgumentParser
+import EventoServer
+import Foundation
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Evento server.")
+
+    @Option(help: "Address to bind (default: $EVENTO_HOST or 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one (default: $EVENTO_PORT or 8080).")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the database (default: $EVENTO_DATA_DIR or ./data).")
+    var dataDir: String?
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (default: $EVENTO_MAX_BODY_BYTES or 4194304).")
+    var maxBodyBytes: Int?
+
+    @Flag(name: .customLong("no-fsync"), help: "Do not fsync each commit (faster; the last commits can be lost on power loss).")
+    var noFsync = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
+    var logLevel: String?
+
+    func run() async throws {
+        var config = ServerConfiguration()
+        config.host = host ?? Environment.get("EVENTO_HOST") ?? config.host
+        if let p = try port ?? Self.intEnv("EVENTO_PORT") { config.port = p }
+        config.dataDirectory = dataDir ?? Environment.get("EVENTO_DATA_DIR") ?? config.dataDirectory
+        if let m = try maxBodyBytes ?? Self.intEnv("EVENTO_MAX_BODY_BYTES") { config.maxBodyBytes = m }
+        config.durable = !noFsync
+        if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {
+            guard let l = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
+            config.logLevel = l
+        }
+        let level = config.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        try await runServer(config) { host, port in
+            output("Evento listening on http://\(host):\(port)")
+        }
+    }
+
+    static func intEnv(_ name: String) throws -> Int? {
+        guard let text = Environment.get(name) else { return nil }
+        guard let v = Int(text) else { throw ValidationError("\(name)=\(text) is not an integer") }
+        return v
+    }
+}
