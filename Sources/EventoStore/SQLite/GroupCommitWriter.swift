@@ -1,6 +1,7 @@
 import DequeModule
 import EventoCore
 import Foundation
+import Synchronization
 
 /// Runs every write of the store on one dedicated thread, many writes per transaction.
 ///
@@ -21,6 +22,10 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Entity versions known to the writer (it is the only writer, so they stay true). Bounded.
     private var versionCache: [String: Int64] = [:]
     private let versionCacheLimit = 200_000
+    private let counters = Mutex(WriterStatistics())
+
+    /// Transactions committed and writes they carried, since start.
+    var statistics: WriterStatistics { counters.withLock { $0 } }
 
     init(
         connection: SQLiteConnection, maxBatch: Int,
@@ -111,9 +116,24 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         if versionCache.count + tx.committedVersions.count > versionCacheLimit { versionCache.removeAll(keepingCapacity: true) }
         versionCache.merge(tx.committedVersions) { _, new in new }
+        counters.withLock {
+            $0.transactions += 1
+            $0.writes += batch.count
+            $0.largestGroup = max($0.largestGroup, batch.count)
+        }
         if let head = tx.headPosition { onCommit(head, batch.count) }
         for op in batch { op.finish() }
     }
+}
+
+/// What the writer has done since start.
+public struct WriterStatistics: Sendable, Hashable {
+    /// Committed transactions (each one fsync with durable commits).
+    public var transactions = 0
+    /// Writes (appends and other operations) in those transactions.
+    public var writes = 0
+    /// Most writes one transaction carried.
+    public var largestGroup = 0
 }
 
 /// The writer's view of the open transaction, handed to each write.

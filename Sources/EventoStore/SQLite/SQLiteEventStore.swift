@@ -58,10 +58,14 @@ public final class SQLiteEventStore: EventStore, @unchecked Sendable {
         logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
     }
 
+    /// Group-commit figures: transactions and the writes they carried.
+    public var writerStatistics: WriterStatistics { writer.statistics }
+
     /// Finishes queued writes and stops the threads. The store is unusable afterwards.
     public func close() {
         writer.shutdown()
         readers.shutdown()
+        lock.release()
     }
 
     // MARK: Appends

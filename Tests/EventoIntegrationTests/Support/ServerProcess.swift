@@ -1,0 +1,151 @@
+import EventoCore
+import EventoHTTP
+import Foundation
+import Testing
+
+/// Locates the `evento` binary that `swift build` produced next to the test bundle.
+enum Binaries {
+    static var evento: String {
+        if let override = ProcessInfo.processInfo.environment["EVENTO_BINARY"] { return override }
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("evento").path,
+            packageRoot + "/.build/debug/evento",
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
+    }
+
+    static var packageRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+    }
+}
+
+/// A real `evento serve` process on a free port, with its own data directory.
+final class ServerProcess: @unchecked Sendable {
+    // @unchecked: mutated only by the test that owns it, sequentially.
+    let dataDirectory: String
+    private(set) var process: Process?
+    private(set) var baseURL = ""
+    private(set) var port = 0
+    private let extraArguments: [String]
+    let client = HTTPClient()
+    private var logPath: String { dataDirectory + "/server.log" }
+
+    init(arguments: [String] = [], dataDirectory: String? = nil) async throws {
+        self.dataDirectory = dataDirectory ?? NSTemporaryDirectory() + "evento-it-" + Identifiers.uuidV7()
+        extraArguments = arguments
+        try FileManager.default.createDirectory(atPath: self.dataDirectory, withIntermediateDirectories: true)
+        try await start()
+    }
+
+    /// Starts the server (again) on the same data directory.
+    func start() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binaries.evento)
+        p.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArguments
+        let out = Pipe()
+        p.standardOutput = out
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardError = log
+        try p.run()
+        process = p
+        // The ready line: "Evento listening on http://HOST:PORT".
+        let line = try await Self.readLine(out.fileHandleForReading, timeout: .seconds(30))
+        guard let range = line.range(of: "listening on ") else {
+            p.terminate()
+            throw ServerError("unexpected first line from evento serve: \(line)\n\(serverLog)")
+        }
+        baseURL = String(line[range.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        port = Int(baseURL.split(separator: ":").last ?? "") ?? 0
+        // Keep draining stdout so the server never blocks on a full pipe.
+        out.fileHandleForReading.readabilityHandler = { h in _ = h.availableData }
+    }
+
+    var serverLog: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    static func readLine(_ handle: FileHandle, timeout: Duration) async throws -> String {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            group.addTask {
+                var bytes: [UInt8] = []
+                while true {
+                    let chunk = try handle.read(upToCount: 1) ?? Data()
+                    if chunk.isEmpty { break }
+                    if chunk[chunk.startIndex] == UInt8(ascii: "\n") { break }
+                    bytes.append(contentsOf: chunk)
+                }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw ServerError("evento serve did not print its ready line within \(timeout)")
+            }
+            let line = try await group.next()!
+            group.cancelAll()
+            return line
+        }
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    func stop() {
+        guard let p = process else { return }
+        if p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+        process = nil
+    }
+
+    /// SIGKILL: a crash, as far as the server can tell.
+    func kill() {
+        guard let p = process else { return }
+        if p.isRunning {
+            Foundation.kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        process = nil
+    }
+
+    func restart() async throws {
+        stop()
+        try await start()
+    }
+
+    deinit {
+        if let p = process, p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+        client.shutdown()
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+    }
+
+    // MARK: HTTP
+
+    struct Reply {
+        var status: Int
+        var json: JSONValue
+        var headers: [(name: String, value: String)]
+        var text: String
+        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+    }
+
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [(name: String, value: String)] = []) async throws -> Reply {
+        let r = try await client.execute(
+            HTTPClientRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, collectHeaders: true))
+        let json = (try? JSONParser.parse(r.body)) ?? .null
+        return Reply(status: r.status, json: json, headers: r.headers, text: r.bodyText)
+    }
+
+    func get(_ path: String) async throws -> Reply { try await request("GET", path) }
+    func post(_ path: String, _ body: String, headers: [(name: String, value: String)] = []) async throws -> Reply {
+        try await request("POST", path, body: body, headers: headers)
+    }
+    func post(_ path: String, json: JSONValue) async throws -> Reply { try await request("POST", path, body: json.jsonText) }
+}
+
+struct ServerError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

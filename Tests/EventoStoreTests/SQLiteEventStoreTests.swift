@@ -1,0 +1,179 @@
+import EventoCore
+import EventoStore
+import Foundation
+import Testing
+
+/// A store in a fresh temporary directory, removed afterwards.
+final class TemporaryStore {
+    let directory: String
+    var store: SQLiteEventStore
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "evento-store-test-" + Identifiers.uuidV7()
+        store = try SQLiteEventStore(configuration: .init(dataDirectory: directory))
+    }
+
+    func reopen() throws {
+        store.close()
+        store = try SQLiteEventStore(configuration: .init(dataDirectory: directory))
+    }
+
+    deinit {
+        store.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+func event(_ entity: String, _ type: String = "Happened", id: String = Identifiers.uuidV7(), expected: ExpectedVersion = .any, payload: JSONValue = [:]) throws -> NewEvent {
+    NewEvent(id: id, entity: try EntityId(parsing: entity), type: type, payload: RawJSON(payload), expectedVersion: expected)
+}
+
+@Suite struct SQLiteEventStoreTests {
+    @Test func sequencesStayGaplessAndOrderedUnderEightConcurrentWriters() async throws {
+        let t = try TemporaryStore()
+        let store = t.store
+        let perWriter = 50
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<8 {
+                group.addTask {
+                    for i in 0..<perWriter {
+                        _ = try await store.append([try event("account:1", payload: ["writer": .int(Int64(w)), "i": .int(Int64(i))])])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let events = try await store.events(entity: EntityId(parsing: "account:1"), fromSequence: 1, limit: 10_000)
+        #expect(events.count == 8 * perWriter)
+        #expect(events.map(\.sequence) == Array(1...Int64(8 * perWriter)))
+        #expect(events.map(\.position) == Array(1...Int64(8 * perWriter)))
+        // Each writer's own events keep their order.
+        for w in 0..<8 {
+            let mine = events.compactMap { e -> Int64? in
+                let p = try? e.payload.value()
+                return p?["writer"] == .int(Int64(w)) ? p?["i"]?.intValue : nil
+            }
+            #expect(mine == Array(0..<Int64(perWriter)))
+        }
+        #expect(try await store.version(of: EntityId(parsing: "account:1")) == Int64(8 * perWriter))
+    }
+
+    @Test func concurrentAppendsAtTheSameExpectedVersionHaveExactlyOneWinner() async throws {
+        let t = try TemporaryStore()
+        let store = t.store
+        _ = try await store.append([try event("account:2")])
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    do {
+                        _ = try await store.append([try event("account:2", expected: .exact(1))])
+                        return true
+                    } catch let c as VersionConflict {
+                        #expect(c.actual == 2)
+                        #expect(c.expected == .exact(1))
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+        #expect(try await store.version(of: EntityId(parsing: "account:2")) == 2)
+    }
+
+    @Test func theSameEventIdTwiceStoresOneEvent() async throws {
+        let t = try TemporaryStore()
+        let first = try await t.store.append([try event("account:3", id: "evt-1", payload: ["n": 1])])
+        let second = try await t.store.append([try event("account:3", id: "evt-1", expected: .noStream, payload: ["n": 1])])
+        #expect(first.duplicates == 0)
+        #expect(second.duplicates == 1)
+        #expect(second.events == first.events)
+        #expect(try await t.store.events(afterPosition: 0, limit: 100).count == 1)
+    }
+
+    @Test func reusingAnIdForAnotherEntityIsAConflict() async throws {
+        let t = try TemporaryStore()
+        _ = try await t.store.append([try event("account:4", id: "evt-2")])
+        await #expect(throws: IdempotencyConflict.self) {
+            _ = try await t.store.append([try event("account:5", id: "evt-2")])
+        }
+        #expect(try await t.store.version(of: EntityId(parsing: "account:5")) == 0)
+    }
+
+    @Test func aBatchWithOneConflictingEventStoresNone() async throws {
+        let t = try TemporaryStore()
+        _ = try await t.store.append([try event("account:6")])
+        await #expect(throws: VersionConflict.self) {
+            _ = try await t.store.append([
+                try event("account:7", expected: .noStream),
+                try event("account:7", expected: .exact(1)),
+                try event("account:6", expected: .noStream),  // account:6 exists
+            ])
+        }
+        #expect(try await t.store.events(afterPosition: 0, limit: 100).count == 1)
+        // The writer's version cache must not remember the rolled-back events.
+        let ok = try await t.store.append([try event("account:7", expected: .noStream)])
+        #expect(ok.events[0].sequence == 1)
+        #expect(ok.events[0].position == 2)
+    }
+
+    @Test func aBatchMayAppendSeveralEventsToOneStreamWithExpectedVersions() async throws {
+        let t = try TemporaryStore()
+        let r = try await t.store.append([
+            try event("account:8", expected: .noStream), try event("account:8", expected: .exact(1)),
+            try event("account:8", expected: .exists),
+        ])
+        #expect(r.events.map(\.sequence) == [1, 2, 3])
+    }
+
+    @Test func concurrentAppendsShareTransactions() async throws {
+        let t = try TemporaryStore()
+        let store = t.store
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<400 {
+                group.addTask { _ = try await store.append([try event("account:g\(i % 20)")]) }
+            }
+            try await group.waitForAll()
+        }
+        let stats = store.writerStatistics
+        #expect(stats.writes == 400)
+        #expect(stats.transactions < 400, "400 concurrent appends took \(stats.transactions) transactions")
+        #expect(stats.largestGroup > 1)
+    }
+
+    @Test func everythingSurvivesAReopen() async throws {
+        let t = try TemporaryStore()
+        let stored = try await t.store.append([try event("account:9", payload: ["x": "y"]), try event("account:9")])
+        try t.reopen()
+        let events = try await t.store.events(entity: EntityId(parsing: "account:9"), fromSequence: 1, limit: 10)
+        #expect(events == stored.events)
+        #expect(try await t.store.headPosition() == 2)
+        let next = try await t.store.append([try event("account:9", expected: .exact(2))])
+        #expect(next.events[0].sequence == 3)
+    }
+
+    @Test func aSecondStoreOnTheSameDirectoryIsRefused() throws {
+        let t = try TemporaryStore()
+        #expect(throws: EventoError.self) { try SQLiteEventStore(configuration: .init(dataDirectory: t.directory)) }
+    }
+
+    @Test func readsPageThroughTheFeedAndStreams() async throws {
+        let t = try TemporaryStore()
+        for i in 0..<10 { _ = try await t.store.append([try event(i % 2 == 0 ? "a:1" : "b:1")]) }
+        let page = try await t.store.events(afterPosition: 4, limit: 3)
+        #expect(page.map(\.position) == [5, 6, 7])
+        let stream = try await t.store.events(entity: EntityId(parsing: "b:1"), fromSequence: 3, limit: 10)
+        #expect(stream.map(\.sequence) == [3, 4, 5])
+        #expect(stream.map(\.position) == [6, 8, 10])
+    }
+
+    @Test func causedByFindsChildren() async throws {
+        let t = try TemporaryStore()
+        var child = try event("a:1", id: "child")
+        child.causationId = "parent"
+        child.causationKind = .event
+        _ = try await t.store.append([try event("a:1", id: "parent"), child])
+        let items = try await t.store.items(causedBy: "parent", limit: 10)
+        #expect(items.map(\.id) == ["child"])
+    }
+}
