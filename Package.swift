@@ -27,8 +27,18 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // Linux calls that need _GNU_SOURCE (pipe2, posix_spawn file actions).
+        .target(name: "CEventoSystem"),
+
         // Envelopes, ids, JSON, the store protocol. No C, no NIO.
-        .target(name: "EventoCore", swiftSettings: strict),
+        .target(
+            name: "EventoCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         // SQLite event store (the embedded default).
         .target(
             name: "EventoStore",
@@ -41,11 +51,21 @@ let package = Package(
         ),
         // Outbound HTTP over libcurl's multi interface (connection reuse, one I/O thread).
         .target(name: "EventoHTTP", dependencies: ["CCurl"], swiftSettings: strict),
+        // Function registry and transports (http, process).
+        .target(
+            name: "EventoFunctions",
+            dependencies: [
+                "EventoCore", "EventoHTTP", "CEventoSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         // Hummingbird application: routes, problem+json, OpenAPI.
         .target(
             name: "EventoServer",
             dependencies: [
-                "EventoCore", "EventoStore",
+                "EventoCore", "EventoStore", "EventoFunctions", "EventoHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

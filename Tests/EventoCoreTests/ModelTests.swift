@@ -51,3 +51,19 @@ import Testing
         #expect(!ExpectedVersion.exact(3).matches(4))
     }
 }
+
+@Suite struct HashTests {
+    @Test func sha256MatchesTheStandardVectors() {
+        #expect(Identifiers.hex(SHA256.hash(Array("".utf8))) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(Identifiers.hex(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        #expect(Identifiers.hex(SHA256.hash(long)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    @Test func derivedIdsAreStableAndDistinct() {
+        let a = Identifiers.derived("event-1", "transfer", "0")
+        #expect(a == Identifiers.derived("event-1", "transfer", "0"))
+        #expect(a != Identifiers.derived("event-1", "transfer", "1"))
+        #expect(Array(a)[14] == "8")
+    }
+}

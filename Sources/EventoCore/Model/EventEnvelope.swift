@@ -82,12 +82,15 @@ public struct NewEvent: Sendable, Hashable {
     /// Checked against the stream's version just before this event is appended.
     public var expectedVersion: ExpectedVersion
     public var schemaId: Int?
+    /// When it happened; the commit time when nil.
+    public var time: Timestamp?
 
     public init(
         id: String, entity: EntityId, type: String, payload: RawJSON, causationId: String? = nil,
         causationKind: CausationKind = .external, correlationId: String? = nil, traceparent: String? = nil,
-        expectedVersion: ExpectedVersion = .any, schemaId: Int? = nil
+        expectedVersion: ExpectedVersion = .any, schemaId: Int? = nil, time: Timestamp? = nil
     ) {
+        self.time = time
         self.id = id
         self.entity = entity
         self.type = type

@@ -2,6 +2,9 @@
 ///
 /// Appends are atomic per call: every event of the call commits, or none does.
 public protocol EventStore: Sendable {
+    /// Advances on every commit that wrote events.
+    var commits: CommitSignal { get }
+
     /// Appends events atomically. Each event's expected version is checked against its stream just before
     /// it is appended (so a batch may append several events to one stream). An event whose id is already
     /// stored is not written again: its stored envelope is returned instead.
@@ -59,14 +62,16 @@ public struct VersionConflict: Error, Sendable, Hashable, CustomStringConvertibl
     }
 }
 
-/// An event id was reused for a different event (another entity or type); nothing was written.
+/// An event or command id was reused for a different item (another entity or type); nothing was written.
 public struct IdempotencyConflict: Error, Sendable, Hashable, CustomStringConvertible {
+    public var kind: ItemKind
     public var id: String
     public var storedEntity: EntityId
     public var storedType: String
     public var index: Int
 
-    public init(id: String, storedEntity: EntityId, storedType: String, index: Int) {
+    public init(kind: ItemKind = .event, id: String, storedEntity: EntityId, storedType: String, index: Int) {
+        self.kind = kind
         self.id = id
         self.storedEntity = storedEntity
         self.storedType = storedType
@@ -74,6 +79,6 @@ public struct IdempotencyConflict: Error, Sendable, Hashable, CustomStringConver
     }
 
     public var description: String {
-        "event id \"\(id)\" is already used by a \(storedType) event of \(storedEntity)"
+        "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity)"
     }
 }

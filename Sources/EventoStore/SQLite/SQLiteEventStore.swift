@@ -4,7 +4,7 @@ import Logging
 
 /// The embedded event store: one SQLite database in WAL mode, one writer thread with group commit and a
 /// pool of reader threads.
-public final class SQLiteEventStore: EventStore, @unchecked Sendable {
+public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     // @unchecked: all mutable state lives in the writer (its thread) and the reader pool (its threads).
 
     public struct Configuration: Sendable {
@@ -26,8 +26,8 @@ public final class SQLiteEventStore: EventStore, @unchecked Sendable {
     public let configuration: Configuration
     /// Advances on every commit that wrote events.
     public let commits: CommitSignal
-    private let writer: GroupCommitWriter
-    private let readers: ReaderPool
+    let writer: GroupCommitWriter
+    let readers: ReaderPool
     private let lock: DirectoryLock
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "evento.store")) throws {
@@ -102,7 +102,8 @@ public final class SQLiteEventStore: EventStore, @unchecked Sendable {
             try insert.bind(2, e.entity.rawValue)
             try insert.bind(3, version + 1)
             try insert.bind(4, e.type)
-            try insert.bind(5, tx.now.millisecondsSinceEpoch)
+            let time = e.time ?? tx.now
+            try insert.bind(5, time.millisecondsSinceEpoch)
             try insert.bind(6, e.payload.text)
             try insert.bind(7, e.causationId)
             try insert.bind(8, e.causationKind.rawValue)
@@ -123,7 +124,7 @@ public final class SQLiteEventStore: EventStore, @unchecked Sendable {
             tx.wroteEvent(at: position)
             out.append(
                 EventEnvelope(
-                    id: e.id, entity: e.entity, type: e.type, sequence: version + 1, position: position, time: tx.now,
+                    id: e.id, entity: e.entity, type: e.type, sequence: version + 1, position: position, time: time,
                     payload: e.payload, causationId: e.causationId, causationKind: e.causationKind,
                     correlationId: e.correlationId, traceparent: e.traceparent, schemaId: e.schemaId
                 )
@@ -136,7 +137,7 @@ public final class SQLiteEventStore: EventStore, @unchecked Sendable {
     private static func storedDuplicate(of e: NewEvent, index: Int, connection: SQLiteConnection) throws -> EventEnvelope? {
         guard let stored = try EventRows.event(id: e.id, connection) else { return nil }
         guard stored.entity == e.entity, stored.type == e.type else {
-            throw IdempotencyConflict(id: e.id, storedEntity: stored.entity, storedType: stored.type, index: index)
+            throw IdempotencyConflict(kind: .event, id: e.id, storedEntity: stored.entity, storedType: stored.type, index: index)
         }
         return stored
     }
@@ -256,15 +257,17 @@ enum CommandRows {
         return out
     }
 
-    static func row(_ s: SQLiteStatement) -> CommandRecord {
-        let ids = (try? JSONParser.parse(s.string(11)))?.arrayValue?.compactMap(\.stringValue) ?? []
+    /// A command from the row's columns, starting at column `offset`.
+    static func row(_ s: SQLiteStatement, offset o: Int32 = 0) -> CommandRecord {
+        let ids = (try? JSONParser.parse(s.string(o + 11)))?.arrayValue?.compactMap(\.stringValue) ?? []
         return CommandRecord(
-            id: s.string(0), entity: EntityId(stored: s.string(1)), type: s.string(2), payload: RawJSON(trusted: s.string(3)),
-            causationId: s.optionalString(4), causationKind: CausationKind(rawValue: s.string(5)) ?? .external,
-            correlationId: s.string(6), traceparent: s.optionalString(7),
-            status: CommandStatus(rawValue: s.string(8)) ?? .pending, attempts: Int(s.int64(9)),
-            lastError: s.optionalString(10), resultEventIds: ids,
-            createdAt: Timestamp(millisecondsSinceEpoch: s.int64(12)), updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(13))
+            id: s.string(o), entity: EntityId(stored: s.string(o + 1)), type: s.string(o + 2),
+            payload: RawJSON(trusted: s.string(o + 3)), causationId: s.optionalString(o + 4),
+            causationKind: CausationKind(rawValue: s.string(o + 5)) ?? .external, correlationId: s.string(o + 6),
+            traceparent: s.optionalString(o + 7), status: CommandStatus(rawValue: s.string(o + 8)) ?? .pending,
+            attempts: Int(s.int64(o + 9)), lastError: s.optionalString(o + 10), resultEventIds: ids,
+            createdAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 12)),
+            updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 13))
         )
     }
 }

@@ -60,7 +60,17 @@ enum Schema {
             definition TEXT NOT NULL,
             created_at INTEGER NOT NULL
         ) WITHOUT ROWID;
+        """,
         """
+        CREATE TABLE dead_dispatches(
+            id TEXT PRIMARY KEY,
+            dispatcher TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

@@ -1,0 +1,22 @@
+#define _GNU_SOURCE
+#include "evento_system.h"
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+
+int evento_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int evento_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int evento_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], int in_fd, int out_fd,
+                 int err_fd, const char *cwd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    int rc = posix_spawnp(pid, file, &actions, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}

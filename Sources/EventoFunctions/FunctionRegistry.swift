@@ -1,0 +1,200 @@
+import EventoCore
+import EventoHTTP
+import Logging
+import Synchronization
+
+/// The registered functions and their running transports.
+///
+/// Registrations are persisted in the store, so a restart brings them back (and restarts their workers).
+/// One handler and one aggregator per aggregate; any number of dispatchers.
+public final class FunctionRegistry: FunctionDirectory, Sendable {
+    struct Entry {
+        var definition: FunctionDefinition
+        var transport: any FunctionTransport
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var handlers: [String: FunctionDefinition] = [:]
+        var aggregators: [String: FunctionDefinition] = [:]
+        var dispatchers: [FunctionDefinition] = []
+
+        mutating func reindex() {
+            handlers = [:]
+            aggregators = [:]
+            dispatchers = []
+            for e in entries.values.sorted(by: { $0.definition.name < $1.definition.name }) {
+                switch e.definition.kind {
+                case .handler: handlers[e.definition.aggregate!] = e.definition
+                case .aggregator: aggregators[e.definition.aggregate!] = e.definition
+                case .dispatcher: dispatchers.append(e.definition)
+                }
+            }
+        }
+    }
+
+    private let state = Mutex(State())
+    /// Serialises registrations and removals (they start and stop processes).
+    private let changes = AsyncLock()
+    let store: any PipelineStore
+    let http: HTTPClient
+    let logger: Logger
+
+    public init(store: any PipelineStore, http: HTTPClient, logger: Logger) {
+        self.store = store
+        self.http = http
+        self.logger = logger
+    }
+
+    /// Starts the transports of the stored registrations. A function whose workers cannot start stays
+    /// registered (its calls fail and are retried) and the problem is logged.
+    public func loadPersisted() async throws {
+        for (name, json) in try await store.functionDefinitions() {
+            do {
+                let definition = try FunctionDefinition.parse(try json.value())
+                let transport = try await makeTransport(definition, verify: false)
+                state.withLock { s in
+                    s.entries[name] = Entry(definition: definition, transport: transport)
+                    s.reindex()
+                }
+            } catch {
+                logger.error("cannot start stored function \(name): \(error)")
+            }
+        }
+    }
+
+    /// Registers a function: starts its transport, persists it, then routes to it.
+    /// - Parameter replace: replace a registration of the same name instead of refusing it.
+    public func register(_ definition: FunctionDefinition, replace: Bool = false) async throws {
+        try await changes.withLock {
+            let existing = state.withLock { $0.entries[definition.name] }
+            if existing != nil && !replace {
+                throw EventoError(.conflict, "a function named \(definition.name) is already registered; DELETE /functions/\(definition.name) first")
+            }
+            if let aggregate = definition.aggregate, definition.kind != .dispatcher {
+                let other = state.withLock { s in
+                    definition.kind == .handler ? s.handlers[aggregate] : s.aggregators[aggregate]
+                }
+                if let other, other.name != definition.name {
+                    throw EventoError(
+                        .conflict, "aggregate \(aggregate) already has a \(definition.kind.rawValue), \(other.name); an aggregate has one",
+                        field: "aggregate")
+                }
+            }
+            let transport = try await makeTransport(definition, verify: true)
+            do {
+                try await store.saveFunction(name: definition.name, definition: RawJSON(definition.json))
+            } catch {
+                await transport.shutdown()
+                throw error
+            }
+            state.withLock { s in
+                s.entries[definition.name] = Entry(definition: definition, transport: transport)
+                s.reindex()
+            }
+            if let existing { await existing.transport.shutdown() }
+            logger.info("function registered", metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
+        }
+    }
+
+    /// Unregisters a function and stops its workers. Returns false when there was none.
+    public func remove(_ name: String) async throws -> Bool {
+        try await changes.withLock {
+            let deleted = try await store.deleteFunction(name: name)
+            let entry = state.withLock { s -> Entry? in
+                let e = s.entries.removeValue(forKey: name)
+                s.reindex()
+                return e
+            }
+            if let entry { await entry.transport.shutdown() }
+            return deleted || entry != nil
+        }
+    }
+
+    public func list() -> [FunctionDefinition] {
+        state.withLock { $0.entries.values.map(\.definition).sorted { $0.name < $1.name } }
+    }
+
+    /// Worker pids of a process function (for operators and tests).
+    public func workerPids(of name: String) -> [Int32] {
+        (state.withLock { $0.entries[name]?.transport } as? ProcessPool)?.pids ?? []
+    }
+
+    /// Stops every transport (server shutdown).
+    public func shutdown() async {
+        let transports = state.withLock { s in s.entries.values.map(\.transport) }
+        for t in transports { await t.shutdown() }
+    }
+
+    private func makeTransport(_ d: FunctionDefinition, verify: Bool) async throws -> any FunctionTransport {
+        var log = logger
+        log[metadataKey: "evento.function"] = "\(d.name)"
+        switch d.transport {
+        case .http(let url):
+            return HTTPTransport(function: d.name, url: url, client: http)
+        case .process(let command, let workers, let environment, let cwd):
+            let pool = ProcessPool(
+                function: d.name, command: command, workers: workers, environment: environment, workingDirectory: cwd, logger: log)
+            if verify {
+                try await pool.start()
+            } else {
+                do { try await pool.start() } catch { logger.error("function \(d.name): \(error)") }
+            }
+            return pool
+        }
+    }
+
+    // MARK: FunctionDirectory
+
+    public func handler(for aggregate: String) -> FunctionDefinition? { state.withLock { $0.handlers[aggregate] } }
+    public func aggregator(for aggregate: String) -> FunctionDefinition? { state.withLock { $0.aggregators[aggregate] } }
+    public func dispatchers() -> [FunctionDefinition] { state.withLock { $0.dispatchers } }
+    public func function(named name: String) -> FunctionDefinition? { state.withLock { $0.entries[name]?.definition } }
+
+    public func invoke(_ function: FunctionDefinition, request: [UInt8]) async throws -> [UInt8] {
+        guard let transport = state.withLock({ $0.entries[function.name]?.transport }) else {
+            throw FunctionCallError(function: function.name, message: "is no longer registered", retryable: true)
+        }
+        return try await transport.call(request, timeout: .milliseconds(function.timeoutMs))
+    }
+}
+
+/// A lock for async critical sections (FIFO).
+final class AsyncLock: Sendable {
+    private struct State {
+        var locked = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if !s.locked {
+                    s.locked = true
+                    return true
+                }
+                s.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty {
+                s.locked = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,277 @@
+import EventoCore
+
+/// The command log, snapshots, cursors, dead dispatches and function registrations.
+extension SQLiteEventStore {
+    // MARK: Commands
+
+    public func submit(_ commands: [NewCommand]) async throws -> [CommandSubmission] {
+        guard !commands.isEmpty else { return [] }
+        return try await writer.perform { tx in try Self.insert(commands, in: tx) }
+    }
+
+    static func insert(_ commands: [NewCommand], in tx: WriteTransaction) throws -> [CommandSubmission] {
+        let c = tx.connection
+        let insert = try c.statement(
+            """
+            INSERT INTO commands(id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent,
+                status, attempts, result_event_ids, next_attempt_at, created_at, updated_at)
+            VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, '[]', ?9, ?9, ?9) ON CONFLICT(id) DO NOTHING
+            """
+        )
+        var out: [CommandSubmission] = []
+        for (index, cmd) in commands.enumerated() {
+            insert.reset()
+            try insert.bind(1, cmd.id)
+            try insert.bind(2, cmd.entity.rawValue)
+            try insert.bind(3, cmd.type)
+            try insert.bind(4, cmd.payload.text)
+            try insert.bind(5, cmd.causationId)
+            try insert.bind(6, cmd.causationKind.rawValue)
+            try insert.bind(7, cmd.correlationId)
+            try insert.bind(8, cmd.traceparent)
+            try insert.bind(9, tx.now.millisecondsSinceEpoch)
+            try insert.step()
+            if c.changes == 0 {
+                guard let stored = try CommandRows.command(id: cmd.id, c) else {
+                    throw EventoError(.internal, "command \(cmd.id) was neither inserted nor found")
+                }
+                guard stored.entity == cmd.entity, stored.type == cmd.type else {
+                    throw IdempotencyConflict(kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index)
+                }
+                out.append(CommandSubmission(record: stored, isNew: false))
+            } else {
+                out.append(
+                    CommandSubmission(
+                        record: CommandRecord(
+                            id: cmd.id, entity: cmd.entity, type: cmd.type, payload: cmd.payload, causationId: cmd.causationId,
+                            causationKind: cmd.causationKind, correlationId: cmd.correlationId, traceparent: cmd.traceparent,
+                            createdAt: tx.now, updatedAt: tx.now),
+                        isNew: true))
+            }
+        }
+        return out
+    }
+
+    public func pendingCommands(afterSeq: Int64, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)] {
+        try await readers.read { c in
+            let s = try c.statement(
+                "SELECT seq, \(CommandRows.columns) FROM commands WHERE status = 'pending' AND seq > ?1 ORDER BY seq LIMIT ?2")
+            try s.bind(1, afterSeq)
+            try s.bind(2, limit)
+            defer { s.reset() }
+            var out: [(Int64, CommandRecord)] = []
+            while try s.step() { out.append((s.int64(0), CommandRows.row(s, offset: 1))) }
+            return out
+        }
+    }
+
+    public func recordFailure(commandId: String, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord? {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement(
+                "UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1")
+            try s.bind(1, commandId)
+            try s.bind(2, status.rawValue)
+            try s.bind(3, attempts)
+            try s.bind(4, error)
+            try s.bind(5, tx.now.millisecondsSinceEpoch)
+            try s.step()
+            return try CommandRows.command(id: commandId, tx.connection)
+        }
+    }
+
+    public func commit(
+        commandId: String, attempts: Int, events: [NewEvent], expectedVersion: Int64, snapshot: Snapshot?
+    ) async throws -> AppendResult {
+        try await writer.perform { tx in
+            var events = events
+            for i in events.indices { events[i].expectedVersion = .exact(expectedVersion + Int64(i)) }
+            let result = try Self.append(events, in: tx)
+            var ids = JSONWriter()
+            ids.array(result.events) { w, e in w.string(e.id) }
+            let s = try tx.connection.statement(
+                """
+                UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
+                    updated_at = ?4 WHERE id = ?1
+                """)
+            try s.bind(1, commandId)
+            try s.bind(2, attempts)
+            try s.bind(3, ids.string)
+            try s.bind(4, tx.now.millisecondsSinceEpoch)
+            try s.step()
+            if let snapshot { try Self.save(snapshot, in: tx) }
+            return result
+        }
+    }
+
+    public func deadCommands(limit: Int) async throws -> [CommandRecord] {
+        try await readers.read { c in
+            let s = try c.statement("SELECT \(CommandRows.columns) FROM commands WHERE status = 'dead' ORDER BY updated_at DESC LIMIT ?1")
+            try s.bind(1, limit)
+            return try CommandRows.all(s)
+        }
+    }
+
+    public func revive(commandId: String) async throws -> CommandRecord? {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement(
+                "UPDATE commands SET status = 'pending', attempts = 0, updated_at = ?2 WHERE id = ?1 AND status IN ('dead', 'failed')")
+            try s.bind(1, commandId)
+            try s.bind(2, tx.now.millisecondsSinceEpoch)
+            try s.step()
+            return try CommandRows.command(id: commandId, tx.connection)
+        }
+    }
+
+    // MARK: Snapshots
+
+    public func snapshot(of entity: EntityId) async throws -> Snapshot? {
+        try await readers.read { c in
+            let s = try c.statement("SELECT version, state, schema_id FROM snapshots WHERE entity = ?1")
+            try s.bind(1, entity.rawValue)
+            defer { s.reset() }
+            guard try s.step() else { return nil }
+            return Snapshot(entity: entity, version: s.int64(0), state: RawJSON(trusted: s.string(1)), schemaId: s.optionalInt64(2).map(Int.init))
+        }
+    }
+
+    public func save(_ snapshot: Snapshot) async throws {
+        try await writer.perform { tx in try Self.save(snapshot, in: tx) }
+    }
+
+    static func save(_ snapshot: Snapshot, in tx: WriteTransaction) throws {
+        let s = try tx.connection.statement(
+            """
+            INSERT INTO snapshots(entity, version, state, schema_id, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT(entity) DO UPDATE SET version = excluded.version, state = excluded.state,
+                schema_id = excluded.schema_id, updated_at = excluded.updated_at
+            WHERE excluded.version > snapshots.version
+            """)
+        try s.bind(1, snapshot.entity.rawValue)
+        try s.bind(2, snapshot.version)
+        try s.bind(3, snapshot.state.text)
+        try s.bind(4, snapshot.schemaId.map(Int64.init))
+        try s.bind(5, tx.now.millisecondsSinceEpoch)
+        try s.step()
+    }
+
+    // MARK: Cursors and dispatch
+
+    public func cursor(_ name: String) async throws -> Int64? {
+        try await readers.read { c in
+            let s = try c.statement("SELECT position FROM relay_cursors WHERE name = ?1")
+            try s.bind(1, name)
+            defer { s.reset() }
+            return try s.step() ? s.int64(0) : nil
+        }
+    }
+
+    public func setCursor(_ name: String, to position: Int64) async throws {
+        try await writer.perform { tx in try Self.setCursor(name, to: position, in: tx) }
+    }
+
+    static func setCursor(_ name: String, to position: Int64, in tx: WriteTransaction) throws {
+        let s = try tx.connection.statement(
+            """
+            INSERT INTO relay_cursors(name, position, updated_at) VALUES(?1, ?2, ?3)
+            ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+            """)
+        try s.bind(1, name)
+        try s.bind(2, position)
+        try s.bind(3, tx.now.millisecondsSinceEpoch)
+        try s.step()
+    }
+
+    public func commit(_ dispatch: DispatchCommit) async throws -> [CommandRecord] {
+        try await writer.perform { tx in
+            let submitted = try Self.insert(dispatch.commands, in: tx)
+            for d in dispatch.deadDispatches {
+                let s = try tx.connection.statement(
+                    """
+                    INSERT INTO dead_dispatches(id, dispatcher, event_id, attempts, last_error, created_at)
+                    VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+                    ON CONFLICT(id) DO UPDATE SET attempts = excluded.attempts, last_error = excluded.last_error
+                    """)
+                try s.bind(1, d.id)
+                try s.bind(2, d.dispatcher)
+                try s.bind(3, d.eventId)
+                try s.bind(4, d.attempts)
+                try s.bind(5, d.lastError)
+                try s.bind(6, d.createdAt.millisecondsSinceEpoch)
+                try s.step()
+            }
+            if !dispatch.cursorName.isEmpty { try Self.setCursor(dispatch.cursorName, to: dispatch.position, in: tx) }
+            return submitted.filter(\.isNew).map(\.record)
+        }
+    }
+
+    public func deadDispatches(limit: Int) async throws -> [DeadDispatch] {
+        try await readers.read { c in
+            let s = try c.statement(
+                "SELECT id, dispatcher, event_id, attempts, last_error, created_at FROM dead_dispatches ORDER BY created_at DESC LIMIT ?1")
+            try s.bind(1, limit)
+            defer { s.reset() }
+            var out: [DeadDispatch] = []
+            while try s.step() { out.append(Self.deadDispatch(s)) }
+            return out
+        }
+    }
+
+    public func deadDispatch(id: String) async throws -> DeadDispatch? {
+        try await readers.read { c in
+            let s = try c.statement(
+                "SELECT id, dispatcher, event_id, attempts, last_error, created_at FROM dead_dispatches WHERE id = ?1")
+            try s.bind(1, id)
+            defer { s.reset() }
+            return try s.step() ? Self.deadDispatch(s) : nil
+        }
+    }
+
+    static func deadDispatch(_ s: SQLiteStatement) -> DeadDispatch {
+        DeadDispatch(
+            id: s.string(0), dispatcher: s.string(1), eventId: s.string(2), attempts: Int(s.int64(3)), lastError: s.string(4),
+            createdAt: Timestamp(millisecondsSinceEpoch: s.int64(5)))
+    }
+
+    public func removeDeadDispatch(id: String) async throws {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement("DELETE FROM dead_dispatches WHERE id = ?1")
+            try s.bind(1, id)
+            try s.step()
+        }
+    }
+
+    // MARK: Functions
+
+    public func functionDefinitions() async throws -> [(name: String, definition: RawJSON)] {
+        try await readers.read { c in
+            let s = try c.statement("SELECT name, definition FROM functions ORDER BY name")
+            defer { s.reset() }
+            var out: [(String, RawJSON)] = []
+            while try s.step() { out.append((s.string(0), RawJSON(trusted: s.string(1)))) }
+            return out
+        }
+    }
+
+    public func saveFunction(name: String, definition: RawJSON) async throws {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement(
+                """
+                INSERT INTO functions(name, definition, created_at) VALUES(?1, ?2, ?3)
+                ON CONFLICT(name) DO UPDATE SET definition = excluded.definition
+                """)
+            try s.bind(1, name)
+            try s.bind(2, definition.text)
+            try s.bind(3, tx.now.millisecondsSinceEpoch)
+            try s.step()
+        }
+    }
+
+    public func deleteFunction(name: String) async throws -> Bool {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement("DELETE FROM functions WHERE name = ?1")
+            try s.bind(1, name)
+            try s.step()
+            return tx.connection.changes > 0
+        }
+    }
+}
