@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "evento", targets: ["evento"]),
         .library(name: "EventoCore", targets: ["EventoCore"]),
+        // What a Swift function links: the function protocol over stdin/stdout and HTTP.
+        .library(name: "EventoRuntime", targets: ["EventoRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
@@ -84,11 +86,24 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Function runtimes and the example functions.
+        .target(
+            name: "EventoRuntime",
+            dependencies: [
+                "EventoCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "runtime/swift/EventoRuntime",
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "checking-function", dependencies: ["EventoRuntime"], path: "functions/checking", swiftSettings: strict),
+
         .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore"], swiftSettings: strict),
         .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
         .testTarget(
             name: "EventoIntegrationTests",
-            dependencies: ["evento", "EventoCore", "EventoHTTP"],
+            dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP"],
             swiftSettings: strict
         ),
     ]

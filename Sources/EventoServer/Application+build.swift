@@ -1,4 +1,6 @@
 import EventoCore
+import EventoFunctions
+import EventoHTTP
 import EventoStore
 import Foundation
 import Hummingbird
@@ -17,31 +19,79 @@ public struct ServerConfiguration: Sendable {
     /// fsync every commit (`synchronous=FULL`); off trades the last commits on power loss for speed.
     public var durable: Bool = true
     public var logLevel: Logger.Level = .info
+    /// Required on administration routes when set; required to bind a non-loopback address.
+    public var adminToken: String?
+    /// A JSON file of function definitions registered (or replaced) at start.
+    public var functionsFile: String?
+    public var processor = CommandProcessor.Configuration()
 
     public init() {}
 }
 
-/// Builds the Evento application: the store, its services and the HTTP routes. `evento serve` and the
-/// tests both go through here.
+/// The parts of a running Evento, wired together.
+struct Pipeline: Sendable {
+    let store: SQLiteEventStore
+    let registry: FunctionRegistry
+    let validator: any SchemaValidator
+    let aggregates: Aggregates
+    let processor: CommandProcessor
+    let relay: DispatchRelay
+    let http: HTTPClient
+}
+
+/// Builds the Evento application: the store, the pipeline's services and the HTTP routes. `evento serve`
+/// and the tests both go through here.
 public func buildApplication(
     _ config: ServerConfiguration,
     onReady: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
-) throws -> some ApplicationProtocol {
+) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "evento")
     logger.logLevel = config.logLevel
+    if !AdminAuth.isLoopback(config.host) && config.adminToken == nil {
+        throw EventoError(
+            .forbidden,
+            "refusing to bind \(config.host) without an admin token: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN (or bind 127.0.0.1)."
+        )
+    }
     var storeConfig = SQLiteEventStore.Configuration(dataDirectory: config.dataDirectory)
     storeConfig.durable = config.durable
     let store = try SQLiteEventStore(configuration: storeConfig, logger: logger)
+    let http = HTTPClient()
+    let registry = FunctionRegistry(store: store, http: http, logger: logger)
+    let validator: any SchemaValidator = AcceptAllValidator()
+    let aggregates = Aggregates(store: store, functions: registry, validator: validator, logger: logger)
+    let processor = CommandProcessor(
+        store: store, functions: registry, aggregates: aggregates, validator: validator, configuration: config.processor, logger: logger)
+    let relay = DispatchRelay(store: store, functions: registry, processor: processor, commits: store.commits, validator: validator, logger: logger)
+    let pipeline = Pipeline(
+        store: store, registry: registry, validator: validator, aggregates: aggregates, processor: processor, relay: relay, http: http)
 
+    do {
+        try await registry.loadPersisted()
+        if let file = config.functionsFile { try await loadFunctions(file: file, into: registry) }
+    } catch {
+        await registry.shutdown()
+        store.close()
+        throw error
+    }
+
+    let admin = AdminAuth(token: config.adminToken)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     EventRoutes(store: store, commits: store.commits, maxBodyBytes: config.maxBodyBytes).register(on: router)
     TraceRoutes(store: store).register(on: router)
+    FunctionRoutes(registry: registry, admin: admin, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    CommandRoutes(
+        store: store, functions: registry, processor: processor, aggregates: aggregates, validator: validator,
+        maxBodyBytes: config.maxBodyBytes
+    ).register(on: router)
+    DeadLetterRoutes(store: store, functions: registry, processor: processor, relay: relay, admin: admin).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
         return JSONResponse.object { o in
             o.field("status", "ok")
             o.field("headPosition", head)
+            o.field("commandBacklog", processor.backlog)
         }
     }
     router.get("/openapi.json") { _, _ in
@@ -53,7 +103,7 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "evento"),
-        services: [StoreService(store: store)],
+        services: [StoreService(store: store), PipelineService(pipeline: pipeline)],
         onServerRunning: { channel in
             onReady(config.host, channel.localAddress?.port ?? config.port)
         },
@@ -61,7 +111,28 @@ public func buildApplication(
     )
 }
 
-/// Closes the store once the server has stopped (services stop in reverse order of start).
+/// Registers (or replaces) the functions defined in a JSON file: `{"functions": [ … ]}` or `[ … ]`.
+func loadFunctions(file: String, into registry: FunctionRegistry) async throws {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+        throw EventoError(.invalidRequest, "cannot read the functions file \(file): \(error.localizedDescription)")
+    }
+    let value: JSONValue
+    do { value = try JSONParser.parse(Array(data)) } catch {
+        throw EventoError(.malformedJSON, "the functions file \(file) is not valid JSON: \(error)")
+    }
+    let items = value["functions"]?.arrayValue ?? value.arrayValue
+    guard let items else { throw EventoError(.invalidRequest, "the functions file \(file) must hold {\"functions\": [ … ]} or [ … ]") }
+    for (i, item) in items.enumerated() {
+        do {
+            try await registry.register(try FunctionDefinition.parse(item, path: "functions[\(i)]"), replace: true)
+        } catch let e as EventoError {
+            throw EventoError(e.code, "\(file): \(e.message)", field: e.field)
+        }
+    }
+}
+
+/// Closes the store once everything else has stopped (services stop in reverse order of start).
 struct StoreService: Service {
     let store: SQLiteEventStore
 
@@ -71,10 +142,28 @@ struct StoreService: Service {
     }
 }
 
+/// Runs the command processor and the dispatch relay; on shutdown stops them and the function workers.
+struct PipelineService: Service {
+    let pipeline: Pipeline
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await pipeline.processor.run() }
+                group.addTask { try await cancelWhenGracefulShutdown { try await pipeline.relay.run() } }
+            }
+        } onGracefulShutdown: {
+            pipeline.processor.shutdown()
+        }
+        await pipeline.registry.shutdown()
+        pipeline.http.shutdown()
+    }
+}
+
 /// Builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully.
 public func runServer(
     _ config: ServerConfiguration, onReady: @escaping @Sendable (_ host: String, _ port: Int) -> Void
 ) async throws {
-    let app = try buildApplication(config, onReady: onReady)
+    let app = try await buildApplication(config, onReady: onReady)
     try await app.runService()
 }

@@ -4,7 +4,13 @@ import Foundation
 import Logging
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the Evento server.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Evento server.",
+        discussion: """
+            Administration routes (functions, dead letters) need `Authorization: Bearer $EVENTO_ADMIN_TOKEN` when that
+            variable is set; binding an address other than loopback requires it.
+            """
+    )
 
     @Option(help: "Address to bind (default: $EVENTO_HOST or 127.0.0.1).")
     var host: String?
@@ -21,6 +27,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-fsync"), help: "Do not fsync each commit (faster; the last commits can be lost on power loss).")
     var noFsync = false
 
+    @Option(help: "A JSON file of function definitions to register (or replace) at start: {\"functions\": [ … ]}.")
+    var functions: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
     var logLevel: String?
 
@@ -31,6 +40,8 @@ struct Serve: AsyncParsableCommand {
         config.dataDirectory = dataDir ?? Environment.get("EVENTO_DATA_DIR") ?? config.dataDirectory
         if let m = try maxBodyBytes ?? Self.intEnv("EVENTO_MAX_BODY_BYTES") { config.maxBodyBytes = m }
         config.durable = !noFsync
+        config.functionsFile = functions ?? Environment.get("EVENTO_FUNCTIONS")
+        config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN")
         if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {
             guard let l = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
             config.logLevel = l

@@ -1,0 +1,74 @@
+// The checking account aggregate: handler and aggregator, in Swift.
+//
+//   swift build --product checking-function
+//   .build/debug/checking-function            # a worker on stdin/stdout (the process transport)
+//   .build/debug/checking-function --http 9001  # an HTTP function
+import EventoRuntime
+
+struct Account: Codable {
+    var owner: String
+    var balance: Int64
+    var overdraftLimit: Int64
+    var status: String
+}
+
+struct Amount: Codable { var amount: Int64 }
+struct Open: Codable {
+    var owner: String
+    var overdraftLimit: Int64?
+}
+
+func rejected(_ command: Command, _ reason: String) throws -> [Event] {
+    [Event(type: "CommandRejected", payload: ["command": .string(command.type), "reason": .string(reason)])]
+}
+
+let checking = EventoFunction(
+    handle: { command, aggregate in
+        let account = try aggregate.state(as: Account.self)
+        switch (command.type, account?.status) {
+        case ("OpenAccount", nil):
+            let open = try command.payload(as: Open.self)
+            return [Event(type: "AccountOpened", payload: ["owner": .string(open.owner), "overdraftLimit": .int(open.overdraftLimit ?? 0)])]
+        case ("OpenAccount", _):
+            return try rejected(command, "the account is already open")
+        case (_, nil):
+            return try rejected(command, "the account is not open")
+        case (_, "CLOSED"):
+            return try rejected(command, "the account is closed")
+        case ("DepositCash", _):
+            let amount = try command.payload(as: Amount.self).amount
+            guard amount > 0 else { return try rejected(command, "the amount must be positive") }
+            return [Event(type: "CashDeposited", payload: ["amount": .int(amount), "balance": .int(account!.balance + amount)])]
+        case ("WithdrawCash", _):
+            let amount = try command.payload(as: Amount.self).amount
+            guard amount > 0 else { return try rejected(command, "the amount must be positive") }
+            let balance = account!.balance
+            guard balance - amount >= -account!.overdraftLimit else {
+                return [Event(type: "WithdrawalRejected", payload: ["amount": .int(amount), "balance": .int(balance), "reason": "insufficient funds"])]
+            }
+            return [Event(type: "CashWithdrawn", payload: ["amount": .int(amount), "balance": .int(balance - amount)])]
+        case ("CloseAccount", _):
+            guard account!.balance == 0 else { return try rejected(command, "the balance must be 0 to close the account") }
+            return [Event(type: "AccountClosed", payload: ["balance": 0])]
+        default:
+            throw FunctionError("checking does not know the command \(command.type)", retryable: false)
+        }
+    },
+    apply: { state, event in
+        var account = try state.map { try $0.decode(Account.self) }
+        switch event.type {
+        case "AccountOpened":
+            let open = try event.payload(as: Open.self)
+            account = Account(owner: open.owner, balance: 0, overdraftLimit: open.overdraftLimit ?? 0, status: "OPEN")
+        case "CashDeposited", "CashWithdrawn":
+            if let balance = event.payload["balance"]?.intValue { account?.balance = balance }
+        case "AccountClosed":
+            account?.status = "CLOSED"
+        default:
+            break  // rejections change nothing
+        }
+        return try account.map { try JSONValue(encoding: $0) }
+    }
+)
+
+try await checking.run()
