@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "evento_system.h"
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
 
@@ -16,7 +17,19 @@ int evento_spawn(pid_t *pid, const char *file, char *const argv[], char *const e
     posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
     if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd);
-    int rc = posix_spawnp(pid, file, &actions, NULL, argv, envp);
+    // The child starts with no blocked signals and SIGPIPE at its default, whatever the calling thread had
+    // (runtime threads block signals, and a worker with SIGTERM blocked could never be stopped).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(pid, file, &actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
 }

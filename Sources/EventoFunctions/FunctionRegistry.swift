@@ -115,9 +115,10 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         state.withLock { $0.entries.values.map(\.definition).sorted { $0.name < $1.name } }
     }
 
-    /// Worker pids of a process function (for operators and tests).
-    public func workerPids(of name: String) -> [Int32] {
-        (state.withLock { $0.entries[name]?.transport } as? ProcessPool)?.pids ?? []
+    /// How a function's transport is doing: for process functions, the live worker pids and the restarts.
+    public func status(of name: String) -> JSONValue? {
+        guard let pool = state.withLock({ $0.entries[name]?.transport }) as? ProcessPool else { return nil }
+        return ["workers": .array(pool.pids.map { .int(Int64($0)) }), "restarts": .int(Int64(pool.restarts))]
     }
 
     /// Stops every transport (server shutdown).

@@ -40,15 +40,23 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
 
     /// Starts the workers and checks that they stay up for a moment (a script with a syntax error does not).
     func start() async throws {
+        var started: [Worker] = []
         for _ in 0..<workers {
             let w = try spawn()
+            started.append(w)
             state.withLock { s in
                 s.all.append(w)
                 s.idle.append(w)
             }
         }
-        try await Task.sleep(for: .milliseconds(150))
-        if let dead = state.withLock({ $0.all.first { !$0.isAlive } }) {
+        // There is no health call in the function protocol: watch the workers for half a second instead.
+        var dead: Worker?
+        for _ in 0..<20 {
+            try await Task.sleep(for: .milliseconds(25))
+            dead = started.first { !$0.isAlive }
+            if dead != nil { break }
+        }
+        if let dead {
             await shutdown()
             let tail = dead.stderrTail.suffix(5).joined(separator: " | ")
             throw EventoError(
@@ -75,19 +83,12 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
         for _ in 0..<2 {
             let worker = try await acquire()
             do {
-                let reply = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-                    group.addTask { try await worker.exchange(request) }
-                    group.addTask {
-                        try await Task.sleep(for: timeout)
-                        worker.expire()
-                        return nil
-                    }
-                    defer { group.cancelAll() }
-                    while let result = try await group.next() {
-                        if let result { return result }
-                    }
-                    throw Worker.Failure.timedOut
-                }
+                // The deadline runs on a timer, not as a child task: it holds even when the caller is cancelled.
+                let call = worker.nextCall()
+                let timer = DispatchWorkItem { worker.expire(call: call) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1))), execute: timer)
+                defer { timer.cancel() }
+                let reply = try await worker.exchange(request)
                 release(worker)
                 return reply
             } catch Worker.Failure.timedOut {
@@ -173,6 +174,6 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
         for w in workers { w.terminate() }
         // Give them a moment to exit on SIGTERM, then make sure.
         for _ in 0..<20 where workers.contains(where: \.isAlive) { try? await Task.sleep(for: .milliseconds(50)) }
-        for w in workers where w.isAlive { w.expire() }
+        for w in workers where w.isAlive { w.kill() }
     }
 }

@@ -25,6 +25,7 @@ final class Worker: @unchecked Sendable {
         var timedOut = false
         var exitDescription = ""
         var stderrTail: [String] = []
+        var call: UInt64 = 0
     }
 
     let pid: pid_t
@@ -108,7 +109,7 @@ final class Worker: @unchecked Sendable {
             let written = line.withUnsafeBytes { writeAll($0) }
             if !written {
                 // The reader thread sees the process go and fails the pending call.
-                kill(pid, SIGKILL)
+                Glibc.kill(pid, SIGKILL)
             }
         }
     }
@@ -126,14 +127,30 @@ final class Worker: @unchecked Sendable {
         return true
     }
 
-    /// The call in flight took too long: kill the worker; the call fails as timed out.
-    func expire() {
-        state.withLock { $0.timedOut = true }
-        kill(pid, SIGKILL)
+    /// Numbers the next call, so that a late timer cannot expire a later call.
+    func nextCall() -> UInt64 {
+        state.withLock { s in
+            s.call += 1
+            return s.call
+        }
+    }
+
+    /// Call `call` took too long: kill the worker; the call fails as timed out.
+    func expire(call: UInt64) {
+        let current = state.withLock { s -> Bool in
+            guard s.call == call, s.pending != nil else { return false }
+            s.timedOut = true
+            return true
+        }
+        if current { Glibc.kill(pid, SIGKILL) }
     }
 
     func terminate() {
-        kill(pid, SIGTERM)
+        Glibc.kill(pid, SIGTERM)
+    }
+
+    func kill() {
+        Glibc.kill(pid, SIGKILL)
     }
 
     private func readReplies() {
@@ -161,7 +178,7 @@ final class Worker: @unchecked Sendable {
             usleep(100_000)
             waited = waitpid(pid, &status, WNOHANG)
             if waited == 0 {
-                kill(pid, SIGKILL)
+                Glibc.kill(pid, SIGKILL)
                 waited = waitpid(pid, &status, 0)
             }
         }

@@ -147,15 +147,18 @@ struct PipelineService: Service {
     let pipeline: Pipeline
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await pipeline.processor.run() }
-                group.addTask { try await cancelWhenGracefulShutdown { try await pipeline.relay.run() } }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await pipeline.processor.run() }
+            group.addTask { try await cancelWhenGracefulShutdown { try await pipeline.relay.run() } }
+            group.addTask {
+                try? await gracefulShutdown()
+                // No new lanes; give calls in flight a moment, then stop the workers. A call cut short leaves
+                // its command pending, and the next start finishes it.
+                pipeline.processor.shutdown()
+                try? await Task.sleep(for: .milliseconds(500))
+                await pipeline.registry.shutdown()
             }
-        } onGracefulShutdown: {
-            pipeline.processor.shutdown()
         }
-        await pipeline.registry.shutdown()
         pipeline.http.shutdown()
     }
 }

@@ -97,12 +97,134 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/commands": {
+      "post": {
+        "summary": "Send a command: 202 with its id, or with wait=true the resulting events once it finished",
+        "operationId": "sendCommand",
+        "parameters": [
+          {"name": "wait", "in": "query", "schema": {"type": "boolean", "default": false}},
+          {"name": "timeoutMs", "in": "query", "description": "With wait=true: how long to wait before answering 202", "schema": {"type": "integer", "minimum": 1, "maximum": 300000, "default": 30000}},
+          {"$ref": "#/components/parameters/traceparent"}
+        ],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCommand"}}}},
+        "responses": {
+          "202": {"description": "Accepted (or still running at the wait limit)", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"$ref": "#/components/schemas/CommandStatus"}}}}}},
+          "200": {"description": "Finished (wait=true): succeeded, failed or dead", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "command": {"$ref": "#/components/schemas/Command"},
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+          }}}}},
+          "400": {"$ref": "#/components/responses/Problem"},
+          "409": {"$ref": "#/components/responses/Problem"},
+          "422": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/commands/{id}": {
+      "get": {
+        "summary": "A command and its processing record",
+        "operationId": "getCommand",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The command", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
+          "404": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/aggregates/{entity}": {
+      "get": {
+        "summary": "An aggregate's state at its latest version (a lagging snapshot is caught up first)",
+        "operationId": "getAggregate",
+        "parameters": [{"name": "entity", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The aggregate; lagging=true when the aggregator cannot catch up", "content": {"application/json": {"schema": {"type": "object", "required": ["entity", "version", "state"], "properties": {
+            "entity": {"type": "string"}, "version": {"type": "integer"}, "state": {"type": ["object", "null"]},
+            "lagging": {"type": "boolean"}, "streamVersion": {"type": "integer"}, "error": {"type": "string"}
+          }}}}},
+          "400": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/functions": {
+      "post": {
+        "summary": "Register a function (admin)",
+        "operationId": "registerFunction",
+        "security": [{"adminToken": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
+        "responses": {
+          "201": {"description": "Registered and started", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
+          "400": {"$ref": "#/components/responses/Problem"},
+          "401": {"$ref": "#/components/responses/Problem"},
+          "409": {"$ref": "#/components/responses/Problem"}
+        }
+      },
+      "get": {
+        "summary": "The registered functions (admin)",
+        "operationId": "listFunctions",
+        "security": [{"adminToken": []}],
+        "responses": {
+          "200": {"description": "Functions", "content": {"application/json": {"schema": {"type": "object", "properties": {"functions": {"type": "array", "items": {"$ref": "#/components/schemas/Function"}}}}}}},
+          "401": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/functions/{name}": {
+      "get": {
+        "summary": "One function, with its workers' status (admin)",
+        "operationId": "getFunction",
+        "security": [{"adminToken": []}],
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "The function", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
+          "401": {"$ref": "#/components/responses/Problem"},
+          "404": {"$ref": "#/components/responses/Problem"}
+        }
+      },
+      "delete": {
+        "summary": "Unregister a function and stop its workers (admin)",
+        "operationId": "deleteFunction",
+        "security": [{"adminToken": []}],
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "204": {"description": "Removed"},
+          "401": {"$ref": "#/components/responses/Problem"},
+          "404": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/dead-letters": {
+      "get": {
+        "summary": "Commands and dispatches that failed for good (admin)",
+        "operationId": "listDeadLetters",
+        "security": [{"adminToken": []}],
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
+        "responses": {
+          "200": {"description": "Dead letters", "content": {"application/json": {"schema": {"type": "object", "properties": {"deadLetters": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}}}}}}},
+          "401": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/dead-letters/{id}/retry": {
+      "post": {
+        "summary": "Retry a dead letter: a command goes back to pending; a dispatch is called again (admin)",
+        "operationId": "retryDeadLetter",
+        "security": [{"adminToken": []}],
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "202": {"description": "The command is pending again", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "200": {"description": "The dispatch succeeded; its commands are queued", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "401": {"$ref": "#/components/responses/Problem"},
+          "404": {"$ref": "#/components/responses/Problem"},
+          "409": {"$ref": "#/components/responses/Problem"},
+          "502": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
     "/healthz": {
       "get": {
         "summary": "Liveness and the store's head position",
         "operationId": "health",
         "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {
-          "status": {"type": "string"}, "headPosition": {"type": "integer"}
+          "status": {"type": "string"}, "headPosition": {"type": "integer"}, "commandBacklog": {"type": "integer"}
         }}}}}}
       }
     },
@@ -111,6 +233,9 @@ enum OpenAPIDocument {
     }
   },
   "components": {
+    "securitySchemes": {
+      "adminToken": {"type": "http", "scheme": "bearer", "description": "EVENTO_ADMIN_TOKEN, when the server has one"}
+    },
     "parameters": {
       "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}}
     },
@@ -118,6 +243,67 @@ enum OpenAPIDocument {
       "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     },
     "schemas": {
+      "CommandStatus": {"type": "string", "enum": ["pending", "succeeded", "failed", "dead"]},
+      "NewCommand": {
+        "type": "object",
+        "required": ["entity", "type", "payload"],
+        "additionalProperties": false,
+        "properties": {
+          "id": {"type": "string", "description": "Unique id; generated when absent. A known id returns the known command."},
+          "entity": {"type": "string"},
+          "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+          "payload": {"type": "object"},
+          "causationId": {"type": "string"},
+          "causationKind": {"type": "string", "enum": ["command", "event", "external"]},
+          "correlationId": {"type": "string"},
+          "traceparent": {"type": "string"}
+        }
+      },
+      "Command": {
+        "type": "object",
+        "required": ["id", "entity", "type", "payload", "causationKind", "correlationId", "status", "attempts", "resultEventIds"],
+        "properties": {
+          "id": {"type": "string"}, "entity": {"type": "string"}, "type": {"type": "string"}, "payload": {"type": "object"},
+          "causationId": {"type": "string"}, "causationKind": {"type": "string", "enum": ["command", "event", "external"]},
+          "correlationId": {"type": "string"}, "traceparent": {"type": "string"},
+          "status": {"$ref": "#/components/schemas/CommandStatus"}, "attempts": {"type": "integer"}, "lastError": {"type": "string"},
+          "resultEventIds": {"type": "array", "items": {"type": "string"}},
+          "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"}
+        }
+      },
+      "Function": {
+        "type": "object",
+        "required": ["name", "kind", "transport"],
+        "properties": {
+          "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+          "kind": {"type": "string", "enum": ["handler", "aggregator", "dispatcher"]},
+          "aggregate": {"type": "string", "description": "handler and aggregator: the aggregate served"},
+          "events": {"type": "array", "items": {"type": "string"}, "description": "dispatcher: event types (Type, aggregate.Type or *)"},
+          "transport": {"oneOf": [
+            {"type": "object", "required": ["http"], "properties": {"http": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}},
+            {"type": "object", "required": ["process"], "properties": {"process": {"type": "object", "required": ["command"], "properties": {
+              "command": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+              "workers": {"type": "integer", "minimum": 1, "maximum": 64, "default": 2},
+              "env": {"type": "object", "additionalProperties": {"type": "string"}},
+              "cwd": {"type": "string"}
+            }}}}
+          ]},
+          "timeoutMs": {"type": "integer", "minimum": 1, "maximum": 600000, "default": 10000},
+          "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5},
+          "status": {"type": "object", "description": "process functions: live worker pids and restarts", "properties": {
+            "workers": {"type": "array", "items": {"type": "integer"}}, "restarts": {"type": "integer"}
+          }}
+        }
+      },
+      "DeadLetter": {
+        "type": "object",
+        "required": ["id", "kind", "attempts"],
+        "properties": {
+          "id": {"type": "string"}, "kind": {"type": "string", "enum": ["command", "dispatch"]}, "function": {"type": "string"},
+          "attempts": {"type": "integer"}, "lastError": {"type": "string"}, "time": {"type": "string", "format": "date-time"},
+          "command": {"$ref": "#/components/schemas/Command"}, "eventId": {"type": "string"}
+        }
+      },
       "ExpectedVersion": {
         "oneOf": [
           {"type": "integer", "minimum": 0, "description": "Exact version; 0 = the stream must not exist"},

@@ -16,13 +16,20 @@ struct APIClient {
         try await send(HTTPClientRequest(method: "POST", url: baseURL + path, body: body))
     }
 
+    func delete(_ path: String) async throws -> JSONValue {
+        try await send(HTTPClientRequest(method: "DELETE", url: baseURL + path))
+    }
+
     private func send(_ request: HTTPClientRequest) async throws -> JSONValue {
+        var request = request
+        if let token = Environment.get("EVENTO_ADMIN_TOKEN") { request.headers.append(("Authorization", "Bearer \(token)")) }
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request)
         } catch let e as HTTPClientError {
             throw CLIError("cannot reach Evento at \(baseURL): \(e.message). Is `evento serve` running? (--url or EVENTO_URL)")
         }
+        if response.status == 204 { return .null }
         let value = try? JSONParser.parse(response.body)
         guard response.status < 400 else {
             if let detail = value?["detail"]?.stringValue {

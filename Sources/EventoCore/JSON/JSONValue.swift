@@ -58,6 +58,12 @@ public enum JSONValue: Sendable, Hashable {
     public subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }
+
+    /// Element lookup on arrays; `nil` for other kinds and out-of-range indexes.
+    public subscript(index: Int) -> JSONValue? {
+        guard case .array(let a) = self, a.indices.contains(index) else { return nil }
+        return a[index]
+    }
 }
 
 /// A JSON object whose members keep their document order.

@@ -25,7 +25,9 @@ struct FunctionRoutes<Context: RequestContext>: Sendable {
             try admin.check(request)
             let name = try context.parameters.decoded("name")
             guard let f = registry.function(named: name) else { throw EventoError.notFound("no function named \(name)") }
-            return JSONResponse.make { $0.value(f.json) }
+            var json = f.json.objectValue ?? [:]
+            if let status = registry.status(of: name) { json["status"] = status }
+            return JSONResponse.make { $0.value(.object(json)) }
         }
         router.delete("/functions/:name") { request, context in
             try admin.check(request)

@@ -28,10 +28,12 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var baseURL = ""
     private(set) var port = 0
     private let extraArguments: [String]
+    private let environment: [String: String]
     let client = HTTPClient()
     private var logPath: String { dataDirectory + "/server.log" }
 
-    init(arguments: [String] = [], dataDirectory: String? = nil) async throws {
+    init(arguments: [String] = [], environment: [String: String] = [:], dataDirectory: String? = nil) async throws {
+        self.environment = environment
         self.dataDirectory = dataDirectory ?? NSTemporaryDirectory() + "evento-it-" + Identifiers.uuidV7()
         extraArguments = arguments
         try FileManager.default.createDirectory(atPath: self.dataDirectory, withIntermediateDirectories: true)
@@ -43,6 +45,8 @@ final class ServerProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Binaries.evento)
         p.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        p.currentDirectoryURL = URL(fileURLWithPath: Binaries.packageRoot)
         let out = Pipe()
         p.standardOutput = out
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
@@ -87,14 +91,24 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM, and wait for a clean exit.
-    func stop() {
-        guard let p = process else { return }
-        if p.isRunning {
-            p.terminate()
-            p.waitUntilExit()
-        }
+    /// SIGTERM, and wait for a clean exit (SIGKILL after 15 s: a test must not hang on a stuck shutdown).
+    @discardableResult
+    func stop() -> Bool {
+        guard let p = process else { return true }
         process = nil
+        return Self.terminate(p)
+    }
+
+    /// Whether the process exited on SIGTERM within the grace period.
+    static func terminate(_ p: Process) -> Bool {
+        guard p.isRunning else { return true }
+        p.terminate()
+        let deadline = Date().addingTimeInterval(15)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        guard p.isRunning else { return true }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        return false
     }
 
     /// SIGKILL: a crash, as far as the server can tell.
@@ -108,15 +122,12 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     func restart() async throws {
-        stop()
+        #expect(stop(), "evento serve did not shut down within 15 s of SIGTERM")
         try await start()
     }
 
     deinit {
-        if let p = process, p.isRunning {
-            p.terminate()
-            p.waitUntilExit()
-        }
+        if let p = process { _ = Self.terminate(p) }
         client.shutdown()
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
