@@ -28,6 +28,7 @@ let package = Package(
         // C libraries: a module map and a shim header each, nothing else.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
 
         // Linux calls that need _GNU_SOURCE (pipe2, posix_spawn file actions).
         .target(name: "CEventoSystem"),
@@ -53,6 +54,12 @@ let package = Package(
         ),
         // Outbound HTTP over libcurl's multi interface (connection reuse, one I/O thread).
         .target(name: "EventoHTTP", dependencies: ["CCurl"], swiftSettings: strict),
+        // Avro: schemas, validation of natural JSON, binary encoding through Avro C, compatibility.
+        .target(
+            name: "EventoAvro",
+            dependencies: ["EventoCore", "CAvro", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // Function registry and transports (http, process).
         .target(
             name: "EventoFunctions",
@@ -101,6 +108,7 @@ let package = Package(
 
         .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore"], swiftSettings: strict),
         .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
+        .testTarget(name: "EventoAvroTests", dependencies: ["EventoCore", "EventoAvro"], swiftSettings: strict),
         .testTarget(
             name: "EventoIntegrationTests",
             dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP"],
