@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "EventoServer",
             dependencies: [
-                "EventoCore", "EventoStore", "EventoFunctions", "EventoHTTP",
+                "EventoCore", "EventoStore", "EventoFunctions", "EventoHTTP", "EventoAvro",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
 )
 PYPI_PACKAGES=(
   openapi-spec-validator  # checks the served OpenAPI document in the tests
+  fastavro                # an Avro implementation nobody here wrote, for interoperability tests
 )
 
 missing=()

@@ -1,4 +1,4 @@
-import CAvro
+internal import CAvro
 import EventoCore
 import Synchronization
 
@@ -319,14 +319,14 @@ public final class AvroBinaryCodec: @unchecked Sendable {
     }
 }
 
-/// Whether data written with one schema can be read with another, as the Avro C library resolves them.
+/// Checks a schema with the Avro C library (it parses it and resolves it against itself): a second opinion
+/// on schemas that clients register.
 public enum AvroResolution {
-    /// nil when `reader` can read data written with `writer`; else the library's reason.
-    public static func problem(reader: AvroType, writer: AvroType) -> String? {
+    /// nil when Avro C accepts `type`; else its reason.
+    public static func problem(with type: AvroType) -> String? {
         do {
-            let r = try CAvroSchema(json: reader.standaloneJSON().jsonText)
-            let w = try CAvroSchema(json: writer.standaloneJSON().jsonText)
-            guard let iface = avro_resolved_writer_new(w.raw, r.raw) else { return String(cString: avro_strerror()) }
+            let schema = try CAvroSchema(json: type.standaloneJSON().jsonText)
+            guard let iface = avro_resolved_writer_new(schema.raw, schema.raw) else { return String(cString: avro_strerror()) }
             evento_avro_iface_decref(iface)
             return nil
         } catch {

@@ -1,3 +1,4 @@
+import EventoAvro
 import EventoCore
 import EventoFunctions
 import EventoHTTP
@@ -23,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     public var adminToken: String?
     /// A JSON file of function definitions registered (or replaced) at start.
     public var functionsFile: String?
+    /// A folder of `AGGREGATE.avsc` files registered at start (missing: none).
+    public var schemasDirectory: String = "schemas"
+    /// Accept events and commands of aggregates that have no schema (unvalidated).
+    public var allowSchemaless = false
     public var processor = CommandProcessor.Configuration()
 
     public init() {}
@@ -58,7 +63,8 @@ public func buildApplication(
     let store = try SQLiteEventStore(configuration: storeConfig, logger: logger)
     let http = HTTPClient()
     let registry = FunctionRegistry(store: store, http: http, logger: logger)
-    let validator: any SchemaValidator = AcceptAllValidator()
+    let schemas = SchemaRegistry(store: store, allowSchemaless: config.allowSchemaless, logger: logger)
+    let validator: any SchemaValidator = schemas
     let aggregates = Aggregates(store: store, functions: registry, validator: validator, logger: logger)
     let processor = CommandProcessor(
         store: store, functions: registry, aggregates: aggregates, validator: validator, configuration: config.processor, logger: logger)
@@ -67,6 +73,8 @@ public func buildApplication(
         store: store, registry: registry, validator: validator, aggregates: aggregates, processor: processor, relay: relay, http: http)
 
     do {
+        try await schemas.load()
+        try await loadSchemas(directory: config.schemasDirectory, into: schemas, logger: logger)
         try await registry.loadPersisted()
         if let file = config.functionsFile { try await loadFunctions(file: file, into: registry) }
     } catch {
@@ -78,7 +86,8 @@ public func buildApplication(
     let admin = AdminAuth(token: config.adminToken)
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ProblemMiddleware())
-    EventRoutes(store: store, commits: store.commits, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    EventRoutes(store: store, commits: store.commits, validator: validator, schemas: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    SchemaRoutes(registry: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
     TraceRoutes(store: store).register(on: router)
     FunctionRoutes(registry: registry, admin: admin, maxBodyBytes: config.maxBodyBytes).register(on: router)
     CommandRoutes(
@@ -109,6 +118,19 @@ public func buildApplication(
         },
         logger: logger
     )
+}
+
+/// Registers the schema files of a folder (each `AGGREGATE.avsc`); a missing folder registers none.
+func loadSchemas(directory: String, into registry: SchemaRegistry, logger: Logger) async throws {
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard fm.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        logger.notice("no schema folder at \(directory); aggregates get schemas with PUT /schemas/{aggregate}")
+        return
+    }
+    let names = try fm.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".avsc") }.sorted()
+    let files = try names.map { name in (name: name, contents: Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))) }
+    try await registry.loadDirectory(directory, files: files)
 }
 
 /// Registers (or replaces) the functions defined in a JSON file: `{"functions": [ … ]}` or `[ … ]`.

@@ -30,6 +30,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A JSON file of function definitions to register (or replace) at start: {\"functions\": [ … ]}.")
     var functions: String?
 
+    @Option(help: "A folder of AGGREGATE.avsc schema files to register at start (default: $EVENTO_SCHEMAS or ./schemas).")
+    var schemas: String?
+
+    @Flag(name: .customLong("allow-schemaless"), help: "Accept events and commands of aggregates without a schema, unvalidated ($EVENTO_ALLOW_SCHEMALESS=1).")
+    var allowSchemaless = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
     var logLevel: String?
 
@@ -42,6 +48,8 @@ struct Serve: AsyncParsableCommand {
         config.durable = !noFsync
         config.functionsFile = functions ?? Environment.get("EVENTO_FUNCTIONS")
         config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN")
+        config.schemasDirectory = schemas ?? Environment.get("EVENTO_SCHEMAS") ?? config.schemasDirectory
+        config.allowSchemaless = allowSchemaless || ["1", "true", "yes"].contains(Environment.get("EVENTO_ALLOW_SCHEMALESS")?.lowercased() ?? "")
         if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {
             guard let l = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
             config.logLevel = l

@@ -117,12 +117,12 @@ import Testing
         #expect(try await server.post("/commands?wait=true", #"{"entity":"counter:1","type":"Increment","payload":{}}"#).status == 200)
     }
 
-    @Test func theServerRefusesAPublicAddressWithoutAnAdminToken() throws {
+    @Test func theServerRefusesAPublicAddressWithoutAnAdminToken() async throws {
         let dir = NSTemporaryDirectory() + "evento-public-" + Identifiers.uuidV7()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var env = ProcessInfo.processInfo.environment
         env["EVENTO_ADMIN_TOKEN"] = nil
-        let r = try runProgram([Binaries.evento, "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", dir], environment: env, timeout: .seconds(30))
+        let r = try await runProgram([Binaries.evento, "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", dir], environment: env, timeout: .seconds(30))
         #expect(r.status != 0)
         #expect(r.err.contains("refusing to bind 0.0.0.0 without an admin token"))
     }

@@ -17,7 +17,7 @@ import Testing
         // Validated by a validator nobody here wrote (PyPI openapi-spec-validator, installed by .ci/run).
         let file = server.dataDirectory + "/openapi.json"
         try r.text.write(toFile: file, atomically: true, encoding: .utf8)
-        let check = try runProgram(["python3", "-m", "openapi_spec_validator", file])
+        let check = try await runProgram(["python3", "-m", "openapi_spec_validator", file])
         #expect(check.status == 0, "openapi-spec-validator: \(check.out) \(check.err)")
     }
 }

@@ -214,8 +214,8 @@ import Testing
         }
         try await eventually("five increments") { try await server.events(of: "counter:7").count == 5 }
         // Forget how far dispatch got, as if the server had crashed before saving its cursor.
-        server.stop()
-        let reset = try runProgram([
+        await server.stop()
+        let reset = try await runProgram([
             "python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE relay_cursors SET position=0'); c.commit()",
             server.dataDirectory + "/evento.sqlite",
         ])
@@ -246,7 +246,7 @@ import Testing
             }
             for try await (entity, id) in group { accepted[entity, default: []].append(id) }
         }
-        server.kill()
+        await server.kill()
         try await server.start()
         try await eventually(timeout: .seconds(60), "every accepted command succeeds") {
             for ids in accepted.values {

@@ -5,13 +5,13 @@ import Testing
     /// request → A → B → C: the chain of C goes back to the external request; the tree of A reaches C.
     @Test func traceFollowsAThreeLevelCausation() async throws {
         let server = try await ServerProcess()
-        let a = try await server.post("/events", #"{"id":"A","entity":"transfer:1","type":"TransferRequested","payload":{},"causationId":"req-1","causationKind":"external"}"#)
+        let a = try await server.post("/events", #"{"id":"A","entity":"order:1","type":"TransferRequested","payload":{},"causationId":"req-1","causationKind":"external"}"#)
         #expect(a.json["correlationId"] == "A")
-        let b = try await server.post("/events", #"{"id":"B","entity":"checking:1","type":"Withdrawn","payload":{},"causationId":"A"}"#)
+        let b = try await server.post("/events", #"{"id":"B","entity":"stock:1","type":"Withdrawn","payload":{},"causationId":"A"}"#)
         #expect(b.json["causationKind"] == "event")
         #expect(b.json["correlationId"] == "A")
-        _ = try await server.post("/events", #"{"id":"B2","entity":"savings:1","type":"Deposited","payload":{},"causationId":"A","causationKind":"event"}"#)
-        let c = try await server.post("/events", #"{"id":"C","entity":"checking:1","type":"Noted","payload":{},"causationId":"B"}"#)
+        _ = try await server.post("/events", #"{"id":"B2","entity":"shipment:1","type":"Deposited","payload":{},"causationId":"A","causationKind":"event"}"#)
+        let c = try await server.post("/events", #"{"id":"C","entity":"stock:1","type":"Noted","payload":{},"causationId":"B"}"#)
         #expect(c.json["correlationId"] == "A")
 
         let trace = try await server.get("/trace/C")

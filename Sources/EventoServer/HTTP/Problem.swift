@@ -10,10 +10,13 @@ struct Problem: HTTPResponseError {
     var error: EventoError
     var instance: String?
     var headers: HTTPFields = [:]
+    /// An error that renders itself (schema registry errors keep Confluent's format).
+    var passthrough: (any HTTPResponseError)?
 
-    init(_ error: EventoError, instance: String? = nil) {
+    init(_ error: EventoError, instance: String? = nil, passthrough: (any HTTPResponseError)? = nil) {
         self.error = error
         self.instance = instance
+        self.passthrough = passthrough
     }
 
     var status: HTTPResponse.Status { Self.status(for: error.code) }

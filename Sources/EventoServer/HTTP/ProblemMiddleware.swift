@@ -1,3 +1,4 @@
+import EventoAvro
 import EventoCore
 import Hummingbird
 import Logging
@@ -10,6 +11,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let problem = Self.problem(for: error, request: request, context: context)
+            if let passthrough = problem.passthrough { return try passthrough.response(from: request, context: context) }
             return try problem.response(from: request, context: context)
         }
     }
@@ -19,6 +21,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let p as Problem:
             return p
+        case let c as ConfluentError:
+            // Schema registry clients parse Confluent's error format, not problem+json.
+            return Problem(EventoError(.invalidRequest, c.failure.message), instance: instance, passthrough: c)
         case let e as EventoError:
             if e.code == .internal { context.logger.error("internal error: \(e) at \(e.file):\(e.line)") }
             return Problem(e, instance: instance)

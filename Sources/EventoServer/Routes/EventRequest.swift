@@ -1,11 +1,15 @@
 import EventoCore
+import Foundation
 
 /// One event as a client submits it (`POST /events`), checked for shape but not yet resolved.
 struct EventRequest {
     var id: String?
     var entity: EntityId
     var type: String
-    var payload: RawJSON
+    /// The payload as JSON, or nil when it came as `payloadAvro` (see `avro`).
+    var payload: RawJSON?
+    /// The payload in the Confluent wire format (0x00, schema id, Avro binary), from `payloadAvro` (base64).
+    var avro: [UInt8]?
     var cause: ClientCause
     var expectedVersion: ExpectedVersion
     var path: String
@@ -57,9 +61,21 @@ struct EventRequest {
         guard Names.isAvroName(type) else {
             throw EventoError.invalid(r.path("type"), "\"\(type)\" is not a type name ([A-Za-z_][A-Za-z0-9_]*)")
         }
-        let payloadValue = try r.require("payload")
-        guard case .object = payloadValue else {
-            throw EventoError.invalid(r.path("payload"), "expected object, got \(payloadValue.typeName)")
+        let payloadValue = r.value("payload")
+        var avro: [UInt8]?
+        if let encoded = try r.string("payloadAvro") {
+            guard payloadValue == nil else {
+                throw EventoError.invalid(r.path("payloadAvro"), "give payload or payloadAvro, not both")
+            }
+            guard let data = Data(base64Encoded: encoded) else {
+                throw EventoError.invalid(r.path("payloadAvro"), "expected base64 of the Confluent wire format (0x00, schema id, Avro binary)")
+            }
+            avro = Array(data)
+        } else {
+            guard let payloadValue else { throw EventoError.invalid(r.path("payload"), "is required") }
+            guard case .object = payloadValue else {
+                throw EventoError.invalid(r.path("payload"), "expected object, got \(payloadValue.typeName)")
+            }
         }
         var cause = ClientCause(path: path)
         cause.causationId = try r.string("causationId")
@@ -75,7 +91,8 @@ struct EventRequest {
         let expected = try parseExpectedVersion(r.value("expectedVersion"), path: r.path("expectedVersion"))
         try r.rejectUnknownFields()
         return EventRequest(
-            id: id, entity: entity, type: type, payload: RawJSON(payloadValue), cause: cause, expectedVersion: expected, path: path)
+            id: id, entity: entity, type: type, payload: payloadValue.map(RawJSON.init), avro: avro, cause: cause,
+            expectedVersion: expected, path: path)
     }
 
     static func parseExpectedVersion(_ value: JSONValue?, path: String) throws -> ExpectedVersion {

@@ -1,5 +1,7 @@
+import EventoAvro
 import EventoCore
 import EventoStore
+import NIOCore
 import HTTPTypes
 import Hummingbird
 
@@ -7,12 +9,16 @@ import Hummingbird
 struct EventRoutes<Context: RequestContext>: Sendable {
     let store: any EventStore
     let commits: CommitSignal?
+    let validator: any SchemaValidator
+    /// Decodes `payloadAvro` and serves `GET /events/{id}/avro`.
+    let schemas: SchemaRegistry
     let maxBodyBytes: Int
 
     func register(on router: Router<Context>) {
         router.post("/events") { request, context in try await self.publish(request) }
         router.get("/events") { request, context in try await self.feed(request) }
         router.get("/events/:id") { request, context in try await self.event(context) }
+        router.get("/events/:id/avro") { request, context in try await self.avro(context) }
         router.get("/entities/:entity/events") { request, context in try await self.stream(request, context) }
     }
 
@@ -27,13 +33,24 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         var earlier: [String: (kind: ItemKind, correlationId: String, traceparent: String?)] = [:]
         for d in drafts {
             let id = d.id ?? Identifiers.uuidV7()
+            let field = d.path.isEmpty ? "payload" : d.path + ".payload"
+            var given = d.payload ?? .null
+            if let avro = d.avro {
+                do {
+                    given = RawJSON(try schemas.decodeWireFormat(avro).value)
+                } catch {
+                    let f = d.path.isEmpty ? "payloadAvro" : d.path + ".payloadAvro"
+                    throw EventoError(.validation, "\(f): cannot decode: \(error)", field: f)
+                }
+            }
+            let (payload, schemaId) = try validator.validateEvent(aggregate: d.entity.aggregate, type: d.type, payload: given, field: field)
             let cause = try await resolver.resolve(d.cause, ownId: id, headerTraceparent: header, earlier: earlier)
             if isBatch { earlier[id] = (.event, cause.correlationId, cause.traceparent) }
             events.append(
                 NewEvent(
-                    id: id, entity: d.entity, type: d.type, payload: d.payload, causationId: cause.causationId,
+                    id: id, entity: d.entity, type: d.type, payload: payload, causationId: cause.causationId,
                     causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent,
-                    expectedVersion: d.expectedVersion))
+                    expectedVersion: d.expectedVersion, schemaId: schemaId))
         }
         let result: AppendResult
         do {
@@ -62,6 +79,19 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         let id = try context.parameters.decoded("id")
         guard let e = try await store.event(id: id) else { throw EventoError.notFound("no event with id \"\(id)\"") }
         return JSONResponse.make { e.write(to: &$0) }
+    }
+
+    /// The event's payload in the Confluent wire format: what a Kafka consumer of kf-evento-events gets.
+    func avro(_ context: Context) async throws -> Response {
+        let id = try context.parameters.decoded("id")
+        guard let e = try await store.event(id: id) else { throw EventoError.notFound("no event with id \"\(id)\"") }
+        guard let schemaId = e.schemaId else {
+            throw EventoError.notFound("event \"\(id)\" was stored without a schema, so it has no Avro form")
+        }
+        let bytes = try schemas.wireFormat(schemaId: schemaId, payload: e.payload)
+        return Response(
+            status: .ok, headers: [.contentType: "application/vnd.confluent.avro", .eventoSchemaId: String(schemaId)],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     func feed(_ request: Request) async throws -> Response {
@@ -99,4 +129,5 @@ extension HTTPField.Name {
     static let traceparent = HTTPField.Name("traceparent")!
     /// How many of the returned events were already stored (idempotent replays).
     static let eventoReplayed = HTTPField.Name("Evento-Replayed")!
+    static let eventoSchemaId = HTTPField.Name("Evento-Schema-Id")!
 }

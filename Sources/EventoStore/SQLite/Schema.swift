@@ -71,6 +71,35 @@ enum Schema {
             created_at INTEGER NOT NULL
         ) WITHOUT ROWID;
         """,
+        """
+        CREATE TABLE registry_schemas(
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            schema TEXT NOT NULL
+        );
+        CREATE TABLE registry_versions(
+            subject TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            schema_id INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY(subject, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE registry_config(
+            subject TEXT PRIMARY KEY,
+            compatibility TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE aggregate_schemas(
+            aggregate TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY(aggregate, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE schema_files(
+            aggregate TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

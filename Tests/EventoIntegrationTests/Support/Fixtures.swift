@@ -69,7 +69,6 @@ final class HelperProcess: @unchecked Sendable {
     deinit {
         // SIGKILL: a process spawned from a runtime thread may have SIGTERM blocked.
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        while process.isRunning { usleep(10_000) }
     }
 }
 
@@ -94,7 +93,7 @@ extension ServerProcess {
 
 /// Runs a program to completion with its output in files (pipes can leak into other tests' children and
 /// never reach end-of-file). Kills it at the deadline.
-func runProgram(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) throws -> (status: Int32, out: String, err: String) {
+func runProgram(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) async throws -> (status: Int32, out: String, err: String) {
     let dir = NSTemporaryDirectory() + "evento-run-" + Identifiers.uuidV7()
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -109,10 +108,10 @@ func runProgram(_ arguments: [String], environment: [String: String]? = nil, tim
     p.standardInput = FileHandle.nullDevice
     try p.run()
     let deadline = ContinuousClock.now + timeout
-    while p.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     if p.isRunning {
         kill(p.processIdentifier, SIGKILL)
-        while p.isRunning { usleep(10_000) }
+        while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
     }
     let out = (try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? ""
     let err = (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? ""

@@ -32,10 +32,12 @@ final class ServerProcess: @unchecked Sendable {
     let client = HTTPClient()
     private var logPath: String { dataDirectory + "/server.log" }
 
-    init(arguments: [String] = [], environment: [String: String] = [:], dataDirectory: String? = nil) async throws {
+    /// - Parameter strictSchemas: without it the server accepts aggregates that have no schema
+    ///   (`--allow-schemaless`), which most tests use; the bank's schemas in schemas/ apply either way.
+    init(arguments: [String] = [], environment: [String: String] = [:], dataDirectory: String? = nil, strictSchemas: Bool = false) async throws {
         self.environment = environment
         self.dataDirectory = dataDirectory ?? NSTemporaryDirectory() + "evento-it-" + Identifiers.uuidV7()
-        extraArguments = arguments
+        extraArguments = arguments + (strictSchemas ? [] : ["--allow-schemaless"])
         try FileManager.default.createDirectory(atPath: self.dataDirectory, withIntermediateDirectories: true)
         try await start()
     }
@@ -69,65 +71,73 @@ final class ServerProcess: @unchecked Sendable {
 
     var serverLog: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Reads one line on a thread of its own (a blocking read must not hold one of the few cooperative
+    /// threads every test shares).
     static func readLine(_ handle: FileHandle, timeout: Duration) async throws -> String {
-        try await withThrowingTaskGroup(of: String.self) { group in
-            group.addTask {
+        let line: String? = await withCheckedContinuation { (c: CheckedContinuation<String?, Never>) in
+            let once = OnceFlag()
+            Thread.detachNewThread {
                 var bytes: [UInt8] = []
                 while true {
-                    let chunk = try handle.read(upToCount: 1) ?? Data()
-                    if chunk.isEmpty { break }
+                    guard let chunk = try? handle.read(upToCount: 1), !chunk.isEmpty else { break }
                     if chunk[chunk.startIndex] == UInt8(ascii: "\n") { break }
                     bytes.append(contentsOf: chunk)
                 }
-                return String(decoding: bytes, as: UTF8.self)
+                if once.claim() { c.resume(returning: String(decoding: bytes, as: UTF8.self)) }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw ServerError("evento serve did not print its ready line within \(timeout)")
+            let seconds = Double(timeout.components.seconds)
+            Thread.detachNewThread {
+                Thread.sleep(forTimeInterval: seconds)
+                if once.claim() { c.resume(returning: nil) }
             }
-            let line = try await group.next()!
-            group.cancelAll()
-            return line
         }
+        guard let line else { throw ServerError("no line within \(timeout)") }
+        return line
     }
 
     /// SIGTERM, and wait for a clean exit (SIGKILL after 15 s: a test must not hang on a stuck shutdown).
     @discardableResult
-    func stop() -> Bool {
+    func stop() async -> Bool {
         guard let p = process else { return true }
         process = nil
-        return Self.terminate(p)
+        return await Self.terminate(p)
     }
 
     /// Whether the process exited on SIGTERM within the grace period.
-    static func terminate(_ p: Process) -> Bool {
+    static func terminate(_ p: Process) async -> Bool {
         guard p.isRunning else { return true }
         p.terminate()
-        let deadline = Date().addingTimeInterval(15)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while p.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard p.isRunning else { return true }
         Foundation.kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
         return false
     }
 
     /// SIGKILL: a crash, as far as the server can tell.
-    func kill() {
+    func kill() async {
         guard let p = process else { return }
-        if p.isRunning {
-            Foundation.kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
         process = nil
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     func restart() async throws {
-        #expect(stop(), "evento serve did not shut down within 15 s of SIGTERM")
+        #expect(await stop(), "evento serve did not shut down within 15 s of SIGTERM")
         try await start()
     }
 
     deinit {
-        if let p = process { _ = Self.terminate(p) }
+        // SIGTERM, and SIGKILL later from a thread of its own: deinit must not block a cooperative thread.
+        if let p = process, p.isRunning {
+            p.terminate()
+            let pid = p.processIdentifier
+            Thread.detachNewThread {
+                for _ in 0..<150 where p.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+                if p.isRunning { Foundation.kill(pid, SIGKILL) }
+            }
+        }
         client.shutdown()
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
@@ -159,4 +169,18 @@ final class ServerProcess: @unchecked Sendable {
 struct ServerError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
+}
+
+/// A flag that exactly one caller can claim.
+final class OnceFlag: @unchecked Sendable {
+    // @unchecked: guarded by the lock.
+    private let lock = NSLock()
+    private var claimed = false
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if claimed { return false }
+        claimed = true
+        return true
+    }
 }
