@@ -97,6 +97,90 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/events/{id}/avro": {
+      "get": {
+        "summary": "The event's payload in the Confluent wire format (0x00, 4-byte schema id, Avro binary)",
+        "operationId": "getEventAvro",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+          "200": {"description": "Wire format bytes; the Evento-Schema-Id header names the schema", "content": {"application/vnd.confluent.avro": {}}},
+          "404": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/schemas": {
+      "get": {"summary": "Aggregates with a schema, and their versions", "operationId": "listAggregateSchemas",
+        "responses": {"200": {"description": "Aggregates", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+    },
+    "/schemas/{aggregate}": {
+      "get": {
+        "summary": "An aggregate's schema file, version and schema ids", "operationId": "getAggregateSchema",
+        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "The schema", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": {"$ref": "#/components/responses/Problem"}}
+      },
+      "put": {
+        "summary": "Register a new version of an aggregate's schema file (compatibility-checked)", "operationId": "putAggregateSchema",
+        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
+        "responses": {
+          "201": {"description": "Registered", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "200": {"description": "Unchanged", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "409": {"$ref": "#/components/responses/Problem"},
+          "422": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/schemas/ids/{id}": {
+      "get": {"summary": "Confluent: a schema by id", "operationId": "confluentSchemaById", "tags": ["schema registry"],
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "{\"schema\": \"…\"}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40403"}}}
+    },
+    "/subjects": {
+      "get": {"summary": "Confluent: subjects", "operationId": "confluentSubjects", "tags": ["schema registry"],
+        "responses": {"200": {"description": "Subject names", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "string"}}}}}}}
+    },
+    "/subjects/{subject}": {
+      "post": {"summary": "Confluent: look a schema up under a subject", "operationId": "confluentLookup", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "Found", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40403"}}}
+    },
+    "/subjects/{subject}/versions": {
+      "get": {"summary": "Confluent: versions of a subject", "operationId": "confluentVersions", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "Version numbers", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "integer"}}}}}, "404": {"description": "error_code 40401"}}},
+      "post": {"summary": "Confluent: register a schema", "operationId": "confluentRegister", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "{\"id\": N}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "409": {"description": "incompatible"}, "422": {"description": "error_code 42201"}}}
+    },
+    "/subjects/{subject}/versions/{version}": {
+      "get": {"summary": "Confluent: one version (a number or latest)", "operationId": "confluentVersion", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "{subject, version, id, schema}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40402"}}}
+    },
+    "/compatibility/subjects/{subject}/versions/{version}": {
+      "post": {"summary": "Confluent: test a schema against a subject", "operationId": "confluentCompatibility", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "{is_compatible, messages}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
+    },
+    "/config": {
+      "get": {"summary": "Confluent: the global compatibility level", "operationId": "confluentGetConfig", "tags": ["schema registry"],
+        "responses": {"200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}},
+      "put": {"summary": "Confluent: set the global compatibility level", "operationId": "confluentPutConfig", "tags": ["schema registry"],
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
+    },
+    "/config/{subject}": {
+      "get": {"summary": "Confluent: a subject's compatibility level", "operationId": "confluentGetSubjectConfig", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40408"}}},
+      "put": {"summary": "Confluent: set a subject's compatibility level", "operationId": "confluentPutSubjectConfig", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
+    },
     "/commands": {
       "post": {
         "summary": "Send a command: 202 with its id, or with wait=true the resulting events once it finished",
@@ -312,13 +396,14 @@ enum OpenAPIDocument {
       },
       "NewEvent": {
         "type": "object",
-        "required": ["entity", "type", "payload"],
+        "required": ["entity", "type"],
         "additionalProperties": false,
         "properties": {
           "id": {"type": "string", "description": "Unique id; generated (UUIDv7) when absent. A stored id returns the stored event."},
           "entity": {"type": "string", "description": "AGGREGATE:ID", "examples": ["checking:6789-21"]},
           "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-          "payload": {"type": "object"},
+          "payload": {"type": "object", "description": "The payload in its natural JSON form (give this or payloadAvro)"},
+          "payloadAvro": {"type": "string", "contentEncoding": "base64", "description": "The payload in the Confluent wire format, base64"},
           "causationId": {"type": "string"},
           "causationKind": {"type": "string", "enum": ["command", "event", "external"]},
           "correlationId": {"type": "string"},

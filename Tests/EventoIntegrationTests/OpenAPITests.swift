@@ -11,6 +11,8 @@ import Testing
         for p in [
             "/events", "/events/{id}", "/entities/{entity}/events", "/trace/{id}", "/healthz", "/commands", "/commands/{id}",
             "/aggregates/{entity}", "/functions", "/functions/{name}", "/dead-letters", "/dead-letters/{id}/retry",
+            "/events/{id}/avro", "/schemas", "/schemas/{aggregate}", "/schemas/ids/{id}", "/subjects", "/subjects/{subject}/versions",
+            "/subjects/{subject}/versions/{version}", "/compatibility/subjects/{subject}/versions/{version}", "/config", "/config/{subject}",
         ] {
             #expect(paths.contains(p), "\(p) is missing from the OpenAPI document")
         }
