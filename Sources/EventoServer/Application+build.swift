@@ -2,6 +2,7 @@ import EventoAvro
 import EventoCore
 import EventoFunctions
 import EventoHTTP
+import EventoKafka
 import EventoStore
 import Foundation
 import Hummingbird
@@ -29,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     /// Accept events and commands of aggregates that have no schema (unvalidated).
     public var allowSchemaless = false
     public var processor = CommandProcessor.Configuration()
+    /// Publish every committed event to Kafka; nil runs without Kafka (events wait in the outbox).
+    public var kafka: KafkaRelay.Configuration?
 
     public init() {}
 }
@@ -69,6 +72,7 @@ public func buildApplication(
     let processor = CommandProcessor(
         store: store, functions: registry, aggregates: aggregates, validator: validator, configuration: config.processor, logger: logger)
     let relay = DispatchRelay(store: store, functions: registry, processor: processor, commits: store.commits, validator: validator, logger: logger)
+    let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
     let pipeline = Pipeline(
         store: store, registry: registry, validator: validator, aggregates: aggregates, processor: processor, relay: relay, http: http)
 
@@ -95,12 +99,21 @@ public func buildApplication(
         maxBodyBytes: config.maxBodyBytes
     ).register(on: router)
     DeadLetterRoutes(store: store, functions: registry, processor: processor, relay: relay, admin: admin).register(on: router)
+    KafkaRoutes(relay: kafka, store: store, admin: admin, maxBodyBytes: config.maxBodyBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
         return JSONResponse.object { o in
             o.field("status", "ok")
             o.field("headPosition", head)
             o.field("commandBacklog", processor.backlog)
+            if let kafka {
+                let st = kafka.status
+                o.object("kafka") { k in
+                    k.field("connected", st.connected)
+                    k.field("cursor", st.cursor)
+                    k.field("lag", head - st.cursor)
+                }
+            }
         }
     }
     router.get("/openapi.json") { _, _ in
@@ -112,7 +125,7 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "evento"),
-        services: [StoreService(store: store), PipelineService(pipeline: pipeline)],
+        services: [StoreService(store: store), PipelineService(pipeline: pipeline)] + (kafka.map { [KafkaService(relay: $0)] } ?? []),
         onServerRunning: { channel in
             onReady(config.host, channel.localAddress?.port ?? config.port)
         },
@@ -182,6 +195,15 @@ struct PipelineService: Service {
             }
         }
         pipeline.http.shutdown()
+    }
+}
+
+/// Publishes the outbox to Kafka until shutdown (it stops before the store closes).
+struct KafkaService: Service {
+    let relay: KafkaRelay
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await relay.run() }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventoKafka
 import EventoServer
 import Foundation
 import Logging
@@ -36,6 +37,21 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("allow-schemaless"), help: "Accept events and commands of aggregates without a schema, unvalidated ($EVENTO_ALLOW_SCHEMALESS=1).")
     var allowSchemaless = false
 
+    @Option(name: .customLong("kafka-brokers"), help: "Publish every event to Kafka at HOST:PORT[,…] ($EVENTO_KAFKA_BROKERS); without it events wait in the outbox.")
+    var kafkaBrokers: String?
+
+    @Option(name: .customLong("kafka-topic"), help: "Topic for the events (default: $EVENTO_KAFKA_TOPIC or kf-evento-events).")
+    var kafkaTopic: String?
+
+    @Option(name: .customLong("kafka-partitions"), help: "Partitions when Evento creates the topic (default: $EVENTO_KAFKA_PARTITIONS or 4).")
+    var kafkaPartitions: Int?
+
+    @Option(name: .customLong("kafka-format"), help: "avro (Confluent wire format, the default) or json ($EVENTO_KAFKA_FORMAT).")
+    var kafkaFormat: String?
+
+    @Option(name: .customLong("kafka-config"), help: "A librdkafka property, key=value (repeatable), e.g. security.protocol=SASL_SSL.")
+    var kafkaConfig: [String] = []
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
     var logLevel: String?
 
@@ -53,6 +69,22 @@ struct Serve: AsyncParsableCommand {
         if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {
             guard let l = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
             config.logLevel = l
+        }
+        if let brokers = kafkaBrokers ?? Environment.get("EVENTO_KAFKA_BROKERS") {
+            var relay = KafkaRelay.Configuration(kafka: KafkaConfiguration(brokers: brokers))
+            relay.topic = kafkaTopic ?? Environment.get("EVENTO_KAFKA_TOPIC") ?? relay.topic
+            if let p = try kafkaPartitions ?? Self.intEnv("EVENTO_KAFKA_PARTITIONS") { relay.partitions = p }
+            if let f = kafkaFormat ?? Environment.get("EVENTO_KAFKA_FORMAT") {
+                guard let format = KafkaRelay.Format(rawValue: f) else { throw ValidationError("--kafka-format: expected avro or json, got \(f)") }
+                relay.format = format
+            }
+            for pair in kafkaConfig + (Environment.get("EVENTO_KAFKA_CONFIG")?.split(separator: ",").map(String.init) ?? []) {
+                guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+                    throw ValidationError("--kafka-config: expected key=value, got \(pair)")
+                }
+                relay.kafka.properties[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+            }
+            config.kafka = relay
         }
         let level = config.logLevel
         LoggingSystem.bootstrap { label in

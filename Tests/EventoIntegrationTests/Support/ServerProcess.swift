@@ -47,7 +47,11 @@ final class ServerProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Binaries.evento)
         p.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // librdkafka 2.16 for the servers (see scripts/setup.sh), even when the tests run without scripts/test.sh.
+        let lib = Binaries.packageRoot + "/.evento/lib"
+        env["LD_LIBRARY_PATH"] = lib + (env["LD_LIBRARY_PATH"].map { ":" + $0 } ?? "")
+        p.environment = env
         p.currentDirectoryURL = URL(fileURLWithPath: Binaries.packageRoot)
         let out = Pipe()
         p.standardOutput = out
