@@ -303,6 +303,15 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/kafka": {
+      "get": {"summary": "The Kafka relay: cursor, lag, in flight, published, resent, errors", "operationId": "kafkaStatus",
+        "responses": {"200": {"description": "Status", "content": {"application/json": {"schema": {"type": "object"}}}}, "503": {"$ref": "#/components/responses/Problem"}}}
+    },
+    "/kafka/republish": {
+      "post": {"summary": "Publish history again from a position (admin)", "operationId": "kafkaRepublish", "security": [{"adminToken": []}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"fromPosition": {"type": "integer", "minimum": 1}}}}}},
+        "responses": {"202": {"description": "Republishing", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}}
+    },
     "/healthz": {
       "get": {
         "summary": "Liveness and the store's head position",
