@@ -1,3 +1,4 @@
+import CoreMetrics
 import EventoCore
 import EventoHTTP
 import Logging
@@ -11,6 +12,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     struct Entry {
         var definition: FunctionDefinition
         var transport: any FunctionTransport
+        var metrics: EventoMetrics.FunctionCalls
     }
 
     private struct State {
@@ -54,7 +56,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 let definition = try FunctionDefinition.parse(try json.value())
                 let transport = try await makeTransport(definition, verify: false)
                 state.withLock { s in
-                    s.entries[name] = Entry(definition: definition, transport: transport)
+                    s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                     s.reindex()
                 }
             } catch {
@@ -89,7 +91,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 throw error
             }
             state.withLock { s in
-                s.entries[definition.name] = Entry(definition: definition, transport: transport)
+                s.entries[definition.name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                 s.reindex()
             }
             if let existing { await existing.transport.shutdown() }
@@ -153,9 +155,33 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     public func function(named name: String) -> FunctionDefinition? { state.withLock { $0.entries[name]?.definition } }
 
     public func invoke(_ function: FunctionDefinition, request: [UInt8]) async throws -> [UInt8] {
-        guard let transport = state.withLock({ $0.entries[function.name]?.transport }) else {
+        guard let entry = state.withLock({ $0.entries[function.name] }) else {
             throw FunctionCallError(function: function.name, message: "is no longer registered", retryable: true)
         }
-        return try await transport.call(request, timeout: .milliseconds(function.timeoutMs))
+        let started = ContinuousClock.now
+        do {
+            let reply = try await entry.transport.call(request, timeout: .milliseconds(function.timeoutMs))
+            entry.metrics.duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            entry.metrics.ok.increment()
+            return reply
+        } catch let e as FunctionCallError {
+            entry.metrics.duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            (e.isTimeout ? entry.metrics.timeout : entry.metrics.error).increment()
+            throw e
+        }
+    }
+
+    static func metrics(_ d: FunctionDefinition) -> EventoMetrics.FunctionCalls {
+        switch d.transport {
+        case .http: EventoMetrics.FunctionCalls(function: d.name, transport: "http")
+        case .process: EventoMetrics.FunctionCalls(function: d.name, transport: "process")
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
     }
 }

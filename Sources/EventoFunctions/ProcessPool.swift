@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import EventoCore
 import Foundation
@@ -149,6 +150,7 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
         guard !state.withLock({ $0.closed }) else { return }
         do {
             let w = try spawn()
+            Counter(label: "evento_function_worker_restarts_total", dimensions: [("function", function)]).increment()
             let waiter = state.withLock { s -> CheckedContinuation<Worker, any Error>? in
                 s.all.append(w)
                 s.restarts += 1

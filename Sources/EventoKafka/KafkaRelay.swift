@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import EventoAvro
 import EventoCore
@@ -140,6 +141,8 @@ public final class KafkaRelay: Sendable {
                 lastSave = .now
                 state.withLock { $0.status.cursor = watermark }
             }
+            EventoMetrics.kafkaInFlight.record(inFlight)
+            EventoMetrics.kafkaLag.record(max(0, store.commits.head - watermark))
             let room = configuration.maxInFlight - inFlight
             let page = room > 0 ? try await store.events(afterPosition: sent, limit: min(1000, room)) : []
             for e in page {
@@ -148,7 +151,10 @@ public final class KafkaRelay: Sendable {
                     do {
                         state.withLock { s in
                             s.inFlight.append(e.position)
-                            if e.position <= s.highestSent { s.status.resent += 1 }
+                            if e.position <= s.highestSent {
+                                s.status.resent += 1
+                                EventoMetrics.kafkaResent.increment()
+                            }
                             s.highestSent = max(s.highestSent, e.position)
                         }
                         try producer.produce(message)
@@ -184,6 +190,7 @@ public final class KafkaRelay: Sendable {
             case .success:
                 s.delivered.insert(position)
                 s.status.published += 1
+                EventoMetrics.kafkaPublished.increment()
                 var moved = false
                 while let first = s.inFlight.first, s.delivered.remove(first) != nil {
                     s.inFlight.removeFirst()
@@ -193,6 +200,7 @@ public final class KafkaRelay: Sendable {
                 return moved
             case .failure(let error):
                 s.status.deliveryErrors += 1
+                EventoMetrics.kafkaDeliveryErrors.increment()
                 s.status.lastError = error.description
                 if s.failure == nil { s.failure = error }
                 return true

@@ -89,6 +89,8 @@ public func buildApplication(
 
     let admin = AdminAuth(token: config.adminToken)
     let router = Router(context: BasicRequestContext.self)
+    // Outermost: it sees the final status of every request, problems included.
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware())
     EventRoutes(store: store, commits: store.commits, validator: validator, schemas: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
     SchemaRoutes(registry: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
@@ -106,6 +108,9 @@ public func buildApplication(
             o.field("status", "ok")
             o.field("headPosition", head)
             o.field("commandBacklog", processor.backlog)
+            let memory = EventoPrometheus.processMemory()
+            o.field("rssBytes", memory.current)
+            o.field("peakRssBytes", memory.peak)
             if let kafka {
                 let st = kafka.status
                 o.object("kafka") { k in
@@ -115,6 +120,11 @@ public func buildApplication(
                 }
             }
         }
+    }
+    router.get("/metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: EventoPrometheus.exposition())))
     }
     router.get("/openapi.json") { _, _ in
         Response(

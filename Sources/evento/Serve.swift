@@ -92,6 +92,7 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        EventoPrometheus.bootstrap()
         try await runServer(config) { host, port in
             output("Evento listening on http://\(host):\(port)")
         }

@@ -196,6 +196,9 @@ public struct FunctionCallError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(function): \(message)" }
+
+    /// The call got no reply in time.
+    public var isTimeout: Bool { message.hasPrefix("no reply within") || message.hasPrefix("timed out") }
 }
 
 /// The registered functions, as the pipeline sees them.

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -35,6 +36,8 @@ public final class Aggregates: Sendable {
         var at = snapshot?.version ?? 0
         var state: RawJSON? = snapshot.flatMap { $0.state == .null ? nil : $0.state }
         if at == version { return FunctionProtocol.Aggregate(entity: entity, version: version, state: state) }
+        EventoMetrics.snapshotLag.record(version - at)
+        EventoMetrics.snapshotCatchUps.increment()
         logger.debug("catching up a lagging snapshot", metadata: ["evento.entity": "\(entity)", "from": "\(at)", "to": "\(version)"])
         while at < version {
             let events = try await store.events(entity: entity, fromSequence: at + 1, limit: catchUpPage)

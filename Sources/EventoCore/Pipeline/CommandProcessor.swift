@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import Logging
 import Synchronization
@@ -127,6 +128,7 @@ public final class CommandProcessor: Sendable {
             return s.activate
         }
         for key in toStart { activate?.yield(key) }
+        EventoMetrics.commandBacklog.record(backlog)
     }
 
     /// Number of commands queued or running.
@@ -135,7 +137,11 @@ public final class CommandProcessor: Sendable {
     private func runLane(_ entity: String) async {
         while let command = next(in: entity) {
             await process(command)
-            state.withLock { _ = $0.queued.remove(command.id) }
+            let left = state.withLock { s in
+                s.queued.remove(command.id)
+                return s.queued.count
+            }
+            EventoMetrics.commandBacklog.record(left)
         }
     }
 
@@ -181,6 +187,7 @@ public final class CommandProcessor: Sendable {
             let message: String
             switch outcome {
             case .succeeded:
+                EventoMetrics.commandsFinished(.succeeded).increment()
                 if let done = try? await store.command(id: command.id) { completions.resolve(command.id, with: done) }
                 return
             case .conflicted(let m):
@@ -194,6 +201,7 @@ public final class CommandProcessor: Sendable {
             logged[metadataKey: "evento.command.id"] = "\(command.id)"
             logged[metadataKey: "evento.entity"] = "\(command.entity)"
             logged.warning("command attempt \(attempts) failed: \(message)", metadata: ["status": "\(status.rawValue)"])
+            EventoMetrics.commandsFinished(status).increment()
             let record: CommandRecord?
             do {
                 record = try await store.recordFailure(commandId: command.id, status: status, attempts: attempts, error: message)
@@ -271,6 +279,7 @@ public final class CommandProcessor: Sendable {
                 if let snapshot { aggregates.remember(snapshot) }
                 return .succeeded
             } catch let conflict as VersionConflict {
+                EventoMetrics.commandConflicts.increment()
                 lastConflict = conflict.description
                 continue
             }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 
 /// Feeds committed events to dispatchers, in position order, and turns what they return into commands.
@@ -39,6 +40,7 @@ public final class DispatchRelay: Sendable {
         while !Task.isCancelled {
             let head = await commits.wait(after: cursor, timeout: .seconds(1))
             if Task.isCancelled { break }
+            EventoMetrics.dispatchLag.record(head - cursor)
             guard head > cursor else { continue }
             let page = try await store.events(afterPosition: cursor, limit: pageSize)
             guard let last = page.last else { continue }

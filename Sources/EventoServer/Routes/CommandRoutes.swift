@@ -1,3 +1,4 @@
+import CoreMetrics
 import EventoCore
 import Hummingbird
 
@@ -56,7 +57,10 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
                 id: id, entity: entity, type: type, payload: payload, causationId: resolved.causationId,
                 causationKind: resolved.causationKind, correlationId: resolved.correlationId, traceparent: resolved.traceparent)
         ])[0]
-        if submitted.isNew { processor.submit([submitted.record]) }
+        if submitted.isNew {
+            EventoMetrics.commandsAccepted.increment()
+            processor.submit([submitted.record])
+        }
         let location: HTTPFields = [.location: "/commands/\(id)"]
 
         guard request.uri.queryParameters.get("wait") == "true" else {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import EventoCore
 import Foundation
@@ -86,6 +87,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func run(_ batch: [PendingWrite]) {
+        let started = ContinuousClock.now
+        defer {
+            EventoMetrics.appendGroupSize.record(batch.count)
+            EventoMetrics.appendCommitDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        }
         let tx = WriteTransaction(connection: connection, versionCache: versionCache)
         do {
             try connection.execute("BEGIN IMMEDIATE")
@@ -217,4 +223,11 @@ private final class PendingWrite: @unchecked Sendable {
 /// Holds a write's result between running it and committing. Touched only by the writer thread.
 private final class ResultBox<T>: @unchecked Sendable {
     var value: T?
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import EventoCore
 import Foundation
 import Logging
@@ -120,6 +121,7 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
                 continue
             }
             let position = tx.connection.lastInsertRowID
+            EventoMetrics.eventsAppended.increment()
             tx.setVersion(version + 1, of: e.entity.rawValue)
             tx.wroteEvent(at: position)
             out.append(
