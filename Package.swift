@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "evento",
             dependencies: [
-                "EventoCore", "EventoServer", "EventoHTTP", "EventoKafka",
+                "EventoCore", "EventoServer", "EventoHTTP", "EventoKafka", "EventoFunctions", "EventoStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,6 +124,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "checking-function", dependencies: ["EventoRuntime"], path: "functions/checking", swiftSettings: strict),
+        .executableTarget(name: "transfer-function", dependencies: ["EventoRuntime"], path: "functions/transfer/Swift", swiftSettings: strict),
 
         .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore"], swiftSettings: strict),
         .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),

@@ -130,6 +130,10 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     }
 
     private func makeTransport(_ d: FunctionDefinition, verify: Bool) async throws -> any FunctionTransport {
+        try await Self.makeTransport(d, verify: verify, http: http, logger: logger)
+    }
+
+    static func makeTransport(_ d: FunctionDefinition, verify: Bool, http: HTTPClient, logger: Logger) async throws -> any FunctionTransport {
         var log = logger
         log[metadataKey: "evento.function"] = "\(d.name)"
         switch d.transport {
@@ -184,4 +188,22 @@ extension Duration {
         let (s, atto) = components
         return s * 1_000_000_000 + atto / 1_000_000_000
     }
+}
+
+/// A function's transport on its own, without a registry or a store: what `evento bench` uses to measure
+/// the bare call rate of a transport.
+public struct FunctionCaller: Sendable {
+    let transport: any FunctionTransport
+    public let definition: FunctionDefinition
+
+    /// Starts the function's transport (worker processes for `process`).
+    public static func start(_ definition: FunctionDefinition, http: HTTPClient, logger: Logger) async throws -> FunctionCaller {
+        FunctionCaller(transport: try await FunctionRegistry.makeTransport(definition, verify: true, http: http, logger: logger), definition: definition)
+    }
+
+    public func call(_ request: [UInt8]) async throws -> [UInt8] {
+        try await transport.call(request, timeout: .milliseconds(definition.timeoutMs))
+    }
+
+    public func stop() async { await transport.shutdown() }
 }

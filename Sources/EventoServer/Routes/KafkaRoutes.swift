@@ -16,6 +16,7 @@ struct KafkaRoutes<Context: RequestContext>: Sendable {
             let head = try await store.headPosition()
             return JSONResponse.object { o in
                 o.field("topic", relay.configuration.topic)
+                o.field("brokers", relay.configuration.kafka.brokers)
                 o.field("format", relay.configuration.format.rawValue)
                 o.field("connected", st.connected)
                 o.field("cursor", st.cursor)

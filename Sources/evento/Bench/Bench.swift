@@ -1,0 +1,116 @@
+import ArgumentParser
+import EventoCore
+import EventoHTTP
+import Foundation
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a running server and report throughput, latency, errors, memory, and the limits beside them.",
+        discussion: """
+            evento bench events --url http://127.0.0.1:8080 --duration 10 --concurrency 8
+            evento bench commands --url http://127.0.0.1:8080 --concurrency 64 --transport process
+            evento bench commands --rate 2000 --json        # latency below saturation, one JSON object
+            """,
+        subcommands: [EventsBench.self, CommandsBench.self]
+    )
+}
+
+/// Options every scenario takes.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Server URL (default: $EVENTO_URL or http://127.0.0.1:8080).") var url: String?
+    @Option(help: "Seconds of load.") var duration: Double = 10
+    @Option(help: "Concurrent clients.") var concurrency: Int?
+    @Option(help: "Operations per second in all (open loop); omit to saturate.") var rate: Double?
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Flag(name: .customLong("no-limits"), help: "Skip measuring the limits (raw SQLite, raw Kafka, bare function calls).") var noLimits = false
+
+    var baseURL: String {
+        let u = url ?? Environment.get("EVENTO_URL") ?? "http://127.0.0.1:8080"
+        return u.hasSuffix("/") ? String(u.dropLast()) : u
+    }
+}
+
+/// A thin client for the bench: one HTTP client (libcurl multi), JSON in and out.
+struct BenchClient: Sendable {
+    let base: String
+    let http = HTTPClient(configuration: {
+        var c = HTTPClient.Configuration()
+        c.maxConnectionsPerHost = 512
+        return c
+    }())
+
+    func request(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async -> (status: Int, json: JSONValue, text: String)? {
+        var headers: [(name: String, value: String)] = []
+        if let token = Environment.get("EVENTO_ADMIN_TOKEN") { headers.append(("Authorization", "Bearer \(token)")) }
+        guard let r = try? await http.execute(HTTPClientRequest(method: method, url: base + path, headers: headers, body: body, timeout: timeout)) else {
+            return nil
+        }
+        return (r.status, (try? JSONParser.parse(r.body)) ?? .null, r.bodyText)
+    }
+
+    func get(_ path: String) async -> JSONValue? { await request("GET", path).map(\.json) }
+}
+
+/// Results, as a table or JSON.
+struct BenchReport {
+    var scenario: String
+    var unit: String
+    var load: LoadResult
+    var concurrency: Int
+    var rate: Double?
+    var acknowledged: Int
+    var verified: Bool
+    var verification: String
+    var serverPeakRssBytes: Int?
+    var kafkaLag: Int64?
+    var limits: [(name: String, perSecond: Double)] = []
+    var extra: [(String, String)] = []
+
+    func print(json: Bool) {
+        if json {
+            var o: JSONObject = [
+                "scenario": .string(scenario), "unit": .string(unit), "throughputPerSecond": .double((load.throughput * 10).rounded() / 10),
+                "p50Ms": .double(load.percentileMs(50)), "p90Ms": .double(load.percentileMs(90)), "p99Ms": .double(load.percentileMs(99)),
+                "maxMs": .double(load.maxMs), "errors": .int(Int64(load.errors)), "acknowledged": .int(Int64(acknowledged)),
+                "verified": .bool(verified), "verification": .string(verification), "durationSeconds": .double(load.seconds),
+                "concurrency": .int(Int64(concurrency)), "operations": .int(Int64(load.operations)),
+            ]
+            if let rate { o["ratePerSecond"] = .double(rate) }
+            if let r = serverPeakRssBytes { o["serverPeakRssBytes"] = .int(Int64(r)) }
+            if let k = kafkaLag { o["kafkaOutboxLag"] = .int(k) }
+            if let e = load.firstError { o["firstError"] = .string(e) }
+            if !limits.isEmpty {
+                o["limits"] = .object(JSONObject(limits.map { .init(key: $0.name, value: .double(($0.perSecond * 10).rounded() / 10)) }))
+                o["ratios"] = .object(JSONObject(limits.map { l in
+                    let ratio = l.perSecond > 0 ? load.throughput / l.perSecond : 0
+                    return .init(key: l.name, value: .double((ratio * 1000).rounded() / 1000))
+                }))
+            }
+            for (k, v) in extra { o[k] = .string(v) }
+            output(JSONValue.object(o).jsonText)
+            return
+        }
+        var rows: [(String, String)] = [
+            ("scenario", scenario + (rate.map { " at \(Format.int(Int($0)))/s" } ?? " (saturating)")),
+            ("throughput", "\(Format.int(Int(load.throughput))) \(unit)/s"),
+            ("latency p50 / p90 / p99 / max", "\(Format.ms(load.percentileMs(50))) / \(Format.ms(load.percentileMs(90))) / \(Format.ms(load.percentileMs(99))) / \(Format.ms(load.maxMs))"),
+            ("operations / errors", "\(Format.int(load.operations)) / \(Format.int(load.errors))" + (load.firstError.map { " (first: \($0.prefix(80)))" } ?? "")),
+            ("acknowledged", "\(Format.int(acknowledged)) \(unit)"),
+            ("store holds what was acknowledged", (verified ? "yes" : "NO") + " — " + verification),
+        ]
+        if let r = serverPeakRssBytes { rows.append(("server peak RSS", Format.mb(r))) }
+        if let k = kafkaLag { rows.append(("Kafka outbox lag at the end", "\(Format.int(Int(k))) events")) }
+        for l in limits {
+            rows.append(("limit: \(l.name)", "\(Format.int(Int(l.perSecond)))/s — Evento at \(Format.ratio(load.throughput, l.perSecond))"))
+        }
+        rows += extra
+        let width = rows.map(\.0.count).max() ?? 0
+        for (k, v) in rows { output(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+    }
+}
+
+/// Where the binaries built beside `evento` live (checking-function, transfer-function).
+func siblingBinary(_ name: String) -> String {
+    let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    return me.deletingLastPathComponent().appendingPathComponent(name).path
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import EventoCore
+import EventoKafka
+import EventoStore
+import Foundation
+import Synchronization
+
+struct EventsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Batched POST /events to many entities; checks the store holds every acknowledged event.")
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Events per POST /events.") var batch = 100
+    @Option(help: "Entities the events spread over.") var entities = 1000
+
+    static let schema = #"[{"type":"record","name":"Happened","namespace":"bench","evento":"event","fields":[{"name":"n","type":"long"},{"name":"note","type":"string"}]}]"#
+    static let note = "a payload of a few dozen bytes, like most events"
+
+    func run() async throws {
+        let client = BenchClient(base: options.baseURL)
+        guard let health = await client.get("/healthz"), let startHead = health["headPosition"]?.intValue else {
+            throw CLIError("cannot reach Evento at \(options.baseURL)")
+        }
+        guard let put = await client.request("PUT", "/schemas/bench", body: Array(Self.schema.utf8)), put.status < 300 else {
+            throw CLIError("cannot register the bench schema")
+        }
+        let run = "b" + Identifiers.uuidV7().suffix(12)
+        let concurrency = options.concurrency ?? 8
+        let acked = Mutex<[String]>([])  // first id of each acknowledged batch
+        let batch = self.batch
+        let entities = self.entities
+        let load = LoadGenerator(
+            concurrency: concurrency, duration: .milliseconds(Int64(options.duration * 1000)), rate: options.rate, label: "events",
+            unitName: "events", progress: !options.json)
+        let result = await load.run { worker, i in
+            var body = #"{"events":["#
+            for k in 0..<batch {
+                if k > 0 { body += "," }
+                body += #"{"id":"\#(run)-\#(worker)-\#(i)-\#(k)","entity":"bench:\#(run)-\#((worker * 7919 + i * batch + k) % entities)","type":"Happened","payload":{"n":\#(k),"note":"\#(Self.note)"}}"#
+            }
+            body += "]}"
+            guard let r = await client.request("POST", "/events", body: Array(body.utf8)) else {
+                return Outcome(ok: false, units: 0, error: "no response")
+            }
+            guard r.status == 201 else { return Outcome(ok: false, units: 0, error: "\(r.status): \(r.text.prefix(200))") }
+            acked.withLock { $0.append("\(run)-\(worker)-\(i)") }
+            return Outcome(ok: true, units: batch, error: nil)
+        }
+        // Verify: walk the feed from where the run started; every acknowledged batch is there, whole, and
+        // nothing of this run is there that was not acknowledged (errored batches must have left nothing).
+        let ackedBatches = Set(acked.withLock { $0 })
+        var stored: [String: Int] = [:]
+        var after = startHead
+        while true {
+            guard let page = await client.get("/events?afterPosition=\(after)&limit=10000"),
+                let events = page["events"]?.arrayValue, !events.isEmpty
+            else { break }
+            for e in events {
+                guard let id = e["id"]?.stringValue, id.hasPrefix(run + "-") else { continue }
+                stored[String(id[..<id.lastIndex(of: "-")!]), default: 0] += 1
+            }
+            after = page["lastPosition"]?.intValue ?? after
+        }
+        let complete = ackedBatches.allSatisfy { stored[$0] == batch }
+        let unacknowledged = stored.keys.filter { !ackedBatches.contains($0) }.count
+        var report = BenchReport(
+            scenario: "events (batches of \(batch), \(entities) entities)", unit: "events", load: result, concurrency: concurrency,
+            rate: options.rate, acknowledged: ackedBatches.count * batch, verified: complete && unacknowledged == 0,
+            verification: "\(Format.int(stored.values.reduce(0, +))) stored of \(Format.int(ackedBatches.count * batch)) acknowledged"
+                + (unacknowledged > 0 ? ", \(unacknowledged) batches stored but not acknowledged (their requests failed on the client side)" : ""),
+            serverPeakRssBytes: (await client.get("/healthz"))?["peakRssBytes"]?.intValue.map(Int.init))
+        let kafka = await client.get("/kafka")
+        report.kafkaLag = kafka?["lag"]?.intValue
+        if !options.noLimits {
+            let sample = #"{"n":1,"note":"\#(Self.note)"}"#
+            let raw = try StoreLimits.rawAppendRate(
+                directory: NSTemporaryDirectory() + "evento-limit-" + run, rows: 200_000, batch: batch, durable: true, payload: sample)
+            report.limits.append(("raw SQLite appends, same rows, fsync per \(batch)", raw))
+            if let brokers = kafka?["brokers"]?.stringValue {
+                report.limits.append(("raw librdkafka produce, same broker", try await rawKafkaRate(brokers: brokers, payloadSize: 60)))
+            }
+        }
+        report.print(json: options.json)
+    }
+}
+
+/// Messages per second one idempotent producer delivers to the broker (acks=all), flushed.
+func rawKafkaRate(brokers: String, payloadSize: Int, count: Int = 200_000) async throws -> Double {
+    let delivered = Atomic<Int>(0)
+    let producer = try KafkaProducer(
+        configuration: KafkaConfiguration(brokers: brokers), onDelivery: { _, r in if case .success = r { delivered.add(1, ordering: .relaxed) } },
+        onError: { _ in })
+    try await producer.createTopic("evento-bench-limit", partitions: 4)
+    let value = [UInt8](repeating: 0x61, count: payloadSize)
+    let start = ContinuousClock.now
+    var i = 0
+    while i < count {
+        do {
+            try producer.produce(KafkaMessage(topic: "evento-bench-limit", key: Array("bench:\(i % 1000)".utf8), value: value, headers: [], token: UInt64(i)))
+            i += 1
+        } catch where error.isQueueFull {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+    await producer.flush(timeout: .seconds(60))
+    let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+    producer.close()
+    return Double(delivered.load(ordering: .relaxed)) / max(seconds, 1e-9)
+}
