@@ -19,6 +19,7 @@ PYPI_PACKAGES=(
   "confluent-kafka[avro,schemaregistry]"  # carries librdkafka 2.16 (Tansu needs it); a stock Kafka consumer for tests
   fastavro                # an Avro implementation nobody here wrote, for interoperability tests
   openapi-spec-validator  # checks the served OpenAPI document in the tests
+  eventsourcing           # the peer in bench/eventsourcing_bank.py
 )
 
 missing=()

@@ -119,7 +119,9 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
 
     /// How a function's transport is doing: for process functions, the live worker pids and the restarts.
     public func status(of name: String) -> JSONValue? {
-        guard let pool = state.withLock({ $0.entries[name]?.transport }) as? ProcessPool else { return nil }
+        var transport = state.withLock { $0.entries[name]?.transport }
+        if let batching = transport as? BatchingTransport { transport = batching.inner }
+        guard let pool = transport as? ProcessPool else { return nil }
         return ["workers": .array(pool.pids.map { .int(Int64($0)) }), "restarts": .int(Int64(pool.restarts))]
     }
 
@@ -134,6 +136,17 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     }
 
     static func makeTransport(_ d: FunctionDefinition, verify: Bool, http: HTTPClient, logger: Logger) async throws -> any FunctionTransport {
+        let transport = try await makeBareTransport(d, verify: verify, http: http, logger: logger)
+        guard d.maxBatch > 1 else { return transport }
+        let slots: Int
+        switch d.transport {
+        case .process(_, let workers, _, _): slots = workers
+        case .http: slots = 16
+        }
+        return BatchingTransport(inner: transport, function: d.name, maxBatch: d.maxBatch, slots: slots)
+    }
+
+    static func makeBareTransport(_ d: FunctionDefinition, verify: Bool, http: HTTPClient, logger: Logger) async throws -> any FunctionTransport {
         var log = logger
         log[metadataKey: "evento.function"] = "\(d.name)"
         switch d.transport {

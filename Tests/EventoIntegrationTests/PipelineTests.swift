@@ -263,3 +263,29 @@ import Testing
         }
     }
 }
+
+@Suite struct BatchingTests {
+    @Test func concurrentCallsToABatchingFunctionShareRequestsAndEachGetsItsOwnReply() async throws {
+        let server = try await ServerProcess()
+        let h = try await server.register(
+            Fixtures.python("counter-h", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"), env: ["SLOW_MS": "20"], maxBatch: 16))
+        #expect(h.status == 201, "\(h.text)")
+        #expect(h.json["maxBatch"] == 16)
+        _ = try await server.register(Fixtures.python("counter-a", kind: "aggregator", aggregate: "counter", script: Fixtures.function("counter.py"), maxBatch: 16))
+        let replies = try await withThrowingTaskGroup(of: ServerProcess.Reply.self) { group in
+            for i in 0..<40 {
+                group.addTask { try await server.post("/commands?wait=true", #"{"id":"b-\#(i)","entity":"counter:b\#(i)","type":"Increment","payload":{}}"#) }
+            }
+            return try await group.reduce(into: [ServerProcess.Reply]()) { $0.append($1) }
+        }
+        #expect(replies.allSatisfy { $0.json["command"]?["status"] == "succeeded" })
+        for r in replies {
+            // Each command got the reply to its own request.
+            #expect(r.json["events"]?[0]?["payload"]?["command"] == r.json["command"]?["id"])
+        }
+        let metrics = try await server.get("/metrics").text
+        let batches = metrics.split(separator: "\n").first { $0.hasPrefix(#"evento_function_batches_total{function="counter-h"}"#) }
+            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(batches > 0 && batches < 40, "40 calls went in \(batches) batch requests (plus single ones)")
+    }
+}

@@ -14,6 +14,9 @@ Write only your function's logic; this module gives you both transports of the f
     if __name__ == "__main__":
         serve(handle=handle, apply=apply)
 
+The batch form (`{"kind": "batch", "requests": [...]}` → `{"replies": [...]}`) is handled too, so a
+function written with this runtime can be registered with "maxBatch".
+
 Run it as a subprocess worker (the default: one JSON object per line on stdin/stdout, logs on stderr), or
 as an HTTP server with ``--http PORT`` (or EVENTO_HTTP_PORT): POST / takes the same JSON, GET /healthz
 answers 200. Raise ``FunctionError(message, retryable=False)`` for a failure retrying cannot fix; any other
@@ -49,6 +52,9 @@ class Function:
 
     def call(self, request):
         kind = request.get("kind")
+        if kind == "batch":
+            # The batch form: one reply per request, in order; a failure stays with its request.
+            return {"replies": [self.reply_value(r) for r in request.get("requests", [])]}
         if kind == "handle":
             if self.handle is None:
                 raise FunctionError("this function does not handle commands", retryable=False)
@@ -71,17 +77,23 @@ class Function:
             return {"commands": list(self.dispatch(request["event"]) or [])}
         raise FunctionError("unknown request kind %r" % (kind,), retryable=False)
 
+    def reply_value(self, request):
+        """One parsed request to one reply object; failures become {"error": …}."""
+        try:
+            return self.call(request)
+        except FunctionError as e:
+            return {"error": {"message": e.message, "retryable": e.retryable}}
+        except Exception as e:  # a bug in the function: report it, keep serving
+            traceback.print_exc(file=sys.stderr)
+            return {"error": {"message": "%s: %s" % (type(e).__name__, e), "retryable": True}}
+
     def reply(self, line):
         """One request (bytes or str of JSON) to one reply (str of JSON)."""
         try:
             request = json.loads(line)
-            result = self.call(request)
-        except FunctionError as e:
-            result = {"error": {"message": e.message, "retryable": e.retryable}}
-        except Exception as e:  # a bug in the function: report it, keep serving
-            traceback.print_exc(file=sys.stderr)
-            result = {"error": {"message": "%s: %s" % (type(e).__name__, e), "retryable": True}}
-        return json.dumps(result, separators=(",", ":"))
+        except ValueError as e:
+            return json.dumps({"error": {"message": "request is not JSON: %s" % e, "retryable": False}})
+        return json.dumps(self.reply_value(request), separators=(",", ":"))
 
 
 def _stdio(function):

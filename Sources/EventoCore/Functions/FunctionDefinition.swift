@@ -29,6 +29,9 @@ public struct FunctionDefinition: Sendable, Hashable {
     public var timeoutMs: Int
     /// Attempts before a command (or dispatch) becomes a dead letter.
     public var maxAttempts: Int
+    /// Most requests sent to the function in one batch request (`{"kind":"batch",…}`); 1 = no batching.
+    /// Only for functions that say they accept the batch form (the Evento runtimes do).
+    public var maxBatch: Int
 
     public static let defaultTimeoutMs = 10_000
     public static let defaultMaxAttempts = 5
@@ -36,8 +39,9 @@ public struct FunctionDefinition: Sendable, Hashable {
 
     public init(
         name: String, kind: FunctionKind, aggregate: String? = nil, events: [String] = [], transport: TransportSpec,
-        timeoutMs: Int = defaultTimeoutMs, maxAttempts: Int = defaultMaxAttempts
+        timeoutMs: Int = defaultTimeoutMs, maxAttempts: Int = defaultMaxAttempts, maxBatch: Int = 1
     ) {
+        self.maxBatch = maxBatch
         self.name = name
         self.kind = kind
         self.aggregate = aggregate
@@ -104,10 +108,14 @@ extension FunctionDefinition {
         guard (1...100).contains(maxAttempts) else {
             throw EventoError.invalid(r.path("maxAttempts"), "expected 1 to 100, got \(maxAttempts)")
         }
+        let maxBatch = try r.int("maxBatch") ?? 1
+        guard (1...1000).contains(maxBatch) else {
+            throw EventoError.invalid(r.path("maxBatch"), "expected 1 to 1000, got \(maxBatch)")
+        }
         try r.rejectUnknownFields()
         return FunctionDefinition(
             name: name, kind: kind, aggregate: aggregate, events: events, transport: transport, timeoutMs: Int(timeoutMs),
-            maxAttempts: Int(maxAttempts))
+            maxAttempts: Int(maxAttempts), maxBatch: Int(maxBatch))
     }
 
     private static func parseTransport(_ t: inout FieldReader) throws(EventoError) -> TransportSpec {
@@ -178,6 +186,7 @@ extension FunctionDefinition {
         }
         o["timeoutMs"] = .int(Int64(timeoutMs))
         o["maxAttempts"] = .int(Int64(maxAttempts))
+        if maxBatch > 1 { o["maxBatch"] = .int(Int64(maxBatch)) }
         return .object(o)
     }
 }

@@ -68,43 +68,74 @@ struct BenchReport {
 
     func print(json: Bool) {
         if json {
-            var o: JSONObject = [
-                "scenario": .string(scenario), "unit": .string(unit), "throughputPerSecond": .double((load.throughput * 10).rounded() / 10),
-                "p50Ms": .double(load.percentileMs(50)), "p90Ms": .double(load.percentileMs(90)), "p99Ms": .double(load.percentileMs(99)),
-                "maxMs": .double(load.maxMs), "errors": .int(Int64(load.errors)), "acknowledged": .int(Int64(acknowledged)),
-                "verified": .bool(verified), "verification": .string(verification), "durationSeconds": .double(load.seconds),
-                "concurrency": .int(Int64(concurrency)), "operations": .int(Int64(load.operations)),
-            ]
-            if let rate { o["ratePerSecond"] = .double(rate) }
-            if let r = serverPeakRssBytes { o["serverPeakRssBytes"] = .int(Int64(r)) }
-            if let k = kafkaLag { o["kafkaOutboxLag"] = .int(k) }
-            if let e = load.firstError { o["firstError"] = .string(e) }
-            if !limits.isEmpty {
-                o["limits"] = .object(JSONObject(limits.map { .init(key: $0.name, value: .double(($0.perSecond * 10).rounded() / 10)) }))
-                o["ratios"] = .object(JSONObject(limits.map { l in
-                    let ratio = l.perSecond > 0 ? load.throughput / l.perSecond : 0
-                    return .init(key: l.name, value: .double((ratio * 1000).rounded() / 1000))
-                }))
-            }
-            for (k, v) in extra { o[k] = .string(v) }
-            output(JSONValue.object(o).jsonText)
-            return
+            printJSON()
+        } else {
+            printTable()
         }
-        var rows: [(String, String)] = [
-            ("scenario", scenario + (rate.map { " at \(Format.int(Int($0)))/s" } ?? " (saturating)")),
-            ("throughput", "\(Format.int(Int(load.throughput))) \(unit)/s"),
-            ("latency p50 / p90 / p99 / max", "\(Format.ms(load.percentileMs(50))) / \(Format.ms(load.percentileMs(90))) / \(Format.ms(load.percentileMs(99))) / \(Format.ms(load.maxMs))"),
-            ("operations / errors", "\(Format.int(load.operations)) / \(Format.int(load.errors))" + (load.firstError.map { " (first: \($0.prefix(80)))" } ?? "")),
-            ("acknowledged", "\(Format.int(acknowledged)) \(unit)"),
-            ("store holds what was acknowledged", (verified ? "yes" : "NO") + " — " + verification),
-        ]
+    }
+
+    private func rounded(_ v: Double, _ places: Double = 10) -> JSONValue { .double((v * places).rounded() / places) }
+
+    private func printJSON() {
+        var o = JSONObject()
+        o["scenario"] = .string(scenario)
+        o["unit"] = .string(unit)
+        o["throughputPerSecond"] = rounded(load.throughput)
+        o["p50Ms"] = rounded(load.percentileMs(50), 1000)
+        o["p90Ms"] = rounded(load.percentileMs(90), 1000)
+        o["p99Ms"] = rounded(load.percentileMs(99), 1000)
+        o["maxMs"] = rounded(load.maxMs, 1000)
+        o["errors"] = .int(Int64(load.errors))
+        o["acknowledged"] = .int(Int64(acknowledged))
+        o["verified"] = .bool(verified)
+        o["verification"] = .string(verification)
+        o["durationSeconds"] = rounded(load.seconds, 100)
+        o["concurrency"] = .int(Int64(concurrency))
+        o["operations"] = .int(Int64(load.operations))
+        if let rate { o["ratePerSecond"] = .double(rate) }
+        if let r = serverPeakRssBytes { o["serverPeakRssBytes"] = .int(Int64(r)) }
+        if let k = kafkaLag { o["kafkaOutboxLag"] = .int(k) }
+        if let e = load.firstError { o["firstError"] = .string(e) }
+        if !limits.isEmpty {
+            var l = JSONObject()
+            var r = JSONObject()
+            for limit in limits {
+                l[limit.name] = rounded(limit.perSecond)
+                let ratio: Double = limit.perSecond > 0 ? load.throughput / limit.perSecond : 0
+                r[limit.name] = rounded(ratio, 1000)
+            }
+            o["limits"] = .object(l)
+            o["ratios"] = .object(r)
+        }
+        for (k, v) in extra { o[k] = .string(v) }
+        output(JSONValue.object(o).jsonText)
+    }
+
+    private func printTable() {
+        var rows: [(String, String)] = []
+        let rateText: String = rate.map { " at \(Format.int(Int($0)))/s" } ?? " (saturating)"
+        rows.append(("scenario", scenario + rateText))
+        rows.append(("throughput", "\(Format.int(Int(load.throughput))) \(unit)/s"))
+        let p50: String = Format.ms(load.percentileMs(50))
+        let p90: String = Format.ms(load.percentileMs(90))
+        let p99: String = Format.ms(load.percentileMs(99))
+        let maxText: String = Format.ms(load.maxMs)
+        rows.append(("latency p50 / p90 / p99 / max", "\(p50) / \(p90) / \(p99) / \(maxText)"))
+        var errorsText: String = "\(Format.int(load.operations)) / \(Format.int(load.errors))"
+        if let first = load.firstError { errorsText += " (first: \(first.prefix(80)))" }
+        rows.append(("operations / errors", errorsText))
+        rows.append(("acknowledged", "\(Format.int(acknowledged)) \(unit)"))
+        let verifiedText: String = verified ? "yes" : "NO"
+        rows.append(("store holds what was acknowledged", verifiedText + " — " + verification))
         if let r = serverPeakRssBytes { rows.append(("server peak RSS", Format.mb(r))) }
         if let k = kafkaLag { rows.append(("Kafka outbox lag at the end", "\(Format.int(Int(k))) events")) }
         for l in limits {
-            rows.append(("limit: \(l.name)", "\(Format.int(Int(l.perSecond)))/s — Evento at \(Format.ratio(load.throughput, l.perSecond))"))
+            let ratio: String = Format.ratio(load.throughput, l.perSecond)
+            rows.append(("limit: \(l.name)", "\(Format.int(Int(l.perSecond)))/s — Evento at \(ratio)"))
         }
         rows += extra
-        let width = rows.map(\.0.count).max() ?? 0
+        var width = 0
+        for (k, _) in rows { width = max(width, k.count) }
         for (k, v) in rows { output(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
     }
 }

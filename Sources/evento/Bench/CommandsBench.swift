@@ -38,7 +38,8 @@ struct CommandsBench: AsyncParsableCommand {
                 group.addTask {
                     for name in names[chunk..<min(names.count, chunk + max(1, names.count / 32))] {
                         for (type, payload) in [("OpenAccount", #"{"owner":"bench"}"#), ("DepositCash", #"{"amount":100000}"#)] {
-                            let r = await client.request("POST", "/commands?wait=true", body: Array(#"{"entity":"\#(name)","type":"\#(type)","payload":\#(payload)}"#.utf8))
+                            let text: String = #"{"entity":""# + name + #"","type":""# + type + #"","payload":"# + payload + "}"
+                            let r = await client.request("POST", "/commands?wait=true", body: Array(text.utf8))
                             guard r?.status == 200, r?.json["command"]?["status"] == "succeeded" else {
                                 throw CLIError("cannot open \(name): \(r?.text.prefix(200) ?? "no response")")
                             }
@@ -51,22 +52,22 @@ struct CommandsBench: AsyncParsableCommand {
         let before = await serverCommandsSucceeded(client)
 
         // Per account: how many commands reached it (acknowledged direct ones, and transfer legs).
-        let expected = Mutex<[Int: Int]>([:])
-        let transfersSent = Atomic<Int>(0)
+        let expected = Locked<[Int: Int]>([:])
+        let transfersSent = Counter()
         let accounts = self.accounts
         let transferShare = self.transfers
         let concurrency = options.concurrency ?? 64
         let load = LoadGenerator(
             concurrency: concurrency, duration: .milliseconds(Int64(options.duration * 1000)), rate: options.rate, label: "commands",
             unitName: "commands", progress: !options.json)
-        let result = await load.run { worker, i in
+        let result = await load.run { (worker: Int, i: Int) -> Outcome in
             var rng = SplitMix(seed: UInt64(worker) << 32 | UInt64(i))
             let a = Int(rng.next() % UInt64(accounts))
             let roll = Double(rng.next() % 10_000) / 10_000
             if roll < transferShare {
                 var b = Int(rng.next() % UInt64(accounts))
                 if b == a { b = (a + 1) % accounts }
-                let body = #"{"entity":"transfer:\#(run)-\#(worker)-\#(i)","type":"TransferRequested","payload":{"from":"\#(names[a])","to":"\#(names[b])","amount":1}}"#
+                let body: String = #"{"entity":"transfer:"# + "\(run)-\(worker)-\(i)" + #"","type":"TransferRequested","payload":{"from":""# + names[a] + #"","to":""# + names[b] + #"","amount":1}}"#
                 guard let r = await client.request("POST", "/events", body: Array(body.utf8)), r.status == 201 else {
                     return Outcome(ok: false, units: 0, error: "transfer refused")
                 }
@@ -74,13 +75,13 @@ struct CommandsBench: AsyncParsableCommand {
                     e[a, default: 0] += 1
                     e[b, default: 0] += 1
                 }
-                transfersSent.add(1, ordering: .relaxed)
+                transfersSent.add(1)
                 return Outcome(ok: true, units: 0, error: nil)
             }
             let deposit: Bool = roll < transferShare + (1 - transferShare) / 2
             let type: String = deposit ? "DepositCash" : "WithdrawCash"
             let amount: UInt64 = 1 + rng.next() % 100
-            let body: String = #"{"entity":"\#(names[a])","type":"\#(type)","payload":{"amount":\#(amount)}}"#
+            let body: String = #"{"entity":""# + names[a] + #"","type":""# + type + #"","payload":{"amount":"# + String(amount) + "}}"
             guard let r = await client.request("POST", "/commands?wait=true", body: Array(body.utf8)) else {
                 return Outcome(ok: false, units: 0, error: "no response")
             }
@@ -101,7 +102,7 @@ struct CommandsBench: AsyncParsableCommand {
         let after = await serverCommandsSucceeded(client)
 
         // Verify: each account's stream holds open + fund + one event per command that reached it.
-        let want = expected.withLock { $0 }
+        let want = expected.value
         var mismatches = 0
         var storedEvents = 0
         try await withThrowingTaskGroup(of: (Int, Int).self) { group in
@@ -116,12 +117,15 @@ struct CommandsBench: AsyncParsableCommand {
                 if count != 2 + (want[i] ?? 0) { mismatches += 1 }
             }
         }
-        let acknowledgedCommands = result.units + 2 * transfersSent.load(ordering: .relaxed)
+        let acknowledgedCommands = result.units + 2 * transfersSent.value
+        let health: JSONValue? = await client.get("/healthz")
+        let peak: Int? = health?["peakRssBytes"]?.intValue.map { Int($0) }
+        let percent: Int = Int(transferShare * 100)
+        let verification: String = "\(Format.int(storedEvents - 2 * accounts)) events for \(Format.int(acknowledgedCommands)) commands; \(mismatches) accounts differ"
         var report = BenchReport(
-            scenario: "commands (bank, \(accounts) accounts, \(Int(transferShare * 100))% transfers, \(inUse))", unit: "commands", load: result,
+            scenario: "commands (bank, \(accounts) accounts, \(percent)% transfers, \(inUse))", unit: "commands", load: result,
             concurrency: concurrency, rate: options.rate, acknowledged: acknowledgedCommands, verified: mismatches == 0,
-            verification: "\(Format.int(storedEvents - 2 * accounts)) events for \(Format.int(acknowledgedCommands)) commands; \(mismatches) accounts differ",
-            serverPeakRssBytes: (await client.get("/healthz"))?["peakRssBytes"]?.intValue.map(Int.init))
+            verification: verification, serverPeakRssBytes: peak)
         report.kafkaLag = (await client.get("/kafka"))?["lag"]?.intValue
         if let before, let after {
             let total = after - before

@@ -26,17 +26,20 @@ struct EventsBench: AsyncParsableCommand {
         }
         let run = "b" + Identifiers.uuidV7().suffix(12)
         let concurrency = options.concurrency ?? 8
-        let acked = Mutex<[String]>([])  // first id of each acknowledged batch
+        let acked = Locked<[String]>([])  // first id of each acknowledged batch
         let batch = self.batch
         let entities = self.entities
         let load = LoadGenerator(
             concurrency: concurrency, duration: .milliseconds(Int64(options.duration * 1000)), rate: options.rate, label: "events",
             unitName: "events", progress: !options.json)
-        let result = await load.run { worker, i in
-            var body = #"{"events":["#
+        let result = await load.run { (worker: Int, i: Int) -> Outcome in
+            var body: String = #"{"events":["#
             for k in 0..<batch {
                 if k > 0 { body += "," }
-                body += #"{"id":"\#(run)-\#(worker)-\#(i)-\#(k)","entity":"bench:\#(run)-\#((worker * 7919 + i * batch + k) % entities)","type":"Happened","payload":{"n":\#(k),"note":"\#(Self.note)"}}"#
+                let entity: Int = (worker * 7919 + i * batch + k) % entities
+                let id: String = "\(run)-\(worker)-\(i)-\(k)"
+                body += #"{"id":""# + id + #"","entity":"bench:"# + run + "-" + String(entity)
+                body += #"","type":"Happened","payload":{"n":"# + String(k) + #","note":""# + Self.note + #""}}"#
             }
             body += "]}"
             guard let r = await client.request("POST", "/events", body: Array(body.utf8)) else {
@@ -48,7 +51,7 @@ struct EventsBench: AsyncParsableCommand {
         }
         // Verify: walk the feed from where the run started; every acknowledged batch is there, whole, and
         // nothing of this run is there that was not acknowledged (errored batches must have left nothing).
-        let ackedBatches = Set(acked.withLock { $0 })
+        let ackedBatches = Set(acked.value)
         var stored: [String: Int] = [:]
         var after = startHead
         while true {
@@ -61,14 +64,23 @@ struct EventsBench: AsyncParsableCommand {
             }
             after = page["lastPosition"]?.intValue ?? after
         }
-        let complete = ackedBatches.allSatisfy { stored[$0] == batch }
-        let unacknowledged = stored.keys.filter { !ackedBatches.contains($0) }.count
+        var complete = true
+        for b in ackedBatches where stored[b] != batch { complete = false }
+        var unacknowledged = 0
+        for k in stored.keys where !ackedBatches.contains(k) { unacknowledged += 1 }
+        var storedCount = 0
+        for v in stored.values { storedCount += v }
+        let acknowledgedCount: Int = ackedBatches.count * batch
+        var verification: String = "\(Format.int(storedCount)) stored of \(Format.int(acknowledgedCount)) acknowledged"
+        if unacknowledged > 0 {
+            verification += ", \(unacknowledged) batches stored but not acknowledged (their requests failed on the client side)"
+        }
+        let endHealth: JSONValue? = await client.get("/healthz")
+        let peak: Int? = endHealth?["peakRssBytes"]?.intValue.map { Int($0) }
         var report = BenchReport(
             scenario: "events (batches of \(batch), \(entities) entities)", unit: "events", load: result, concurrency: concurrency,
-            rate: options.rate, acknowledged: ackedBatches.count * batch, verified: complete && unacknowledged == 0,
-            verification: "\(Format.int(stored.values.reduce(0, +))) stored of \(Format.int(ackedBatches.count * batch)) acknowledged"
-                + (unacknowledged > 0 ? ", \(unacknowledged) batches stored but not acknowledged (their requests failed on the client side)" : ""),
-            serverPeakRssBytes: (await client.get("/healthz"))?["peakRssBytes"]?.intValue.map(Int.init))
+            rate: options.rate, acknowledged: acknowledgedCount, verified: complete && unacknowledged == 0,
+            verification: verification, serverPeakRssBytes: peak)
         let kafka = await client.get("/kafka")
         report.kafkaLag = kafka?["lag"]?.intValue
         if !options.noLimits {
@@ -86,24 +98,36 @@ struct EventsBench: AsyncParsableCommand {
 
 /// Messages per second one idempotent producer delivers to the broker (acks=all), flushed.
 func rawKafkaRate(brokers: String, payloadSize: Int, count: Int = 200_000) async throws -> Double {
-    let delivered = Atomic<Int>(0)
+    let delivered = Counter()
     let producer = try KafkaProducer(
-        configuration: KafkaConfiguration(brokers: brokers), onDelivery: { _, r in if case .success = r { delivered.add(1, ordering: .relaxed) } },
+        configuration: KafkaConfiguration(brokers: brokers), onDelivery: { _, r in if case .success = r { delivered.add(1) } },
         onError: { _ in })
     try await producer.createTopic("evento-bench-limit", partitions: 4)
     let value = [UInt8](repeating: 0x61, count: payloadSize)
     let start = ContinuousClock.now
     var i = 0
     while i < count {
-        do {
-            try producer.produce(KafkaMessage(topic: "evento-bench-limit", key: Array("bench:\(i % 1000)".utf8), value: value, headers: [], token: UInt64(i)))
+        let message = KafkaMessage(topic: "evento-bench-limit", key: Array("bench:\(i % 1000)".utf8), value: value, headers: [], token: UInt64(i))
+        if try enqueue(producer, message) {
             i += 1
-        } catch where error.isQueueFull {
+        } else {
             try await Task.sleep(for: .milliseconds(1))
         }
     }
     await producer.flush(timeout: .seconds(60))
     let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
     producer.close()
-    return Double(delivered.load(ordering: .relaxed)) / max(seconds, 1e-9)
+    return Double(delivered.value) / max(seconds, 1e-9)
+}
+
+/// Produces one message; false when librdkafka's queue is full. Kept out of the async loop above: a
+/// `do`/`catch where` with an `await` in the catch sends Swift 6.3's MandatoryAllocBoxToStack pass into
+/// an endless StackNesting fix-up.
+private func enqueue(_ producer: KafkaProducer, _ message: KafkaMessage) throws -> Bool {
+    do {
+        try producer.produce(message)
+        return true
+    } catch where error.isQueueFull {
+        return false
+    }
 }

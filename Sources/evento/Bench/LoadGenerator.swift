@@ -128,3 +128,19 @@ enum Format {
     static func mb(_ bytes: Int) -> String { String(format: "%.0f MB", Double(bytes) / 1_048_576) }
     static func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? String(format: "%.0f%%", a / b * 100) : "n/a" }
 }
+
+/// A value shared by concurrent closures (a class, so escaping closures capture a reference rather than a
+/// non-copyable local `Mutex`).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    var value: Value { mutex.withLock { $0 } }
+}
+
+/// A counter shared by concurrent closures (see `Locked`).
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    func add(_ n: Int) { atomic.add(n, ordering: .relaxed) }
+    var value: Int { atomic.load(ordering: .relaxed) }
+}

@@ -14,7 +14,7 @@ enum Fixtures {
     /// A process-transport registration of a Python fixture.
     static func python(
         _ name: String, kind: String, aggregate: String? = nil, events: [String]? = nil, script: String, workers: Int = 1,
-        env: [String: String] = [:], maxAttempts: Int = 5, timeoutMs: Int = 10_000
+        env: [String: String] = [:], maxAttempts: Int = 5, timeoutMs: Int = 10_000, maxBatch: Int = 1
     ) -> JSONValue {
         var environment: JSONObject = ["EVENTO_RUNTIME_PY": .string(runtimePython)]
         for (k, v) in env { environment[k] = .string(v) }
@@ -24,6 +24,7 @@ enum Fixtures {
             "maxAttempts": .int(Int64(maxAttempts)), "timeoutMs": .int(Int64(timeoutMs)),
         ]
         if let aggregate { o["aggregate"] = .string(aggregate) }
+        if maxBatch > 1 { o["maxBatch"] = .int(Int64(maxBatch)) }
         if let events { o["events"] = .array(events.map(JSONValue.string)) }
         return .object(o)
     }

@@ -79,6 +79,7 @@ public struct FunctionError: Error, Sendable {
 
 /// A function: give the closures for the roles it plays, then `run()`.
 ///
+/// It accepts the batch form (`{"kind":"batch","requests":[…]}`), so it can be registered with "maxBatch".
 /// `run()` speaks the function protocol on stdin/stdout (the `process` transport, one JSON object per
 /// line) unless started with `--http PORT` (or `EVENTO_HTTP_PORT`), then it serves HTTP: `POST /` takes
 /// the same JSON, `GET /healthz` answers 200.
@@ -118,14 +119,28 @@ public struct EventoFunction: Sendable {
         var w = JSONWriter(capacity: 256)
         do {
             let value = try JSONParser.parse(request)
-            let result = try await call(value)
-            w.value(result)
-        } catch let e as FunctionError {
-            w.value(["error": ["message": .string(e.message), "retryable": .bool(e.retryable)]])
+            if value["kind"]?.stringValue == "batch" {
+                // The batch form: one reply per request, in order; a failure stays with its request.
+                var replies: [JSONValue] = []
+                for r in value["requests"]?.arrayValue ?? [] { replies.append(await replyValue(r)) }
+                w.value(["replies": .array(replies)])
+            } else {
+                w.value(await replyValue(value))
+            }
         } catch {
-            w.value(["error": ["message": .string("\(error)"), "retryable": true]])
+            w.value(["error": ["message": .string("request is not JSON: \(error)"), "retryable": false]])
         }
         return w.bytes
+    }
+
+    func replyValue(_ request: JSONValue) async -> JSONValue {
+        do {
+            return try await call(request)
+        } catch let e as FunctionError {
+            return ["error": ["message": .string(e.message), "retryable": .bool(e.retryable)]]
+        } catch {
+            return ["error": ["message": .string("\(error)"), "retryable": true]]
+        }
     }
 
     func call(_ request: JSONValue) async throws -> JSONValue {
