@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int evento_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -17,6 +19,11 @@ int evento_spawn(pid_t *pid, const char *file, char *const argv[], char *const e
     posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
     if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Nothing else of the server leaks into the child, whether or not it was opened close-on-exec (a
+    // listening socket inherited by a container's conmon would keep the server's port bound after it exits).
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
     // The child starts with no blocked signals and SIGPIPE at its default, whatever the calling thread had
     // (runtime threads block signals, and a worker with SIGTERM blocked could never be stopped).
     posix_spawnattr_t attr;
@@ -32,4 +39,15 @@ int evento_spawn(pid_t *pid, const char *file, char *const argv[], char *const e
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
+}
+
+int evento_tmpfile_cloexec(const char *dir) {
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    // File systems without O_TMPFILE: a named file, unlinked at once.
+    char path[4096];
+    snprintf(path, sizeof path, "%s/evento-tmp.XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    return fd;
 }

@@ -126,5 +126,7 @@ final class BatchingTransport: FunctionTransport, Sendable {
         return items.map { var w = JSONWriter(); w.value($0); return w.bytes }
     }
 
+    func decommission(everySpec: Bool) async { await inner.decommission(everySpec: everySpec) }
+
     func shutdown() async { await inner.shutdown() }
 }

@@ -41,10 +41,13 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     let store: any PipelineStore
     let http: HTTPClient
     let logger: Logger
+    /// How container functions are deployed.
+    public let containers: ContainerEngine
 
-    public init(store: any PipelineStore, http: HTTPClient, logger: Logger) {
+    public init(store: any PipelineStore, http: HTTPClient, containers: ContainerEngine, logger: Logger) {
         self.store = store
         self.http = http
+        self.containers = containers
         self.logger = logger
     }
 
@@ -54,7 +57,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         for (name, json) in try await store.functionDefinitions() {
             do {
                 let definition = try FunctionDefinition.parse(try json.value())
-                let transport = try await makeTransport(definition, verify: false)
+                let transport = try await makeTransport(definition, verify: false)  // containers: adopted or restarted
                 state.withLock { s in
                     s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                     s.reindex()
@@ -87,14 +90,21 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
             do {
                 try await store.saveFunction(name: definition.name, definition: RawJSON(definition.json))
             } catch {
-                await transport.shutdown()
+                if existing == nil { await transport.decommission(everySpec: false) } else { await transport.shutdown() }
                 throw error
             }
             state.withLock { s in
                 s.entries[definition.name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                 s.reindex()
             }
-            if let existing { await existing.transport.shutdown() }
+            if let existing {
+                // Same deployment: the new transport adopted its containers; another: the old ones go.
+                if existing.definition.transport == definition.transport {
+                    await existing.transport.shutdown()
+                } else {
+                    await existing.transport.decommission(everySpec: false)
+                }
+            }
             logger.info("function registered", metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
         }
     }
@@ -108,7 +118,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 s.reindex()
                 return e
             }
-            if let entry { await entry.transport.shutdown() }
+            if let entry { await entry.transport.decommission(everySpec: true) }
             return deleted || entry != nil
         }
     }
@@ -121,6 +131,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     public func status(of name: String) -> JSONValue? {
         var transport = state.withLock { $0.entries[name]?.transport }
         if let batching = transport as? BatchingTransport { transport = batching.inner }
+        if let containers = transport as? ContainerTransport { return containers.status }
         guard let pool = transport as? ProcessPool else { return nil }
         return ["workers": .array(pool.pids.map { .int(Int64($0)) }), "restarts": .int(Int64(pool.restarts))]
     }
@@ -132,21 +143,26 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     }
 
     private func makeTransport(_ d: FunctionDefinition, verify: Bool) async throws -> any FunctionTransport {
-        try await Self.makeTransport(d, verify: verify, http: http, logger: logger)
+        try await Self.makeTransport(d, verify: verify, http: http, containers: containers, logger: logger)
     }
 
-    static func makeTransport(_ d: FunctionDefinition, verify: Bool, http: HTTPClient, logger: Logger) async throws -> any FunctionTransport {
-        let transport = try await makeBareTransport(d, verify: verify, http: http, logger: logger)
+    static func makeTransport(
+        _ d: FunctionDefinition, verify: Bool, http: HTTPClient, containers: ContainerEngine?, logger: Logger
+    ) async throws -> any FunctionTransport {
+        let transport = try await makeBareTransport(d, verify: verify, http: http, containers: containers, logger: logger)
         guard d.maxBatch > 1 else { return transport }
         let slots: Int
         switch d.transport {
         case .process(_, let workers, _, _): slots = workers
         case .http: slots = 16
+        case .container(let spec): slots = 8 * spec.replicas
         }
         return BatchingTransport(inner: transport, function: d.name, maxBatch: d.maxBatch, slots: slots)
     }
 
-    static func makeBareTransport(_ d: FunctionDefinition, verify: Bool, http: HTTPClient, logger: Logger) async throws -> any FunctionTransport {
+    static func makeBareTransport(
+        _ d: FunctionDefinition, verify: Bool, http: HTTPClient, containers: ContainerEngine?, logger: Logger
+    ) async throws -> any FunctionTransport {
         var log = logger
         log[metadataKey: "evento.function"] = "\(d.name)"
         switch d.transport {
@@ -161,6 +177,17 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 do { try await pool.start() } catch { logger.error("function \(d.name): \(error)") }
             }
             return pool
+        case .container(let spec):
+            guard let containers else {
+                throw EventoError(.unavailable, "no container engine is configured", field: "transport.container")
+            }
+            let transport = ContainerTransport(function: d.name, spec: spec, engine: containers, http: http, logger: log)
+            if verify {
+                try await transport.start()
+            } else {
+                do { try await transport.start() } catch { logger.error("function \(d.name): \(error); its replicas will be retried") }
+            }
+            return transport
         }
     }
 
@@ -192,6 +219,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         switch d.transport {
         case .http: EventoMetrics.FunctionCalls(function: d.name, transport: "http")
         case .process: EventoMetrics.FunctionCalls(function: d.name, transport: "process")
+        case .container: EventoMetrics.FunctionCalls(function: d.name, transport: "container")
         }
     }
 }
@@ -211,7 +239,9 @@ public struct FunctionCaller: Sendable {
 
     /// Starts the function's transport (worker processes for `process`).
     public static func start(_ definition: FunctionDefinition, http: HTTPClient, logger: Logger) async throws -> FunctionCaller {
-        FunctionCaller(transport: try await FunctionRegistry.makeTransport(definition, verify: true, http: http, logger: logger), definition: definition)
+        FunctionCaller(
+            transport: try await FunctionRegistry.makeTransport(definition, verify: true, http: http, containers: nil, logger: logger),
+            definition: definition)
     }
 
     public func call(_ request: [UInt8]) async throws -> [UInt8] {

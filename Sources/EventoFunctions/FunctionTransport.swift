@@ -5,8 +5,15 @@ import EventoHTTP
 protocol FunctionTransport: Sendable {
     /// Sends one request, returns the reply. Throws `FunctionCallError`.
     func call(_ request: [UInt8], timeout: Duration) async throws -> [UInt8]
-    /// Stops whatever the transport runs (worker processes).
+    /// Stops whatever the transport runs (worker processes) at server shutdown.
     func shutdown() async
+    /// The function is gone: stops and removes what it deployed (containers; the same as `shutdown` for
+    /// the others). `everySpec`: also what earlier specs of the function deployed.
+    func decommission(everySpec: Bool) async
+}
+
+extension FunctionTransport {
+    func decommission(everySpec: Bool) async { await shutdown() }
 }
 
 /// POSTs the function protocol's JSON to a URL over kept-alive, reused connections.

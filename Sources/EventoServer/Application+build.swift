@@ -32,8 +32,28 @@ public struct ServerConfiguration: Sendable {
     public var processor = CommandProcessor.Configuration()
     /// Publish every committed event to Kafka; nil runs without Kafka (events wait in the outbox).
     public var kafka: KafkaRelay.Configuration?
+    /// The engine container functions are deployed with; nil: detected (`ContainerEngine.detect`).
+    public var containerEngine: [String]?
+    /// Extra flags of every container run; nil: the engine's defaults.
+    public var containerRunFlags: [String]?
+    public var containerNetwork: ContainerEngine.Network?
 
     public init() {}
+
+    /// The container engine, with this server's instance label (a hash of its data directory, so servers
+    /// with different data directories on one host leave each other's containers alone).
+    func makeContainerEngine() -> ContainerEngine {
+        let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        let instance = SHA256.hash(Array(path.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        var engine = ContainerEngine.detect(instance: instance)
+        if let containerEngine, !containerEngine.isEmpty {
+            engine.command = containerEngine
+            engine.runFlags = ContainerEngine.defaultRunFlags(containerEngine)
+        }
+        if let containerRunFlags { engine.runFlags = containerRunFlags }
+        if let containerNetwork { engine.network = containerNetwork }
+        return engine
+    }
 }
 
 /// The parts of a running Evento, wired together.
@@ -65,7 +85,7 @@ public func buildApplication(
     storeConfig.durable = config.durable
     let store = try SQLiteEventStore(configuration: storeConfig, logger: logger)
     let http = HTTPClient()
-    let registry = FunctionRegistry(store: store, http: http, logger: logger)
+    let registry = FunctionRegistry(store: store, http: http, containers: config.makeContainerEngine(), logger: logger)
     let schemas = SchemaRegistry(store: store, allowSchemaless: config.allowSchemaless, logger: logger)
     let validator: any SchemaValidator = schemas
     let aggregates = Aggregates(store: store, functions: registry, validator: validator, logger: logger)

@@ -5,8 +5,9 @@ import Foundation
 struct Functions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "functions",
-        abstract: "Register, list and remove functions on a running server ($EVENTO_ADMIN_TOKEN is sent when set).",
-        subcommands: [Register.self, List.self, Remove.self]
+        abstract: "Register, list and remove functions on a running server ($EVENTO_ADMIN_TOKEN is sent when set); build images.",
+        subcommands: [Register.self, List.self, Remove.self, BuildImage.self, Manifest.self],
+        aliases: ["function"]
     )
 
     struct Register: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventoFunctions
 import EventoKafka
 import EventoServer
 import Foundation
@@ -52,6 +53,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("kafka-config"), help: "A librdkafka property, key=value (repeatable), e.g. security.protocol=SASL_SSL.")
     var kafkaConfig: [String] = []
 
+    @Option(
+        name: .customLong("container-engine"),
+        help: "The container engine and its global flags, e.g. \"docker\" ($EVENTO_CONTAINER_ENGINE; default: podman --runtime runc --cgroup-manager cgroupfs, or docker).")
+    var containerEngine: String?
+
+    @Option(name: .customLong("container-run-flags"), help: "Extra flags of every container run ($EVENTO_CONTAINER_RUN_FLAGS).")
+    var containerRunFlags: String?
+
+    @Option(name: .customLong("container-network"), help: "host (the default) or bridge ($EVENTO_CONTAINER_NETWORK).")
+    var containerNetwork: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
     var logLevel: String?
 
@@ -85,6 +97,12 @@ struct Serve: AsyncParsableCommand {
                 relay.kafka.properties[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             }
             config.kafka = relay
+        }
+        config.containerEngine = containerEngine.map(ContainerEngine.splitWords)
+        config.containerRunFlags = containerRunFlags.map(ContainerEngine.splitWords)
+        if let n = containerNetwork {
+            guard let network = ContainerEngine.Network(rawValue: n) else { throw ValidationError("--container-network: expected host or bridge, got \(n)") }
+            config.containerNetwork = network
         }
         let level = config.logLevel
         LoggingSystem.bootstrap { label in

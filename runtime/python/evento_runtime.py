@@ -25,6 +25,7 @@ exception is reported as retryable.
 
 import json
 import os
+import signal
 import sys
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -137,6 +138,8 @@ def _http(function, port, host):
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    # As a container's PID 1 nothing else ends the process on `stop`: leave at once on SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print("function listening on http://%s:%d" % (host, server.server_address[1]), file=sys.stderr, flush=True)
     try:
         server.serve_forever()

@@ -14,4 +14,7 @@ int evento_set_pipe_size(int fd, int size);
 /// directory. Returns 0 or an errno value (ENOENT when the program is not found).
 int evento_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], int in_fd, int out_fd,
                  int err_fd, const char *cwd);
+/// An anonymous temporary file in dir (O_TMPFILE, else a file unlinked at once), close-on-exec. Returns
+/// the fd or -1 with errno set.
+int evento_tmpfile_cloexec(const char *dir);
 #endif
