@@ -13,6 +13,7 @@ scripts/setup.sh
 echo "quickstart: building (the first build takes a few minutes)"
 swift build -c release --product evento
 swift build -c release --product checking-function
+swift build -c release --product transfer-function  # the bench's Swift dispatcher
 
 # librdkafka 2.16 from confluent-kafka's wheel (Debian's 2.0.2 cannot talk to Tansu; see scripts/setup.sh).
 export LD_LIBRARY_PATH="$PWD/.evento/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -20,6 +20,8 @@ struct CommandsBench: AsyncParsableCommand {
     @Option(help: "Accounts.") var accounts = 1000
     @Option(help: "process or http: how the functions are reached when the bench registers them.") var transport = "process"
     @Option(help: "Workers (process) per function when the bench registers them.") var workers = 2
+    @Option(name: .customLong("max-batch"), help: "Calls per batch request (maxBatch) when the bench registers the functions; 1: none.")
+    var maxBatch = 32
     @Option(help: "Share of operations that are transfers (an event the dispatcher turns into two commands).") var transfers = 0.1
 
     func run() async throws {
@@ -176,7 +178,9 @@ struct CommandsBench: AsyncParsableCommand {
         }
         for (name, kind) in [("checking-handler", "handler"), ("checking-aggregator", "aggregator")] where has(kind, "checking") == nil {
             let t: JSONValue = try transportFor("checking")
-            let body: JSONValue = .object(["name": .string(name), "kind": .string(kind), "aggregate": .string("checking"), "transport": t])
+            let body: JSONValue = .object([
+                "name": .string(name), "kind": .string(kind), "aggregate": .string("checking"), "transport": t, "maxBatch": .int(Int64(maxBatch)),
+            ])
             let r = await client.request("POST", "/functions", body: Array(body.jsonText.utf8))
             guard r?.status == 201 else { throw CLIError("cannot register \(name): \(r?.text ?? "no response")") }
         }
@@ -190,7 +194,7 @@ struct CommandsBench: AsyncParsableCommand {
             let t: JSONValue = try transportFor("transfer")
             let body: JSONValue = .object([
                 "name": .string("transfer-dispatcher"), "kind": .string("dispatcher"), "events": .array([.string("transfer.TransferRequested")]),
-                "transport": t,
+                "transport": t, "maxBatch": .int(Int64(maxBatch)),
             ])
             let r = await client.request("POST", "/functions", body: Array(body.jsonText.utf8))
             guard r?.status == 201 else { throw CLIError("cannot register the transfer dispatcher: \(r?.text ?? "no response")") }
