@@ -21,7 +21,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let maxBatch: Int
     private let onCommit: @Sendable (_ headPosition: Int64, _ batchSize: Int) -> Void
     /// Entity versions known to the writer (it is the only writer, so they stay true). Bounded.
-    private var versionCache: [String: Int64] = [:]
+    private let versionCache = VersionCache()
     private let versionCacheLimit = 200_000
     private let counters = Mutex(WriterStatistics())
 
@@ -120,8 +120,12 @@ final class GroupCommitWriter: @unchecked Sendable {
             for op in batch { op.fail(error) }
             return
         }
-        if versionCache.count + tx.committedVersions.count > versionCacheLimit { versionCache.removeAll(keepingCapacity: true) }
-        versionCache.merge(tx.committedVersions) { _, new in new }
+        // In place: the transaction shares the cache object, not a copy of its dictionary (a copy here
+        // would duplicate up to versionCacheLimit entries per transaction).
+        if versionCache.versions.count + tx.committedVersions.count > versionCacheLimit {
+            versionCache.versions.removeAll(keepingCapacity: true)
+        }
+        versionCache.versions.merge(tx.committedVersions) { _, new in new }
         counters.withLock {
             $0.transactions += 1
             $0.writes += batch.count
@@ -142,10 +146,15 @@ public struct WriterStatistics: Sendable, Hashable {
     public var largestGroup = 0
 }
 
+/// Entity versions the writer knows, shared by reference with each transaction. Writer thread only.
+final class VersionCache {
+    var versions: [String: Int64] = [:]
+}
+
 /// The writer's view of the open transaction, handed to each write.
 final class WriteTransaction {
     let connection: SQLiteConnection
-    private let versionCache: [String: Int64]
+    private let versionCache: VersionCache
     /// Versions set by writes kept so far in this transaction.
     private(set) var committedVersions: [String: Int64] = [:]
     /// Versions set by the write in progress.
@@ -155,7 +164,7 @@ final class WriteTransaction {
     private var operationHead: Int64?
     let now = Timestamp.now()
 
-    init(connection: SQLiteConnection, versionCache: [String: Int64]) {
+    init(connection: SQLiteConnection, versionCache: VersionCache) {
         self.connection = connection
         self.versionCache = versionCache
     }
@@ -177,7 +186,7 @@ final class WriteTransaction {
 
     /// The entity's version as this transaction sees it.
     func version(of entity: String) throws -> Int64 {
-        if let v = operationVersions[entity] ?? committedVersions[entity] ?? versionCache[entity] { return v }
+        if let v = operationVersions[entity] ?? committedVersions[entity] ?? versionCache.versions[entity] { return v }
         let s = try connection.statement("SELECT sequence FROM events WHERE entity = ?1 ORDER BY sequence DESC LIMIT 1")
         try s.bind(1, entity)
         let v = try s.step() ? s.int64(0) : 0
