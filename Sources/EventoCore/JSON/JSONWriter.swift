@@ -106,10 +106,13 @@ public struct JSONWriter: Sendable {
     /// Writes `{`, then the body's members, then `}`; `ObjectWriter` places the commas.
     public mutating func object(_ body: (inout ObjectWriter) -> Void) {
         bytes.append(UInt8(ascii: "{"))
-        var ow = ObjectWriter(writer: self)
-        bytes = []
+        // Move the buffer into the object writer and back, so it stays uniquely referenced: with
+        // `self = ow.writer`, `ow` would still hold it and the append below would copy the whole output
+        // (quadratic in a feed page of objects).
+        var ow = ObjectWriter(writer: JSONWriter(capacity: 0))
+        swap(&ow.writer.bytes, &bytes)
         body(&ow)
-        self = ow.writer
+        swap(&ow.writer.bytes, &bytes)
         bytes.append(UInt8(ascii: "}"))
     }
 

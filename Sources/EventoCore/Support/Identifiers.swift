@@ -43,8 +43,19 @@ public enum Identifiers {
     }
 
     static func randomBytes(_ n: Int) -> [UInt8] {
+        // Eight bytes per draw (each draw of the system generator is a getrandom call).
         var rng = SystemRandomNumberGenerator()
-        return (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(n + 7)
+        while bytes.count < n {
+            var word = rng.next()
+            for _ in 0..<8 {
+                bytes.append(UInt8(truncatingIfNeeded: word))
+                word >>= 8
+            }
+        }
+        bytes.removeLast(bytes.count - n)
+        return bytes
     }
 }
 
