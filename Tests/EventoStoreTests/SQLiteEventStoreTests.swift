@@ -177,3 +177,33 @@ func event(_ entity: String, _ type: String = "Happened", id: String = Identifie
         #expect(items.map(\.id) == ["child"])
     }
 }
+
+@Suite struct CheckpointTests {
+    /// Commits never run SQLite's automatic checkpoint (`wal_autocheckpoint=0`); the checkpointer thread
+    /// moves the WAL into the database file in the background. Proof: a copy of the database file alone,
+    /// without its WAL, soon holds every committed event.
+    @Test func committedEventsReachTheDatabaseFileWithoutAnyCommitCheckpointing() async throws {
+        let t = try TemporaryStore()
+        for b in 0..<30 {
+            _ = try await t.store.append(try (0..<100).map { i in try event("bulk:\(b)-\(i % 7)", payload: ["n": .int(Int64(i))]) })
+        }
+        let head = try await t.store.headPosition()
+        #expect(head == 3000)
+        let source = t.store.configuration.databasePath
+        var seen: Int64 = -1
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let copy = NSTemporaryDirectory() + "evento-checkpoint-copy-" + Identifiers.uuidV7()
+            try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: copy) }
+            let config = SQLiteEventStore.Configuration(dataDirectory: copy)
+            try FileManager.default.copyItem(atPath: source, toPath: config.databasePath)
+            let alone = try SQLiteEventStore(configuration: config)
+            seen = try await alone.headPosition()
+            alone.close()
+            if seen == head { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(seen == head, "the database file alone holds \(seen) of \(head) events")
+    }
+}

@@ -29,6 +29,7 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     public let commits: CommitSignal
     let writer: GroupCommitWriter
     let readers: ReaderPool
+    private let checkpointer: Checkpointer
     private let lock: DirectoryLock
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "evento.store")) throws {
@@ -41,6 +42,8 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         try writeConnection.execute("PRAGMA synchronous=\(configuration.durable ? "FULL" : "NORMAL")")
         try writeConnection.execute("PRAGMA cache_size=-32768")  // 32 MiB
         try writeConnection.execute("PRAGMA temp_store=MEMORY")
+        // Checkpoints run on the checkpointer's thread, never inside a commit.
+        try writeConnection.execute("PRAGMA wal_autocheckpoint=0")
         try Schema.migrate(writeConnection)
         let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
         let commits = CommitSignal(head: head)
@@ -55,7 +58,9 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             readConnections.append(c)
         }
         readers = ReaderPool(connections: readConnections)
+        checkpointer = try Checkpointer(path: path, logger: logger)
         writer.start()
+        checkpointer.start()
         logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
     }
 
@@ -65,6 +70,7 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     /// Finishes queued writes and stops the threads. The store is unusable afterwards.
     public func close() {
         writer.shutdown()
+        checkpointer.shutdown()
         readers.shutdown()
         lock.release()
     }
