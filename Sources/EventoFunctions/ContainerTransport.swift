@@ -356,7 +356,7 @@ final class ContainerTransport: FunctionTransport {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
-func freeLocalPort() throws -> Int {
+public func freeLocalPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw EventoError(.unavailable, "cannot open a socket: \(String(cString: strerror(errno)))") }
     defer { close(fd) }

@@ -203,7 +203,7 @@ struct CommandsBench: AsyncParsableCommand {
     }
 
     func startHTTPFunction(_ binary: String) throws -> (process: Process, url: String) {
-        let port = try freeTCPPort()
+        let port = try freeLocalPort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["--http", String(port)]
@@ -262,18 +262,4 @@ struct SplitMix {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-}
-
-func freeTCPPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard ok else { throw CLIError("cannot find a free port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
