@@ -35,19 +35,11 @@ public enum CommandRunner {
             close(out)
             close(err)
         }
-        let env = ProcessInfo.processInfo.environment
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
+        let child: pid_t
+        switch spawnProcess(argv, environment: ProcessInfo.processInfo.environment, stdin: devNull, stdout: out, stderr: err) {
+        case .success(let pid): child = pid
+        case .failure(let e): throw EventoError(.unavailable, "cannot run \(argv[0]): \(e.message)")
         }
-        var pid: pid_t = 0
-        let rc = evento_spawn(&pid, argv[0], cArgs, cEnv, devNull, out, err, nil)
-        guard rc == 0 else {
-            throw EventoError(.unavailable, "cannot run \(argv[0]): \(String(cString: strerror(rc)))")
-        }
-        let child = pid
         let killer = Task {
             try await Task.sleep(for: timeout)
             kill(child, SIGKILL)

@@ -57,24 +57,20 @@ final class Worker: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env["EVENTO_FUNCTION"] = function
-        let argv = command.map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var child: pid_t = 0
-        let rc = evento_spawn(&child, command[0], argv, envp, inPipe[0], outPipe[1], errPipe[1], workingDirectory)
+        let spawned = spawnProcess(
+            command, environment: env, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1], workingDirectory: workingDirectory)
         close(inPipe[0])
         close(outPipe[1])
         close(errPipe[1])
-        guard rc == 0 else {
+        let child: pid_t
+        switch spawned {
+        case .success(let pid): child = pid
+        case .failure(let e):
             close(inPipe[1])
             close(outPipe[0])
             close(errPipe[0])
             throw EventoError(
-                .invalidRequest, "cannot start \(command.joined(separator: " ")): \(String(cString: strerror(rc)))",
-                field: "transport.process.command")
+                .invalidRequest, "cannot start \(command.joined(separator: " ")): \(e.message)", field: "transport.process.command")
         }
         pid = child
         stdinFD = inPipe[1]
