@@ -113,7 +113,7 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
     public func loadDirectory(_ path: String, files: [(name: String, contents: [UInt8])]) async throws {
         for file in files where file.name.hasSuffix(".avsc") {
             let aggregate = String(file.name.dropLast(5))
-            let hash = Identifiers.hex(SHA256.hash(file.contents))
+            let hash = Identifiers.sha256Hex(file.contents)
             if state.withLock({ $0.files[aggregate] }) == hash { continue }
             let json: JSONValue
             do { json = try JSONParser.parse(file.contents) } catch {
@@ -212,7 +212,7 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
         }
     }
 
-    static func key(_ text: String) -> String { Identifiers.hex(SHA256.hash(Array(text.utf8))) }
+    static func key(_ text: String) -> String { Identifiers.sha256Hex(text.utf8) }
 
     /// The aggregates with a schema, and their versions.
     public func aggregateVersions() -> [(aggregate: String, version: Int)] {

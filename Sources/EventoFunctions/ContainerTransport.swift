@@ -50,7 +50,7 @@ final class ContainerTransport: FunctionTransport {
         self.engine = engine
         self.http = http
         self.logger = logger
-        self.specHash = SHA256.hash(Array(spec.json.jsonText.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        self.specHash = String(Identifiers.sha256Hex(spec.json.jsonText.utf8).prefix(16))
         self.restartCounter = Counter(label: "evento_function_worker_restarts_total", dimensions: [("function", function)])
     }
 

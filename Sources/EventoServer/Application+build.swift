@@ -44,7 +44,7 @@ public struct ServerConfiguration: Sendable {
     /// with different data directories on one host leave each other's containers alone).
     func makeContainerEngine() -> ContainerEngine {
         let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
-        let instance = SHA256.hash(Array(path.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        let instance = String(Identifiers.sha256Hex(path.utf8).prefix(12))
         var engine = ContainerEngine.detect(instance: instance)
         if let containerEngine, !containerEngine.isEmpty {
             engine.command = containerEngine

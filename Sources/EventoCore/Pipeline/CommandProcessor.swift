@@ -12,13 +12,18 @@ import Synchronization
 /// retried with exponential backoff up to the handler's `maxAttempts`, then the command is dead.
 public final class CommandProcessor: Sendable {
     public struct Configuration: Sendable {
-        /// Lanes (entities) processed at once.
-        public var maxActiveLanes = 256
+        /// Lanes (entities) running a command at once, over all aggregates. Each aggregate is also limited
+        /// by its handler's `maxConcurrency`.
+        public var maxActiveLanes = 1024
         /// Handler re-runs after version conflicts before the command fails.
         public var maxConflictRetries = 8
         /// First retry delay; doubles per attempt up to `maxBackoff`.
         public var baseBackoff: Duration = .milliseconds(100)
         public var maxBackoff: Duration = .seconds(10)
+        /// Most events one command may produce; a handler returning more fails the command (not retried).
+        public var maxEventsPerCommand = 1_000
+        /// Largest event payload (JSON bytes) a handler may return; a larger one fails the command (not retried).
+        public var maxEventBytes = 4 * 1024 * 1024
         public init() {}
     }
 
@@ -27,26 +32,28 @@ public final class CommandProcessor: Sendable {
     let aggregates: Aggregates
     let validator: any SchemaValidator
     let configuration: Configuration
+    let ids: IdDerivation
     let logger: Logger
     /// Resolved when a command reaches a final status.
     public let completions = Waiters<CommandRecord>()
 
-    private struct Lane {
-        var queue: Deque<CommandRecord> = []
-        var active = false
+    /// What `run()` must start: a lane's task, or a timer that ends a lane's backoff.
+    private enum Work {
+        case lane(String)
+        case wake(String, after: Duration)
     }
 
     private struct State {
-        var lanes: [String: Lane] = [:]
-        /// Command ids queued or running (a command is never in two lanes or twice in one).
-        var queued: Set<String> = []
-        var activeLanes = 0
-        /// Entities with work, waiting for a free lane slot.
-        var waiting: Deque<String> = []
-        var activate: AsyncStream<String>.Continuation?
+        var scheduler: LaneScheduler
+        var work: AsyncStream<Work>.Continuation?
+        /// Set until the pending commands of the log are all queued: commands submitted meanwhile wait
+        /// in `held`, so that none overtakes an older pending command of its entity.
+        var recovering = true
+        var held: [CommandRecord] = []
+        var heldIds: Set<String> = []
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     public init(
         store: any PipelineStore, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator,
@@ -57,28 +64,30 @@ public final class CommandProcessor: Sendable {
         self.aggregates = aggregates
         self.validator = validator
         self.configuration = configuration
+        self.ids = store.idDerivation
         self.logger = logger
+        state = Mutex(State(scheduler: LaneScheduler(maxRunning: configuration.maxActiveLanes)))
     }
 
     /// Processes commands until cancelled: first the pending ones the log holds (a restart finishes what
     /// was accepted before), then whatever `submit` hands over.
     public func run() async throws {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
-        // Lanes that got work before the stream existed start first.
-        let started = state.withLock { s -> [String] in
-            s.activate = continuation
-            var started: [String] = []
-            while s.activeLanes < configuration.maxActiveLanes, let e = s.waiting.popFirst() {
-                s.activeLanes += 1
-                started.append(e)
-            }
-            return started
-        }
+        let (stream, continuation) = AsyncStream.makeStream(of: Work.self)
+        state.withLock { $0.work = continuation }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.recover() }
-            for entity in started { group.addTask { await self.runLane(entity) } }
-            for await entity in stream { group.addTask { await self.runLane(entity) } }
-            // Shut down: interrupt backoff sleeps; calls in flight finish (their commands stay pending otherwise).
+            for await work in stream {
+                switch work {
+                case .lane(let entity):
+                    group.addTask { await self.runLane(entity) }
+                case .wake(let entity, let delay):
+                    group.addTask {
+                        do { try await Task.sleep(for: delay) } catch { return }
+                        self.due(entity)
+                    }
+                }
+            }
+            // Shut down: interrupt backoff timers; calls in flight finish (their commands stay pending otherwise).
             group.cancelAll()
         }
     }
@@ -86,78 +95,107 @@ public final class CommandProcessor: Sendable {
     /// Stops handing out lanes; `run()` returns once the running ones finish their current command.
     public func shutdown() {
         state.withLock { s in
-            s.activate?.finish()
-            s.activate = nil
+            s.work?.finish()
+            s.work = nil
         }
     }
 
-    /// Re-submits every pending command in acceptance order.
+    /// Queues every pending command of the log, in acceptance order, then the commands submitted meanwhile.
     func recover() async throws {
         var after: Int64 = 0
         var count = 0
         while true {
             let page = try await store.pendingCommands(afterSeq: after, limit: 1000)
             guard let last = page.last else { break }
-            submit(page.map(\.record))
+            let records = page.map(\.record)
+            state.withLock { s in
+                for r in records where s.heldIds.remove(r.id) != nil {}
+            }
+            enqueue(records)
             count += page.count
             after = last.seq
         }
+        let held = state.withLock { s -> [CommandRecord] in
+            s.recovering = false
+            let held = s.held.filter { s.heldIds.contains($0.id) }
+            s.held = []
+            s.heldIds = []
+            return held
+        }
+        enqueue(held)
         if count > 0 { logger.info("recovered pending commands", metadata: ["count": "\(count)"]) }
     }
 
-    /// Queues commands on their entities' lanes (in the given order).
+    /// Queues commands on their entities' lanes (in the given order). Commands already queued, and
+    /// commands in a final status, are ignored.
     public func submit(_ records: [CommandRecord]) {
-        var toStart: [String] = []
-        let activate = state.withLock { s -> AsyncStream<String>.Continuation? in
-            for r in records where !r.status.isFinal && !s.queued.contains(r.id) {
-                s.queued.insert(r.id)
-                let key = r.entity.rawValue
-                var lane = s.lanes[key] ?? Lane()
-                lane.queue.append(r)
-                if !lane.active {
-                    lane.active = true
-                    if s.activeLanes < configuration.maxActiveLanes && s.activate != nil {
-                        s.activeLanes += 1
-                        toStart.append(key)
-                    } else {
-                        s.waiting.append(key)
-                    }
-                }
-                s.lanes[key] = lane
-            }
-            return s.activate
+        let held = state.withLock { s -> Bool in
+            guard s.recovering else { return false }
+            for r in records where !r.status.isFinal && s.heldIds.insert(r.id).inserted { s.held.append(r) }
+            return true
         }
-        for key in toStart { activate?.yield(key) }
+        if !held { enqueue(records) }
+    }
+
+    private func enqueue(_ records: [CommandRecord]) {
+        let (backlog, work) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?) in
+            for r in records where !r.status.isFinal { _ = s.scheduler.enqueue(r) }
+            return (s.scheduler.backlog, s.work)
+        }
+        start(work)
         EventoMetrics.commandBacklog.record(backlog)
     }
 
+    /// Starts the lanes that may run now.
+    private func start(_ work: AsyncStream<Work>.Continuation?) {
+        guard let work else { return }
+        let lanes = state.withLock { s in s.scheduler.startable(limit: concurrency) }
+        for entity in lanes { work.yield(.lane(entity)) }
+    }
+
+    /// An aggregate's concurrency: its handler's `maxConcurrency`.
+    private func concurrency(_ aggregate: String) -> Int {
+        functions.handler(for: aggregate)?.maxConcurrency ?? FunctionDefinition.defaultMaxConcurrency
+    }
+
     /// Number of commands queued or running.
-    public var backlog: Int { state.withLock { $0.queued.count } }
+    public var backlog: Int { state.withLock { $0.scheduler.backlog + $0.held.count } }
 
     private func runLane(_ entity: String) async {
-        while let command = next(in: entity) {
-            await process(command)
-            let left = state.withLock { s in
-                s.queued.remove(command.id)
-                return s.queued.count
+        while let command = state.withLock({ $0.scheduler.front(of: entity) }) {
+            if Task.isCancelled {
+                state.withLock { $0.scheduler.abandon(entity) }
+                return
             }
-            EventoMetrics.commandBacklog.record(left)
+            switch await process(command) {
+            case .finished:
+                let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
+                EventoMetrics.commandBacklog.record(backlog)
+                if !more {
+                    start(state.withLock { $0.work })
+                    return
+                }
+            case .retry(let attempts, let delay):
+                let work = state.withLock { s in
+                    s.scheduler.backOff(entity, attempts: attempts)
+                    return s.work
+                }
+                work?.yield(.wake(entity, after: delay))
+                start(work)
+                return
+            case .interrupted:
+                state.withLock { $0.scheduler.abandon(entity) }
+                return
+            }
         }
     }
 
-    /// The lane's next command; nil (and the lane retired, its slot handed on) when it has none.
-    private func next(in entity: String) -> CommandRecord? {
-        let (command, handOn, activate) = state.withLock { s -> (CommandRecord?, String?, AsyncStream<String>.Continuation?) in
-            if let c = s.lanes[entity]?.queue.popFirst() { return (c, nil, nil) }
-            s.lanes[entity] = nil
-            if let w = s.waiting.popFirst() { return (nil, w, s.activate) }
-            s.activeLanes -= 1
-            return (nil, nil, nil)
+    private func due(_ entity: String) {
+        let work = state.withLock { s in
+            s.scheduler.due(entity)
+            return s.work
         }
-        if let handOn {
-            if let activate { activate.yield(handOn) } else { state.withLock { $0.activeLanes -= 1 } }
-        }
-        return command
+        start(work)
     }
 
     // MARK: One command
@@ -168,53 +206,63 @@ public final class CommandProcessor: Sendable {
         case conflicted(String)
     }
 
-    func process(_ command: CommandRecord) async {
-        var attempts = command.attempts
-        while !Task.isCancelled {
-            attempts += 1
-            let outcome: Outcome
-            do {
-                outcome = try await attempt(command, attempt: attempts)
-            } catch let e as FunctionCallError {
-                outcome = .failed(e.description, retryable: e.retryable)
-            } catch let e as EventoError where e.code == .validation {
-                outcome = .failed(e.message, retryable: true)
-            } catch {
-                outcome = .failed("\(error)", retryable: true)
-            }
-            let maxAttempts = functions.handler(for: command.entity.aggregate)?.maxAttempts ?? FunctionDefinition.defaultMaxAttempts
-            let status: CommandStatus
-            let message: String
-            switch outcome {
-            case .succeeded:
-                EventoMetrics.commandsFinished(.succeeded).increment()
-                if let done = try? await store.command(id: command.id) { completions.resolve(command.id, with: done) }
-                return
-            case .conflicted(let m):
-                status = .failed
-                message = m
-            case .failed(let m, let retryable):
-                status = !retryable || attempts >= maxAttempts ? .dead : .pending
-                message = m
-            }
-            var logged = logger
-            logged[metadataKey: "evento.command.id"] = "\(command.id)"
-            logged[metadataKey: "evento.entity"] = "\(command.entity)"
-            logged.warning("command attempt \(attempts) failed: \(message)", metadata: ["status": "\(status.rawValue)"])
-            EventoMetrics.commandsFinished(status).increment()
-            let record: CommandRecord?
-            do {
-                record = try await store.recordFailure(commandId: command.id, status: status, attempts: attempts, error: message)
-            } catch {
-                logged.error("cannot record the failed attempt: \(error)")
-                record = nil
-            }
-            if status.isFinal {
-                if let record { completions.resolve(command.id, with: record) }
-                return
-            }
-            do { try await Task.sleep(for: backoff(attempts)) } catch { return }
+    /// What became of one attempt of a lane's front command.
+    enum Step {
+        /// It reached a final status (or is no longer this lane's business).
+        case finished
+        /// It failed and is tried again after `delay`.
+        case retry(attempts: Int, delay: Duration)
+        /// Shutdown cut it short; it stays pending in the log.
+        case interrupted
+    }
+
+    func process(_ command: CommandRecord) async -> Step {
+        let attempts = command.attempts + 1
+        let outcome: Outcome
+        do {
+            outcome = try await attempt(command, attempt: attempts)
+        } catch let e as FunctionCallError {
+            outcome = .failed(e.description, retryable: e.retryable)
+        } catch let e as EventoError where e.code == .validation {
+            outcome = .failed(e.message, retryable: true)
+        } catch is CancellationError {
+            return .interrupted
+        } catch {
+            outcome = .failed("\(error)", retryable: true)
         }
+        if Task.isCancelled, case .failed = outcome { return .interrupted }
+        let maxAttempts = functions.handler(for: command.entity.aggregate)?.maxAttempts ?? FunctionDefinition.defaultMaxAttempts
+        let status: CommandStatus
+        let message: String
+        switch outcome {
+        case .succeeded:
+            EventoMetrics.commandsFinished(.succeeded).increment()
+            if let done = try? await store.command(id: command.id) { completions.resolve(command.id, with: done) }
+            return .finished
+        case .conflicted(let m):
+            status = .failed
+            message = m
+        case .failed(let m, let retryable):
+            status = !retryable || attempts >= maxAttempts ? .dead : .pending
+            message = m
+        }
+        var logged = logger
+        logged[metadataKey: "evento.command.id"] = "\(command.id)"
+        logged[metadataKey: "evento.entity"] = "\(command.entity)"
+        logged.warning("command attempt \(attempts) failed: \(message)", metadata: ["status": "\(status.rawValue)"])
+        EventoMetrics.commandsFinished(status).increment()
+        let record: CommandRecord?
+        do {
+            record = try await store.recordFailure(commandId: command.id, status: status, attempts: attempts, error: message)
+        } catch {
+            logged.error("cannot record the failed attempt: \(error)")
+            record = nil
+        }
+        if status.isFinal {
+            if let record { completions.resolve(command.id, with: record) }
+            return .finished
+        }
+        return .retry(attempts: attempts, delay: backoff(attempts))
     }
 
     func backoff(_ attempt: Int) -> Duration {
@@ -237,6 +285,16 @@ public final class CommandProcessor: Sendable {
             guard !returned.isEmpty else {
                 return .failed("\(handler.name): returned no events (a rejection is an event too)", retryable: true)
             }
+            guard returned.count <= configuration.maxEventsPerCommand else {
+                return .failed(
+                    "\(handler.name): returned \(returned.count) events; a command may produce at most \(configuration.maxEventsPerCommand)",
+                    retryable: false)
+            }
+            if let (i, big) = returned.enumerated().first(where: { $0.element.payload.text.utf8.count > configuration.maxEventBytes }) {
+                return .failed(
+                    "\(handler.name): events[\(i)] (\(big.type)) has a payload of \(big.payload.text.utf8.count) bytes; the limit is \(configuration.maxEventBytes)",
+                    retryable: false)
+            }
             let now = Timestamp.now()
             let traceparent = command.traceparent.flatMap(TraceParent.init)?.child().description
             var events: [NewEvent] = []
@@ -250,7 +308,7 @@ public final class CommandProcessor: Sendable {
                     throw FunctionCallError(function: handler.name, message: "returned an invalid event: \(error.message)", retryable: true)
                 }
                 let event = NewEvent(
-                    id: Identifiers.derived(command.id, "event", String(i)), entity: command.entity, type: e.type, payload: payload,
+                    id: ids.eventId(command: command.id, index: i), entity: command.entity, type: e.type, payload: payload,
                     causationId: command.id, causationKind: .command, correlationId: command.correlationId,
                     traceparent: traceparent, schemaId: schemaId, time: now)
                 events.append(event)
@@ -282,6 +340,10 @@ public final class CommandProcessor: Sendable {
                 EventoMetrics.commandConflicts.increment()
                 lastConflict = conflict.description
                 continue
+            } catch let taken as IdempotencyConflict {
+                // Derived ids are keyed and cannot be computed outside; a stored one means a corrupted log,
+                // never this command's result.
+                return .failed("the id of its event \(taken.index) is already stored: \(taken)", retryable: false)
             }
         }
         return .conflicted("version conflict after \(configuration.maxConflictRetries + 1) tries: \(lastConflict)")

@@ -89,6 +89,8 @@ public struct DispatchCommit: Sendable {
 /// The command log, snapshots, function registrations and relay cursors: everything the pipeline keeps
 /// beside the events. Every backend that implements `EventStore` implements this too.
 public protocol PipelineStore: EventStore {
+    /// Derives ids under this store's secret key (handler events, dispatched commands).
+    var idDerivation: IdDerivation { get }
     /// Adds commands as `pending`; an id already logged returns its record and writes nothing.
     /// - Throws: `IdempotencyConflict` when an id is logged for another entity or type.
     func submit(_ commands: [NewCommand]) async throws -> [CommandSubmission]
@@ -113,6 +115,7 @@ public protocol PipelineStore: EventStore {
 
     func cursor(_ name: String) async throws -> Int64?
     func setCursor(_ name: String, to position: Int64) async throws
+    func removeCursor(_ name: String) async throws
     /// Commits a dispatcher step; returns the commands that were new.
     func commit(_ dispatch: DispatchCommit) async throws -> [CommandRecord]
     func deadDispatches(limit: Int) async throws -> [DeadDispatch]

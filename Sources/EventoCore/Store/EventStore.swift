@@ -69,16 +69,22 @@ public struct IdempotencyConflict: Error, Sendable, Hashable, CustomStringConver
     public var storedEntity: EntityId
     public var storedType: String
     public var index: Int
+    /// The stored item has the same entity and type but another payload.
+    public var differentPayload: Bool
 
-    public init(kind: ItemKind = .event, id: String, storedEntity: EntityId, storedType: String, index: Int) {
+    public init(kind: ItemKind = .event, id: String, storedEntity: EntityId, storedType: String, index: Int, differentPayload: Bool = false) {
         self.kind = kind
         self.id = id
         self.storedEntity = storedEntity
         self.storedType = storedType
         self.index = index
+        self.differentPayload = differentPayload
     }
 
     public var description: String {
-        "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity)"
+        if differentPayload {
+            return "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity) with another payload"
+        }
+        return "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity)"
     }
 }

@@ -42,7 +42,7 @@ public enum Identifiers {
         v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10
     }
 
-    static func randomBytes(_ n: Int) -> [UInt8] {
+    public static func randomBytes(_ n: Int) -> [UInt8] {
         // Eight bytes per draw (each draw of the system generator is a getrandom call).
         var rng = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []

@@ -38,6 +38,11 @@ extension SQLiteEventStore {
                 guard stored.entity == cmd.entity, stored.type == cmd.type else {
                     throw IdempotencyConflict(kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index)
                 }
+                // The same id with another payload is another command, not a retry of this one.
+                if stored.payload.text != cmd.payload.text, (try? stored.payload.value()) != (try? cmd.payload.value()) {
+                    throw IdempotencyConflict(
+                        kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index, differentPayload: true)
+                }
                 out.append(CommandSubmission(record: stored, isNew: false))
             } else {
                 out.append(
@@ -85,7 +90,7 @@ extension SQLiteEventStore {
         try await writer.perform { tx in
             var events = events
             for i in events.indices { events[i].expectedVersion = .exact(expectedVersion + Int64(i)) }
-            let result = try Self.append(events, in: tx)
+            let result = try Self.append(events, in: tx, replays: .refuse)
             var ids = JSONWriter()
             ids.array(result.events) { w, e in w.string(e.id) }
             let s = try tx.connection.statement(
@@ -167,6 +172,14 @@ extension SQLiteEventStore {
 
     public func setCursor(_ name: String, to position: Int64) async throws {
         try await writer.perform { tx in try Self.setCursor(name, to: position, in: tx) }
+    }
+
+    public func removeCursor(_ name: String) async throws {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement("DELETE FROM relay_cursors WHERE name = ?1")
+            try s.bind(1, name)
+            try s.step()
+        }
     }
 
     static func setCursor(_ name: String, to position: Int64, in tx: WriteTransaction) throws {

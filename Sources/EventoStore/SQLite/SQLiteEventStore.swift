@@ -27,6 +27,8 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     public let configuration: Configuration
     /// Advances on every commit that wrote events.
     public let commits: CommitSignal
+    /// Derives ids under this store's secret key (made at its creation, kept in `meta`).
+    public let idDerivation: IdDerivation
     let writer: GroupCommitWriter
     let readers: ReaderPool
     private let checkpointer: Checkpointer
@@ -45,6 +47,7 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         // Checkpoints run on the checkpointer's thread, never inside a commit.
         try writeConnection.execute("PRAGMA wal_autocheckpoint=0")
         try Schema.migrate(writeConnection)
+        idDerivation = IdDerivation(key: try Self.idKey(writeConnection))
         let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
         let commits = CommitSignal(head: head)
         self.commits = commits
@@ -62,6 +65,42 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         writer.start()
         checkpointer.start()
         logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
+    }
+
+    /// The secret that derived ids are made with: created once, with the store, and never changed (a
+    /// changed key would give a step redone after a crash other ids than its first run).
+    static func idKey(_ c: SQLiteConnection) throws -> [UInt8] {
+        let read = try c.statement("SELECT value FROM meta WHERE key = 'id_key'")
+        defer { read.reset() }
+        if try read.step(), let key = hexBytes(read.string(0)), key.count >= 16 { return key }
+        read.reset()
+        let key = IdDerivation.newKey()
+        let insert = try c.statement("INSERT INTO meta(key, value) VALUES('id_key', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        try insert.bind(1, Identifiers.hex(key))
+        try insert.step()
+        insert.reset()
+        return key
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            default: nil
+            }
+        }
+        var i = 0
+        while i < digits.count {
+            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 
     /// Group-commit figures: transactions and the writes they carried.
@@ -82,7 +121,10 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         return try await writer.perform { tx in try Self.append(events, in: tx) }
     }
 
-    static func append(_ events: [NewEvent], in tx: WriteTransaction) throws -> AppendResult {
+    /// - Parameter replays: whether an event whose id is already stored is answered with the stored event
+    ///   (an idempotent retry of `POST /events`) or refused (a command's own events are new by definition:
+    ///   a stored one is somebody else's, never the command's result).
+    static func append(_ events: [NewEvent], in tx: WriteTransaction, replays: ReplayPolicy = .answerStored) throws -> AppendResult {
         var out: [EventEnvelope] = []
         out.reserveCapacity(events.count)
         var duplicates = 0
@@ -97,7 +139,7 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             let version = try tx.version(of: e.entity.rawValue)
             if !e.expectedVersion.matches(version) {
                 // A replay of a stored event is answered with the stored event, whatever the version now.
-                if let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) {
+                if replays == .answerStored, let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) {
                     out.append(stored)
                     duplicates += 1
                     continue
@@ -119,6 +161,11 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             try insert.bind(11, e.schemaId.map(Int64.init))
             try insert.step()
             if tx.connection.changes == 0 {
+                if replays == .refuse {
+                    let stored = try EventRows.event(id: e.id, tx.connection)
+                    throw IdempotencyConflict(
+                        kind: .event, id: e.id, storedEntity: stored?.entity ?? e.entity, storedType: stored?.type ?? e.type, index: index)
+                }
                 guard let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) else {
                     throw EventoError(.internal, "event \(e.id) was neither inserted nor found")
                 }
@@ -215,6 +262,12 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             return events.map(TraceItem.event) + commands.map(TraceItem.command)
         }
     }
+}
+
+/// What an append does with an event whose id is already stored.
+enum ReplayPolicy {
+    case answerStored
+    case refuse
 }
 
 /// Reading event rows.
