@@ -123,21 +123,31 @@ import Testing
     }
 
     @Test func aHandlerThatReturnsTooManyOrTooLargeEventsFailsItsCommandClearly() async throws {
-        let server = try await ServerProcess(arguments: ["--max-events-per-command", "50", "--max-event-bytes", "10000"])
-        let many = Fixtures.python("many", kind: "handler", aggregate: "many", script: Fixtures.function("prolific.py"), env: ["COUNT": "51"])
-        let big = Fixtures.python("big", kind: "handler", aggregate: "big", script: Fixtures.function("prolific.py"), env: ["PAD_BYTES": "20000"])
-        let fine = Fixtures.python("fine", kind: "handler", aggregate: "fine", script: Fixtures.function("prolific.py"), env: ["COUNT": "50"])
+        // The defaults: 1,000 events per command, 4 MiB per event.
+        let server = try await ServerProcess()
+        let many = Fixtures.python("many", kind: "handler", aggregate: "many", script: Fixtures.function("prolific.py"), env: ["COUNT": "1001"])
+        let big = Fixtures.python("big", kind: "handler", aggregate: "big", script: Fixtures.function("prolific.py"), env: ["PAD_BYTES": "4200000"])
+        let fine = Fixtures.python("fine", kind: "handler", aggregate: "fine", script: Fixtures.function("prolific.py"), env: ["COUNT": "1000"])
         for f in [many, big, fine] { #expect(try await server.register(f).status == 201) }
 
         let tooMany = try await server.send("many:1", "Make")
         #expect(tooMany.json["command"]?["status"] == "dead", "\(tooMany.text)")
         #expect(tooMany.json["command"]?["attempts"] == 1, "a handler's output limit is not retried")
-        #expect(tooMany.json["command"]?["lastError"]?.stringValue?.contains("at most 50") == true, "\(tooMany.text)")
+        #expect(tooMany.json["command"]?["lastError"]?.stringValue?.contains("at most 1000") == true, "\(tooMany.text)")
         let tooBig = try await server.send("big:1", "Make")
         #expect(tooBig.json["command"]?["status"] == "dead", "\(tooBig.text)")
-        #expect(tooBig.json["command"]?["lastError"]?.stringValue?.contains("the limit is 10000") == true, "\(tooBig.text)")
+        #expect(tooBig.json["command"]?["lastError"]?.stringValue?.contains("the limit is 4194304") == true, "\(tooBig.text)")
         #expect(try await server.events(of: "many:1").isEmpty)
         #expect(try await server.events(of: "big:1").isEmpty)
-        #expect(try await server.send("fine:1", "Make").json["events"]?.arrayValue?.count == 50)
+        #expect(try await server.send("fine:1", "Make").json["events"]?.arrayValue?.count == 1000)
+    }
+
+    @Test func theOutputLimitsAreConfigurable() async throws {
+        let server = try await ServerProcess(arguments: ["--max-events-per-command", "5", "--max-event-bytes", "1000"])
+        let many = Fixtures.python("many", kind: "handler", aggregate: "many", script: Fixtures.function("prolific.py"), env: ["COUNT": "6"])
+        let big = Fixtures.python("big", kind: "handler", aggregate: "big", script: Fixtures.function("prolific.py"), env: ["PAD_BYTES": "2000"])
+        for f in [many, big] { #expect(try await server.register(f).status == 201) }
+        #expect(try await server.send("many:1", "Make").json["command"]?["lastError"]?.stringValue?.contains("at most 5") == true)
+        #expect(try await server.send("big:1", "Make").json["command"]?["lastError"]?.stringValue?.contains("the limit is 1000") == true)
     }
 }
