@@ -38,13 +38,15 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     private let state = Mutex(State())
     /// Serialises registrations and removals (they start and stop processes).
     private let changes = AsyncLock()
-    let store: any PipelineStore
+    public typealias Store = FunctionCatalogue & CursorStore & EventLog
+
+    let store: any Store
     let http: HTTPClient
     let logger: Logger
     /// How container functions are deployed.
     public let containers: ContainerEngine
 
-    public init(store: any PipelineStore, http: HTTPClient, containers: ContainerEngine, logger: Logger) {
+    public init(store: any Store, http: HTTPClient, containers: ContainerEngine, logger: Logger) {
         self.store = store
         self.http = http
         self.containers = containers

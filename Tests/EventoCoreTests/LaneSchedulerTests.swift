@@ -23,7 +23,7 @@ func command(_ entity: String, _ id: String = Identifiers.uuidV7()) -> CommandRe
         #expect(second.isEmpty, "a running lane is not started again")
         var ran: [String] = []
         while let c = s.front(of: "a:1") {
-            ran.append(c.id)
+            ran.append(c.record.id)
             if !s.finished("a:1") { break }
         }
         #expect(ran == ["c0", "c1", "c2"])
@@ -64,8 +64,8 @@ func command(_ entity: String, _ id: String = Identifiers.uuidV7()) -> CommandRe
         s.due("a:1")
         let again = s.startable { _ in 10 }
         #expect(again == ["a:1"])
-        #expect(s.front(of: "a:1")?.id == "first")
-        #expect(s.front(of: "a:1")?.attempts == 1)
+        #expect(s.front(of: "a:1")?.record.id == "first")
+        #expect(s.front(of: "a:1")?.record.attempts == 1)
     }
 
     @Test func queueingCostsTheSameForOneHotEntityAsForManyEntities() throws {
@@ -89,14 +89,13 @@ func command(_ entity: String, _ id: String = Identifiers.uuidV7()) -> CommandRe
 @Suite struct WaitersTests {
     @Test func anOutcomeThatLandsWhileTheWaiterChecksIsNotLost() async {
         let waiters = Waiters<Int>()
-        let started = ContinuousClock.now
-        // The outcome lands after registration, before the wait: the waiter must still get it, at once.
+        // The outcome lands after registration, before the wait: the waiter must still get it (a lost
+        // wake-up would give nil at the deadline).
         let value = await waiters.wait(for: "k", timeout: .seconds(5)) {
             waiters.resolve("k", with: 42)
             return nil
         }
         #expect(value == 42)
-        #expect(ContinuousClock.now - started < .seconds(2))
         #expect(waiters.count == 0)
     }
 

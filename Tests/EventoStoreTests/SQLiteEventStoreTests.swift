@@ -225,11 +225,12 @@ func event(_ entity: String, _ type: String = "Happened", id: String = Identifie
 
     @Test func aCommandsCommitRefusesAnEventIdThatIsAlreadyStored() async throws {
         let t = try TemporaryStore()
-        _ = try await t.store.submit([try newCommand("c1", payload: [:])])
+        let record = try await t.store.submit([try newCommand("c1", payload: [:])])[0].record
         _ = try await t.store.append([try event("account:1", id: "taken")])
         let mine = try event("account:1", id: "taken")
         await #expect(throws: IdempotencyConflict.self) {
-            _ = try await t.store.commit(commandId: "c1", attempts: 1, events: [mine], expectedVersion: 1, snapshot: nil)
+            _ = try await t.store.complete(
+                CommandCompletion(command: record, isLogged: true, attempts: 1, events: [mine], expectedVersion: 1, snapshot: nil))
         }
         #expect(try await t.store.command(id: "c1")?.status == .pending, "nothing of the commit was written")
         #expect(try await t.store.version(of: try EntityId(parsing: "account:1")) == 1)

@@ -3,13 +3,36 @@ import DequeModule
 import Logging
 import Synchronization
 
+/// How a command ended: its final record, and its events when the processor knows them (it committed
+/// them); nil when another instance of the command finished first and only the record is at hand.
+public struct CommandOutcome: Sendable {
+    public var record: CommandRecord
+    public var events: [EventEnvelope]?
+    /// Set when the command was never run because the log holds another command under its id (a command
+    /// submitted for its outcome is checked against the log only when its result is written).
+    public var conflict: IdempotencyConflict?
+
+    public init(record: CommandRecord, events: [EventEnvelope]?, conflict: IdempotencyConflict? = nil) {
+        self.record = record
+        self.events = events
+        self.conflict = conflict
+    }
+}
+
 /// Runs commands through their handlers: one lane per entity (commands to one entity run in order, one at a
-/// time), many lanes at once (commands to different entities run in parallel).
+/// time), many lanes at once (commands to different entities run in parallel). `LaneScheduler` decides
+/// which lanes run; this type runs them.
 ///
-/// For one command: load the aggregate (snapshot caught up), call the handler, validate its events, fold
-/// them with the aggregator, then commit events + command result + snapshot in one transaction at the
-/// version the handler saw. A conflict re-runs the handler on the fresh state (bounded); a failure is
-/// retried with exponential backoff up to the handler's `maxAttempts`, then the command is dead.
+/// For one command: load the aggregate (its snapshot, in memory for live entities, caught up when it
+/// lags), call the handler, validate its events, fold them with the aggregator (in the same round trip
+/// when handler and aggregator are the same program), then commit events + command result + snapshot in
+/// one transaction at the version the handler saw. A conflict re-runs the handler on the fresh state
+/// (bounded); a failure is retried with exponential backoff up to the handler's `maxAttempts` (the lane
+/// gives up its slot meanwhile), then the command is dead.
+///
+/// A command submitted with `enqueueUnlogged` is in memory only until its completion logs it with its
+/// events (one write per command); if anything else happens first (a failed attempt, its waiter giving
+/// up), it is logged then.
 public final class CommandProcessor: Sendable {
     public struct Configuration: Sendable {
         /// Lanes (entities) running a command at once, over all aggregates. Each aggregate is also limited
@@ -27,7 +50,9 @@ public final class CommandProcessor: Sendable {
         public init() {}
     }
 
-    let store: any PipelineStore
+    public typealias Store = CommandLog & EventLog
+
+    let store: any Store
     let functions: any FunctionDirectory
     let aggregates: Aggregates
     let validator: any SchemaValidator
@@ -35,7 +60,7 @@ public final class CommandProcessor: Sendable {
     let ids: IdDerivation
     let logger: Logger
     /// Resolved when a command reaches a final status.
-    public let completions = Waiters<CommandRecord>()
+    public let completions = Waiters<CommandOutcome>()
 
     /// What `run()` must start: a lane's task, or a timer that ends a lane's backoff.
     private enum Work {
@@ -49,14 +74,16 @@ public final class CommandProcessor: Sendable {
         /// Set until the pending commands of the log are all queued: commands submitted meanwhile wait
         /// in `held`, so that none overtakes an older pending command of its entity.
         var recovering = true
-        var held: [CommandRecord] = []
+        var held: [LaneScheduler.Queued] = []
         var heldIds: Set<String> = []
+        /// Handlers whose replies to `"fold": true` came without a state: they get separate aggregator calls.
+        var noFold: Set<String> = []
     }
 
     private let state: Mutex<State>
 
     public init(
-        store: any PipelineStore, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator,
+        store: any Store, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator, ids: IdDerivation,
         configuration: Configuration = Configuration(), logger: Logger
     ) {
         self.store = store
@@ -64,13 +91,13 @@ public final class CommandProcessor: Sendable {
         self.aggregates = aggregates
         self.validator = validator
         self.configuration = configuration
-        self.ids = store.idDerivation
+        self.ids = ids
         self.logger = logger
         state = Mutex(State(scheduler: LaneScheduler(maxRunning: configuration.maxActiveLanes)))
     }
 
     /// Processes commands until cancelled: first the pending ones the log holds (a restart finishes what
-    /// was accepted before), then whatever `submit` hands over.
+    /// was accepted before), then whatever is submitted.
     public func run() async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: Work.self)
         state.withLock { $0.work = continuation }
@@ -109,15 +136,15 @@ public final class CommandProcessor: Sendable {
             guard let last = page.last else { break }
             let records = page.map(\.record)
             state.withLock { s in
-                for r in records where s.heldIds.remove(r.id) != nil {}
+                for r in records { s.heldIds.remove(r.id) }
             }
-            enqueue(records)
+            enqueue(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
             count += page.count
             after = last.seq
         }
-        let held = state.withLock { s -> [CommandRecord] in
+        let held = state.withLock { s -> [LaneScheduler.Queued] in
             s.recovering = false
-            let held = s.held.filter { s.heldIds.contains($0.id) }
+            let held = s.held.filter { s.heldIds.contains($0.record.id) }
             s.held = []
             s.heldIds = []
             return held
@@ -126,20 +153,41 @@ public final class CommandProcessor: Sendable {
         if count > 0 { logger.info("recovered pending commands", metadata: ["count": "\(count)"]) }
     }
 
-    /// Queues commands on their entities' lanes (in the given order). Commands already queued, and
+    /// Queues logged commands on their entities' lanes (in the given order). Commands already queued, and
     /// commands in a final status, are ignored.
     public func submit(_ records: [CommandRecord]) {
-        let held = state.withLock { s -> Bool in
-            guard s.recovering else { return false }
-            for r in records where !r.status.isFinal && s.heldIds.insert(r.id).inserted { s.held.append(r) }
-            return true
-        }
-        if !held { enqueue(records) }
+        submit(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
     }
 
-    private func enqueue(_ records: [CommandRecord]) {
+    /// Queues a command that is not in the log yet: its completion logs it together with its events.
+    /// Whoever waits for it must call `ensureLogged` before answering that it was accepted.
+    public func enqueueUnlogged(_ record: CommandRecord) {
+        submit([LaneScheduler.Queued(record: record, isLogged: false)])
+    }
+
+    private func submit(_ queued: [LaneScheduler.Queued]) {
+        let held = state.withLock { s -> Bool in
+            guard s.recovering else { return false }
+            for q in queued where !q.record.status.isFinal && s.heldIds.insert(q.record.id).inserted { s.held.append(q) }
+            return true
+        }
+        if !held { enqueue(queued) }
+    }
+
+    /// Logs a command accepted with `enqueueUnlogged`, unless it is logged (or finished) already.
+    /// - Returns: its record as the log holds it.
+    public func ensureLogged(_ command: NewCommand) async throws -> CommandRecord {
+        let record = try await store.submit([command])[0].record
+        state.withLock { s in
+            s.scheduler.markLogged(record)
+            if let i = s.held.firstIndex(where: { $0.record.id == record.id }) { s.held[i].isLogged = true }
+        }
+        return record
+    }
+
+    private func enqueue(_ queued: [LaneScheduler.Queued]) {
         let (backlog, work) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?) in
-            for r in records where !r.status.isFinal { _ = s.scheduler.enqueue(r) }
+            for q in queued where !q.record.status.isFinal { _ = s.scheduler.enqueue(q.record, isLogged: q.isLogged) }
             return (s.scheduler.backlog, s.work)
         }
         start(work)
@@ -162,12 +210,12 @@ public final class CommandProcessor: Sendable {
     public var backlog: Int { state.withLock { $0.scheduler.backlog + $0.held.count } }
 
     private func runLane(_ entity: String) async {
-        while let command = state.withLock({ $0.scheduler.front(of: entity) }) {
+        while let queued = state.withLock({ $0.scheduler.front(of: entity) }) {
             if Task.isCancelled {
                 state.withLock { $0.scheduler.abandon(entity) }
                 return
             }
-            switch await process(command) {
+            switch await process(queued) {
             case .finished:
                 let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
                 EventoMetrics.commandBacklog.record(backlog)
@@ -177,7 +225,7 @@ public final class CommandProcessor: Sendable {
                 }
             case .retry(let attempts, let delay):
                 let work = state.withLock { s in
-                    s.scheduler.backOff(entity, attempts: attempts)
+                    s.scheduler.backOff(entity, attempts: attempts, isLogged: true)
                     return s.work
                 }
                 work?.yield(.wake(entity, after: delay))
@@ -201,30 +249,35 @@ public final class CommandProcessor: Sendable {
     // MARK: One command
 
     enum Outcome {
-        case succeeded
+        case succeeded(CommandOutcome)
         case failed(String, retryable: Bool)
         case conflicted(String)
+        /// The log holds another command under this id: nothing is written for this one.
+        case refused(IdempotencyConflict)
     }
 
     /// What became of one attempt of a lane's front command.
     enum Step {
-        /// It reached a final status (or is no longer this lane's business).
+        /// It reached a final status.
         case finished
-        /// It failed and is tried again after `delay`.
+        /// It failed, is logged as pending, and is tried again after `delay`.
         case retry(attempts: Int, delay: Duration)
-        /// Shutdown cut it short; it stays pending in the log.
+        /// Shutdown cut it short; it stays pending in the log (or, never logged, unanswered).
         case interrupted
     }
 
-    func process(_ command: CommandRecord) async -> Step {
+    func process(_ queued: LaneScheduler.Queued) async -> Step {
+        let command = queued.record
         let attempts = command.attempts + 1
         let outcome: Outcome
         do {
-            outcome = try await attempt(command, attempt: attempts)
+            outcome = try await attempt(command, isLogged: queued.isLogged, attempt: attempts)
         } catch let e as FunctionCallError {
             outcome = .failed(e.description, retryable: e.retryable)
         } catch let e as EventoError where e.code == .validation {
             outcome = .failed(e.message, retryable: true)
+        } catch let c as IdempotencyConflict {
+            outcome = .failed(c.description, retryable: false)
         } catch is CancellationError {
             return .interrupted
         } catch {
@@ -235,9 +288,12 @@ public final class CommandProcessor: Sendable {
         let status: CommandStatus
         let message: String
         switch outcome {
-        case .succeeded:
+        case .succeeded(let done):
             EventoMetrics.commandsFinished(.succeeded).increment()
-            if let done = try? await store.command(id: command.id) { completions.resolve(command.id, with: done) }
+            completions.resolve(command.id, with: done)
+            return .finished
+        case .refused(let conflict):
+            completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
             return .finished
         case .conflicted(let m):
             status = .failed
@@ -251,37 +307,47 @@ public final class CommandProcessor: Sendable {
         logged[metadataKey: "evento.entity"] = "\(command.entity)"
         logged.warning("command attempt \(attempts) failed: \(message)", metadata: ["status": "\(status.rawValue)"])
         EventoMetrics.commandsFinished(status).increment()
-        let record: CommandRecord?
+        let record: CommandRecord
         do {
-            record = try await store.recordFailure(commandId: command.id, status: status, attempts: attempts, error: message)
+            record = try await store.recordFailure(command, status: status, attempts: attempts, error: message)
+        } catch let conflict as IdempotencyConflict {
+            // Never logged, and its id is another command's: nothing more to do for this one.
+            completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
+            return .finished
         } catch {
+            // Not even the failure can be written (the store is failing): try again later, like a failure.
             logged.error("cannot record the failed attempt: \(error)")
-            record = nil
+            return .retry(attempts: attempts - 1, delay: backoff(attempts))
         }
         if status.isFinal {
-            if let record { completions.resolve(command.id, with: record) }
+            completions.resolve(command.id, with: CommandOutcome(record: record, events: []))
             return .finished
         }
         return .retry(attempts: attempts, delay: backoff(attempts))
     }
 
     func backoff(_ attempt: Int) -> Duration {
-        let exponent = min(attempt - 1, 20)
+        let exponent = min(max(attempt - 1, 0), 20)
         let base = configuration.baseBackoff * (1 << exponent)
         let capped = base > configuration.maxBackoff ? configuration.maxBackoff : base
         return capped * Double.random(in: 0.8...1.2)
     }
 
-    func attempt(_ command: CommandRecord, attempt: Int) async throws -> Outcome {
+    func attempt(_ command: CommandRecord, isLogged: Bool, attempt: Int) async throws -> Outcome {
         guard let handler = functions.handler(for: command.entity.aggregate) else {
             return .failed("no handler is registered for aggregate \(command.entity.aggregate)", retryable: true)
         }
+        let aggregator = functions.aggregator(for: command.entity.aggregate)
         var lastConflict = ""
+        var fresh = false
         for _ in 0...configuration.maxConflictRetries {
-            let aggregate = try await aggregates.current(command.entity)
+            let aggregate = try await aggregates.current(command.entity, fresh: fresh)
+            // One round trip for handle and fold when the aggregator is the handler's own program.
+            let fold = aggregator.map { foldsInHandler(handler, $0) } ?? false
             let reply = try await functions.invoke(
-                handler, request: FunctionProtocol.handleRequest(command: command, attempt: attempt, aggregate: aggregate))
-            let returned = try FunctionProtocol.parseEvents(reply, function: handler.name)
+                handler, request: FunctionProtocol.handleRequest(command: command, attempt: attempt, aggregate: aggregate, fold: fold))
+            let handled = try FunctionProtocol.parseHandled(reply, function: handler.name)
+            let returned = handled.events
             guard !returned.isEmpty else {
                 return .failed("\(handler.name): returned no events (a rejection is an event too)", retryable: true)
             }
@@ -290,15 +356,10 @@ public final class CommandProcessor: Sendable {
                     "\(handler.name): returned \(returned.count) events; a command may produce at most \(configuration.maxEventsPerCommand)",
                     retryable: false)
             }
-            if let (i, big) = returned.enumerated().first(where: { $0.element.payload.text.utf8.count > configuration.maxEventBytes }) {
-                return .failed(
-                    "\(handler.name): events[\(i)] (\(big.type)) has a payload of \(big.payload.text.utf8.count) bytes; the limit is \(configuration.maxEventBytes)",
-                    retryable: false)
-            }
             let now = Timestamp.now()
             let traceparent = command.traceparent.flatMap(TraceParent.init)?.child().description
             var events: [NewEvent] = []
-            var envelopes: [EventEnvelope] = []
+            events.reserveCapacity(returned.count)
             for (i, e) in returned.enumerated() {
                 let (payload, schemaId): (RawJSON, Int?)
                 do {
@@ -307,24 +368,31 @@ public final class CommandProcessor: Sendable {
                 } catch {
                     throw FunctionCallError(function: handler.name, message: "returned an invalid event: \(error.message)", retryable: true)
                 }
-                let event = NewEvent(
-                    id: ids.eventId(command: command.id, index: i), entity: command.entity, type: e.type, payload: payload,
-                    causationId: command.id, causationKind: .command, correlationId: command.correlationId,
-                    traceparent: traceparent, schemaId: schemaId, time: now)
-                events.append(event)
-                envelopes.append(
-                    EventEnvelope(
-                        id: event.id, entity: event.entity, type: event.type, sequence: aggregate.version + Int64(i) + 1, position: 0,
-                        time: now, payload: payload, causationId: event.causationId, causationKind: .command,
-                        correlationId: event.correlationId, traceparent: traceparent, schemaId: schemaId))
+                guard payload.text.utf8.count <= configuration.maxEventBytes else {
+                    return .failed(
+                        "\(handler.name): events[\(i)] (\(e.type)) has a payload of \(payload.text.utf8.count) bytes; the limit is \(configuration.maxEventBytes)",
+                        retryable: false)
+                }
+                events.append(
+                    NewEvent(
+                        id: ids.eventId(command: command.id, index: i), entity: command.entity, type: e.type, payload: payload,
+                        causationId: command.id, causationKind: .command, correlationId: command.correlationId,
+                        traceparent: traceparent, schemaId: schemaId, time: now))
             }
             // Fold before committing, so events, result and snapshot land together. An aggregator failure
             // leaves the snapshot lagging; the next command on this entity catches it up.
             var snapshot: Snapshot?
-            if let aggregator = functions.aggregator(for: command.entity.aggregate) {
+            if let aggregator {
+                let version = aggregate.version + Int64(events.count)
                 do {
-                    let state = try await aggregates.fold(aggregator, aggregate, envelopes)
-                    snapshot = Snapshot(entity: command.entity, version: aggregate.version + Int64(events.count), state: state ?? .null)
+                    if fold, let folded = handled.state {
+                        snapshot = Snapshot(entity: command.entity, version: version, state: try aggregates.validated(folded, by: aggregator, for: command.entity))
+                    } else {
+                        if fold { noteNoFold(handler) }
+                        let envelopes = events.enumerated().map { i, e in e.envelope(sequence: aggregate.version + Int64(i) + 1, position: 0) }
+                        let state = try await aggregates.fold(aggregator, aggregate, envelopes)
+                        snapshot = Snapshot(entity: command.entity, version: version, state: state ?? .null)
+                    }
                 } catch {
                     logger.warning(
                         "aggregator failed; the snapshot lags until the next command",
@@ -332,20 +400,39 @@ public final class CommandProcessor: Sendable {
                 }
             }
             do {
-                _ = try await store.commit(
-                    commandId: command.id, attempts: attempt, events: events, expectedVersion: aggregate.version, snapshot: snapshot)
-                if let snapshot { aggregates.remember(snapshot) }
-                return .succeeded
+                let result = try await store.complete(
+                    CommandCompletion(
+                        command: command, isLogged: isLogged, attempts: attempt, events: events, expectedVersion: aggregate.version,
+                        snapshot: snapshot))
+                switch result {
+                case .committed(let record, let stored):
+                    if let snapshot { aggregates.remember(snapshot) } else { aggregates.forget(command.entity) }
+                    return .succeeded(CommandOutcome(record: record, events: stored))
+                case .alreadyFinal(let record):
+                    return .succeeded(CommandOutcome(record: record, events: nil))
+                }
             } catch let conflict as VersionConflict {
                 EventoMetrics.commandConflicts.increment()
                 lastConflict = conflict.description
+                fresh = true
                 continue
             } catch let taken as IdempotencyConflict {
-                // Derived ids are keyed and cannot be computed outside; a stored one means a corrupted log,
-                // never this command's result.
+                // The log holds another command under this id.
+                if taken.kind == .command { return .refused(taken) }
+                // Derived ids are keyed and cannot be computed outside: a stored one is never this command's result.
                 return .failed("the id of its event \(taken.index) is already stored: \(taken)", retryable: false)
             }
         }
         return .conflicted("version conflict after \(configuration.maxConflictRetries + 1) tries: \(lastConflict)")
+    }
+
+    /// Whether a handler also folds: its aggregator is the same program (same transport), and it has not
+    /// shown that it cannot (a reply to `"fold": true` without a state).
+    func foldsInHandler(_ handler: FunctionDefinition, _ aggregator: FunctionDefinition) -> Bool {
+        handler.transport == aggregator.transport && !state.withLock { $0.noFold.contains(handler.name) }
+    }
+
+    private func noteNoFold(_ handler: FunctionDefinition) {
+        state.withLock { _ = $0.noFold.insert(handler.name) }
     }
 }

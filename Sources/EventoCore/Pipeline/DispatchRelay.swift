@@ -17,7 +17,9 @@ public final class DispatchRelay: Sendable {
     /// The cursor of one dispatcher.
     public static func cursorName(_ dispatcher: String) -> String { "dispatch:\(dispatcher)" }
 
-    let store: any PipelineStore
+    public typealias Store = EventLog & CursorStore & DispatchLog
+
+    let store: any Store
     let functions: any FunctionDirectory
     let processor: CommandProcessor
     let commits: CommitSignal
@@ -29,15 +31,15 @@ public final class DispatchRelay: Sendable {
     private let running = Mutex<[String: Int64]>([:])
 
     public init(
-        store: any PipelineStore, functions: any FunctionDirectory, processor: CommandProcessor, commits: CommitSignal,
-        validator: any SchemaValidator, logger: Logger
+        store: any Store, functions: any FunctionDirectory, processor: CommandProcessor, validator: any SchemaValidator,
+        ids: IdDerivation, logger: Logger
     ) {
         self.store = store
         self.functions = functions
         self.processor = processor
-        self.commits = commits
+        self.commits = store.commits
         self.validator = validator
-        self.ids = store.idDerivation
+        self.ids = ids
         self.logger = logger
     }
 
@@ -85,7 +87,7 @@ public final class DispatchRelay: Sendable {
         }
         var lastSaved = cursor
         var lastSave = ContinuousClock.now
-        let lag = Gauge(label: "evento_dispatch_lag_events", dimensions: [("dispatcher", name)])
+        let lag = Gauge(label: "evento_dispatcher_lag_events", dimensions: [("dispatcher", name)])
         while !Task.isCancelled {
             guard let dispatcher = functions.function(named: name), dispatcher.kind == .dispatcher else { break }
             let head = await commits.wait(after: cursor, timeout: .seconds(1))

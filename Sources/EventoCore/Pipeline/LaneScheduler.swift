@@ -12,6 +12,13 @@ import DequeModule
 ///   (`maxRunning`). A handler that hangs fills its own aggregate's slots only; every other aggregate's
 ///   lanes keep running. Aggregates with ready lanes take the free global slots in turn.
 struct LaneScheduler {
+    /// A command in a lane, and whether the command log holds it yet (a command whose client waits for
+    /// its outcome is logged by its completion, unless the wait ends first).
+    struct Queued {
+        var record: CommandRecord
+        var isLogged: Bool
+    }
+
     enum Phase: Equatable {
         case ready
         case running
@@ -20,7 +27,7 @@ struct LaneScheduler {
 
     struct Lane {
         let aggregate: String
-        var queue: Deque<CommandRecord> = []
+        var queue: Deque<Queued> = []
         var phase: Phase = .ready
     }
 
@@ -45,7 +52,7 @@ struct LaneScheduler {
     func contains(_ id: String) -> Bool { queued.contains(id) }
 
     /// Queues a command at the back of its entity's lane. False when it is already queued.
-    mutating func enqueue(_ command: CommandRecord) -> Bool {
+    mutating func enqueue(_ command: CommandRecord, isLogged: Bool = true) -> Bool {
         guard queued.insert(command.id).inserted else { return false }
         let key = command.entity.rawValue
         if lanes[key] == nil {
@@ -54,8 +61,20 @@ struct LaneScheduler {
         }
         // In place: `lanes[key]?.queue.append` mutates the stored deque (a copy taken out and put back
         // would copy the whole queue on every command).
-        lanes[key]!.queue.append(command)
+        lanes[key]!.queue.append(Queued(record: command, isLogged: isLogged))
         return true
+    }
+
+    /// Whether a queued command is in the log; nil when it is not queued.
+    func isLogged(_ command: CommandRecord) -> Bool? {
+        lanes[command.entity.rawValue]?.queue.first { $0.record.id == command.id }?.isLogged
+    }
+
+    /// Notes that a queued command is now in the log.
+    mutating func markLogged(_ command: CommandRecord) {
+        let key = command.entity.rawValue
+        guard let i = lanes[key]?.queue.firstIndex(where: { $0.record.id == command.id }) else { return }
+        lanes[key]!.queue[i].isLogged = true
     }
 
     /// Lanes that can start now, marked running. `limit` gives an aggregate's concurrency.
@@ -91,13 +110,13 @@ struct LaneScheduler {
     }
 
     /// The command at the front of a running lane.
-    func front(of entity: String) -> CommandRecord? { lanes[entity]?.queue.first }
+    func front(of entity: String) -> Queued? { lanes[entity]?.queue.first }
 
     /// The front command ended (any final status): the lane goes on with its next command, or retires.
     /// - Returns: whether the lane has another command (it keeps its slot and runs it).
     mutating func finished(_ entity: String) -> Bool {
         guard var lane = lanes.removeValue(forKey: entity) else { return false }
-        if let done = lane.queue.popFirst() { queued.remove(done.id) }
+        if let done = lane.queue.popFirst() { queued.remove(done.record.id) }
         if lane.queue.isEmpty {
             release(lane.aggregate)
             return false
@@ -107,9 +126,10 @@ struct LaneScheduler {
     }
 
     /// The front command failed and waits for its next attempt: the lane gives up its slot meanwhile.
-    mutating func backOff(_ entity: String, attempts: Int) {
+    mutating func backOff(_ entity: String, attempts: Int, isLogged: Bool = true) {
         guard lanes[entity] != nil else { return }
-        lanes[entity]!.queue[0].attempts = attempts
+        lanes[entity]!.queue[0].record.attempts = attempts
+        lanes[entity]!.queue[0].isLogged = isLogged
         lanes[entity]!.phase = .waiting
         release(lanes[entity]!.aggregate)
     }

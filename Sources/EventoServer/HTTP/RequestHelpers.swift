@@ -25,6 +25,17 @@ extension Request {
         }
     }
 
+    /// A query parameter that is `true` or `false`, or `defaultValue` when absent.
+    func queryBool(_ name: String, default defaultValue: Bool) throws -> Bool {
+        switch uri.queryParameters.get(name) {
+        case nil: return defaultValue
+        case "true": return true
+        case "false": return false
+        case let text?:
+            throw EventoError(.invalidRequest, "query parameter \(name): expected true or false, got \"\(text)\"", field: name)
+        }
+    }
+
     /// A query parameter as an integer within `range`, or `defaultValue` when absent.
     func queryInt(_ name: String, default defaultValue: Int64, range: ClosedRange<Int64>) throws -> Int64 {
         guard let text = uri.queryParameters.get(name) else { return defaultValue }

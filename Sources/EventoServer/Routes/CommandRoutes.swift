@@ -1,21 +1,16 @@
-import CoreMetrics
 import EventoCore
 import Hummingbird
 
 /// `POST /commands`, `GET /commands/{id}`, `GET /aggregates/{entity}`.
 struct CommandRoutes<Context: RequestContext>: Sendable {
-    let store: any PipelineStore
-    let functions: any FunctionDirectory
-    let processor: CommandProcessor
-    let aggregates: Aggregates
-    let validator: any SchemaValidator
+    let evento: Evento
     let maxBodyBytes: Int
 
     func register(on router: Router<Context>) {
         router.post("/commands") { request, _ in try await self.send(request) }
         router.get("/commands/:id") { _, context in
             let id = try context.parameters.decoded("id")
-            guard let c = try await store.command(id: id) else { throw EventoError.notFound("no command with id \"\(id)\"") }
+            guard let c = try await evento.command(id: id) else { throw EventoError.notFound("no command with id \"\(id)\"") }
             return JSONResponse.object { c.writeMembers(to: &$0) }
         }
         router.get("/aggregates/:entity") { _, context in try await self.aggregate(context) }
@@ -23,72 +18,29 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
 
     func send(_ request: Request) async throws -> Response {
         var request = request
-        let body = try await request.jsonBody(limit: maxBodyBytes)
-        var r = try FieldReader(body)
-        let id = try r.string("id") ?? Identifiers.uuidV7()
-        if let problem = Names.validateId(id) { throw EventoError.invalid("id", problem) }
-        let entityText = try r.requireString("entity")
-        let entity: EntityId
-        do { entity = try EntityId(parsing: entityText) } catch { throw EventoError.invalid("entity", error.description) }
-        let type = try r.requireString("type")
-        guard Names.isAvroName(type) else { throw EventoError.invalid("type", "\"\(type)\" is not a type name ([A-Za-z_][A-Za-z0-9_]*)") }
-        let payloadValue = try r.require("payload")
-        guard case .object = payloadValue else { throw EventoError.invalid("payload", "expected object, got \(payloadValue.typeName)") }
-        var cause = ClientCause()
-        cause.causationId = try r.string("causationId")
-        if let kind = try r.string("causationKind") {
-            guard let k = CausationKind(rawValue: kind) else {
-                throw EventoError.invalid("causationKind", "expected one of command, event, external, got \"\(kind)\"")
-            }
-            cause.causationKind = k
-        }
-        cause.correlationId = try r.string("correlationId")
-        cause.traceparent = try r.string("traceparent")
-        try r.rejectUnknownFields()
-        let (payload, _) = try validator.validateCommand(aggregate: entity.aggregate, type: type, payload: RawJSON(payloadValue), field: "payload")
-        guard functions.handler(for: entity.aggregate) != nil else {
-            throw EventoError(
-                .unknownReference, "no handler is registered for aggregate \(entity.aggregate); register one with POST /functions",
-                field: "entity")
-        }
-        let resolved = try await CauseResolver(store: store).resolve(cause, ownId: id, headerTraceparent: request.headers[.traceparent])
-        let submitted = try await store.submit([
-            NewCommand(
-                id: id, entity: entity, type: type, payload: payload, causationId: resolved.causationId,
-                causationKind: resolved.causationKind, correlationId: resolved.correlationId, traceparent: resolved.traceparent)
-        ])[0]
-        if submitted.isNew {
-            EventoMetrics.commandsAccepted.increment()
-            processor.submit([submitted.record])
-        }
-        let location: HTTPFields = [.location: "/commands/\(id)"]
-
-        guard request.uri.queryParameters.get("wait") == "true" else {
-            return JSONResponse.object(.accepted, headers: location) { o in
-                o.field("id", id)
-                o.field("status", submitted.record.status.rawValue)
-            }
-        }
+        let draft = try SubmissionParser.command(try await request.jsonBody(limit: maxBodyBytes))
+        let wait = try request.queryBool("wait", default: false)
         let timeoutMs = try request.queryInt("timeoutMs", default: 30_000, range: 1...300_000)
-        let store = self.store
-        let final = await processor.completions.wait(for: id, timeout: .milliseconds(timeoutMs)) {
-            guard let c = try? await store.command(id: id), c.status.isFinal else { return nil }
-            return c
-        }
-        guard let final else {
-            let current = try await store.command(id: id)
-            return JSONResponse.object(.accepted, headers: location) { o in
-                o.field("id", id)
-                o.field("status", (current?.status ?? .pending).rawValue)
+        let reply = try await evento.submit(
+            draft, wait: wait ? .milliseconds(timeoutMs) : nil, headerTraceparent: request.headers[.traceparent])
+        switch reply {
+        case .accepted(let record):
+            return JSONResponse.object(.accepted, headers: [.location: "/commands/\(record.id)"]) { o in
+                o.field("id", record.id)
+                o.field("status", record.status.rawValue)
             }
-        }
-        var events: [EventEnvelope] = []
-        for eventId in final.resultEventIds {
-            if let e = try await store.event(id: eventId) { events.append(e) }
-        }
-        return JSONResponse.object(.ok, headers: location) { o in
-            o.object("command") { final.writeMembers(to: &$0) }
-            o.array("events", events) { w, e in e.write(to: &w) }
+        case .finished(let record, let events):
+            guard wait else {
+                // Submitted before and finished: answered like any accepted command.
+                return JSONResponse.object(.accepted, headers: [.location: "/commands/\(record.id)"]) { o in
+                    o.field("id", record.id)
+                    o.field("status", record.status.rawValue)
+                }
+            }
+            return JSONResponse.object(.ok, headers: [.location: "/commands/\(record.id)"]) { o in
+                o.object("command") { record.writeMembers(to: &$0) }
+                o.array("events", events) { w, e in e.write(to: &w) }
+            }
         }
     }
 
@@ -96,24 +48,15 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         let text = try context.parameters.decoded("entity")
         let entity: EntityId
         do { entity = try EntityId(parsing: text) } catch { throw EventoError(.invalidRequest, error.description, field: "entity") }
-        do {
-            let a = try await aggregates.current(entity)
-            return JSONResponse.object { o in
-                o.field("entity", entity.rawValue)
-                o.field("version", a.version)
-                o.field("state", json: a.state ?? .null)
-            }
-        } catch let e as FunctionCallError {
-            // The aggregator cannot catch the snapshot up: serve what is stored, and say it lags.
-            let snapshot = try await store.snapshot(of: entity)
-            let version = try await store.version(of: entity)
-            return JSONResponse.object { o in
-                o.field("entity", entity.rawValue)
-                o.field("version", snapshot?.version ?? 0)
-                o.field("state", json: snapshot?.state ?? .null)
-                o.field("streamVersion", version)
+        let a = try await evento.aggregate(entity)
+        return JSONResponse.object { o in
+            o.field("entity", entity.rawValue)
+            o.field("version", a.version)
+            o.field("state", json: a.state ?? .null)
+            if let lag = a.lag {
+                o.field("streamVersion", lag.streamVersion)
                 o.field("lagging", true)
-                o.field("error", e.description)
+                o.field("error", lag.error)
             }
         }
     }

@@ -3,7 +3,7 @@ import Hummingbird
 
 /// `GET /trace/{id}`: the chain from an item back to its root, and the tree of everything it caused.
 struct TraceRoutes<Context: RequestContext>: Sendable {
-    let store: any EventStore
+    let store: any EventoStorage
     /// Most nodes returned in `descendants`; beyond it the answer says `"truncated": true`.
     var maxNodes = 10_000
     /// Longest cause chain followed (guards against cycles a client could build with given ids).

@@ -2,11 +2,13 @@ import CoreMetrics
 import EventoCore
 import Foundation
 import Logging
+import Synchronization
 
 /// The embedded event store: one SQLite database in WAL mode, one writer thread with group commit and a
 /// pool of reader threads.
-public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
-    // @unchecked: all mutable state lives in the writer (its thread) and the reader pool (its threads).
+public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
+    // @unchecked: all mutable state lives in the writer (its thread), the reader pool (its threads) and
+    // `versions` (a Mutex).
 
     public struct Configuration: Sendable {
         /// Directory holding `evento.sqlite` (created if missing).
@@ -30,6 +32,9 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     /// Derives ids under this store's secret key (made at its creation, kept in `meta`).
     public let idDerivation: IdDerivation
     let writer: GroupCommitWriter
+    /// The entity versions recent commits set (or reads found), for `knownVersion`: a copy of what the
+    /// writer knows, updated after each commit before its writers are resumed. Bounded.
+    let versions = KnownVersions(limit: 200_000)
     let readers: ReaderPool
     private let checkpointer: Checkpointer
     private let lock: DirectoryLock
@@ -51,8 +56,10 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
         let commits = CommitSignal(head: head)
         self.commits = commits
-        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit) { head, _ in
-            commits.advance(to: head)
+        let versions = self.versions
+        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit) { head, written in
+            versions.raise(written)
+            if let head { commits.advance(to: head) }
         }
         var readConnections: [SQLiteConnection] = []
         for _ in 0..<max(1, configuration.readers) {
@@ -62,8 +69,6 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         }
         readers = ReaderPool(connections: readConnections)
         checkpointer = try Checkpointer(path: path, logger: logger)
-        writer.start()
-        checkpointer.start()
         logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
     }
 
@@ -225,13 +230,18 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     }
 
     public func version(of entity: EntityId) async throws -> Int64 {
-        try await readers.read { c in
+        let version = try await readers.read { c in
             let s = try c.statement("SELECT sequence FROM events WHERE entity = ?1 ORDER BY sequence DESC LIMIT 1")
             try s.bind(1, entity.rawValue)
             defer { s.reset() }
             return try s.step() ? s.int64(0) : 0
         }
+        // Known from now on (never moving back: a commit may have raised it meanwhile).
+        versions.raise([entity.rawValue: version])
+        return version
     }
+
+    public func knownVersion(of entity: EntityId) -> Int64? { versions[entity.rawValue] }
 
     public func headPosition() async throws -> Int64 {
         try await readers.read { c in try c.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0 }
@@ -330,5 +340,23 @@ enum CommandRows {
             createdAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 12)),
             updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 13))
         )
+    }
+}
+
+/// Entity versions this process knows without reading: raised by each commit (before its writers are
+/// resumed) and by reads; never lowered. Bounded: forgotten all at once when full.
+final class KnownVersions: Sendable {
+    private let map = Mutex<[String: Int64]>([:])
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    subscript(entity: String) -> Int64? { map.withLock { $0[entity] } }
+
+    func raise(_ versions: [String: Int64]) {
+        map.withLock { m in
+            if m.count + versions.count > limit { m.removeAll(keepingCapacity: true) }
+            m.merge(versions) { old, new in max(old, new) }
+        }
     }
 }
