@@ -1,3 +1,5 @@
+import W3CTraceContext
+
 /// Generated identifiers.
 public enum Identifiers {
     /// A UUIDv7 (RFC 9562): time-ordered, so ids generated later sort later, in lowercase text form.
@@ -59,42 +61,38 @@ public enum Identifiers {
     }
 }
 
-/// W3C Trace Context `traceparent`: `00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>`.
+/// W3C Trace Context `traceparent`: `00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>`, parsed and made by
+/// swift-w3c-trace-context (the library OpenTelemetry's Swift packages share).
 public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
-    public let traceId: String
-    public let parentId: String
-    public let flags: String
+    let context: TraceContext
 
-    public var description: String { "00-\(traceId)-\(parentId)-\(flags)" }
+    public var traceId: String { context.traceID.description }
+    public var parentId: String { context.spanID.description }
+    public var flags: String { String(context.traceParentHeaderValue.suffix(2)) }
 
-    /// Parses a header value; `nil` when it does not follow the W3C format.
+    public var description: String { context.traceParentHeaderValue }
+
+    /// Parses a header value; `nil` when it does not follow the W3C format (version 00, lowercase hex,
+    /// non-zero ids).
     public init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16,
-            parts[3].count == 2
-        else { return nil }
-        if parts[0] == "00" && parts.count != 4 { return nil }
-        func isLowerHex(_ s: Substring) -> Bool { s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) } }
-        guard parts[0...3].allSatisfy(isLowerHex) else { return nil }
-        guard parts[1].contains(where: { $0 != "0" }), parts[2].contains(where: { $0 != "0" }) else { return nil }
-        traceId = String(parts[1])
-        parentId = String(parts[2])
-        flags = String(parts[3])
+        // The library accepts uppercase hex; the specification does not.
+        guard !text.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x46 }) else { return nil }
+        guard let context = try? TraceContext(traceParentHeaderValue: text) else { return nil }
+        self.context = context
     }
 
-    private init(traceId: String, parentId: String, flags: String) {
-        self.traceId = traceId
-        self.parentId = parentId
-        self.flags = flags
-    }
+    private init(_ context: TraceContext) { self.context = context }
 
     /// A new trace, sampled.
     public static func newTrace() -> TraceParent {
-        TraceParent(traceId: Identifiers.hex(Identifiers.randomBytes(16)), parentId: Identifiers.hex(Identifiers.randomBytes(8)), flags: "01")
+        TraceParent(TraceContext(traceID: .random(), spanID: .random(), flags: .sampled, state: TraceState()))
     }
 
     /// The same trace with a new span as parent: what a hop (command → handler → event) propagates.
     public func child() -> TraceParent {
-        TraceParent(traceId: traceId, parentId: Identifiers.hex(Identifiers.randomBytes(8)), flags: flags)
+        TraceParent(TraceContext(traceID: context.traceID, spanID: .random(), flags: context.flags, state: context.state))
     }
+
+    public static func == (a: TraceParent, b: TraceParent) -> Bool { a.description == b.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 }
