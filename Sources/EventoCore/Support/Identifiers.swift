@@ -1,17 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
 import W3CTraceContext
 
 /// Generated identifiers.
 public enum Identifiers {
     /// A UUIDv7 (RFC 9562): time-ordered, so ids generated later sort later, in lowercase text form.
     public static func uuidV7(now: Timestamp = .now()) -> String {
-        var rng = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: 16)
         let ms = UInt64(bitPattern: now.millisecondsSinceEpoch)
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(i))) }
-        let r1 = rng.next() as UInt64
-        let r2 = rng.next() as UInt64
-        for i in 0..<2 { bytes[6 + i] = UInt8(truncatingIfNeeded: r1 >> (8 * UInt64(i))) }
-        for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: r2 >> (8 * UInt64(i))) }
+        RandomPool.shared.fill(&bytes, from: 6)
         bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
         bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
         return uuidText(bytes)
@@ -45,20 +47,65 @@ public enum Identifiers {
     }
 
     public static func randomBytes(_ n: Int) -> [UInt8] {
-        // Eight bytes per draw (each draw of the system generator is a getrandom call).
-        var rng = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(n + 7)
-        while bytes.count < n {
-            var word = rng.next()
-            for _ in 0..<8 {
-                bytes.append(UInt8(truncatingIfNeeded: word))
-                word >>= 8
-            }
-        }
-        bytes.removeLast(bytes.count - n)
+        var bytes = [UInt8](repeating: 0, count: n)
+        RandomPool.shared.fill(&bytes, from: 0)
         return bytes
     }
+}
+
+/// A generator over `RandomPool` (for APIs that take a `RandomNumberGenerator`).
+struct PooledRandom: RandomNumberGenerator {
+    mutating func next() -> UInt64 {
+        var bytes = [UInt8](repeating: 0, count: 8)
+        RandomPool.shared.fill(&bytes, from: 0)
+        return bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+}
+
+/// Cryptographically random bytes from the kernel, drawn 4 KiB at a time: an id needs 10 random bytes,
+/// and a getrandom call for each (what `SystemRandomNumberGenerator` makes per 8 bytes) cost more than
+/// the rest of making the id.
+final class RandomPool: Sendable {
+    static let shared = RandomPool()
+
+    private struct Buffer {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var used = 4096
+    }
+    private let buffer = Mutex(Buffer())
+
+    /// Overwrites `bytes[start...]` with random bytes.
+    func fill(_ bytes: inout [UInt8], from start: Int) {
+        buffer.withLock { b in
+            for i in start..<bytes.count {
+                if b.used == b.bytes.count {
+                    Self.draw(&b.bytes)
+                    b.used = 0
+                }
+                bytes[i] = b.bytes[b.used]
+                b.bytes[b.used] = 0  // never hand out the same byte twice, even after a failed draw
+                b.used += 1
+            }
+        }
+    }
+
+    private static func draw(_ bytes: inout [UInt8]) {
+        // /dev/urandom: the kernel's CSPRNG, one read per 4 KiB (Glibc's module does not export getrandom).
+        let fd = urandom
+        bytes.withUnsafeMutableBytes { raw in
+            var filled = 0
+            while filled < raw.count {
+                let n = read(fd, raw.baseAddress! + filled, raw.count - filled)
+                if n > 0 { filled += n } else if n < 0 && errno == EINTR { continue } else { fatalError("cannot read /dev/urandom: errno \(errno)") }
+            }
+        }
+    }
+
+    private static let urandom: Int32 = {
+        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        precondition(fd >= 0, "cannot open /dev/urandom: errno \(errno)")
+        return fd
+    }()
 }
 
 /// W3C Trace Context `traceparent`: `00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>`, parsed and made by
@@ -85,12 +132,15 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     /// A new trace, sampled.
     public static func newTrace() -> TraceParent {
-        TraceParent(TraceContext(traceID: .random(), spanID: .random(), flags: .sampled, state: TraceState()))
+        var random = PooledRandom()
+        return TraceParent(
+            TraceContext(traceID: .random(using: &random), spanID: .random(using: &random), flags: .sampled, state: TraceState()))
     }
 
     /// The same trace with a new span as parent: what a hop (command → handler → event) propagates.
     public func child() -> TraceParent {
-        TraceParent(TraceContext(traceID: context.traceID, spanID: .random(), flags: context.flags, state: context.state))
+        var random = PooledRandom()
+        return TraceParent(TraceContext(traceID: context.traceID, spanID: .random(using: &random), flags: context.flags, state: context.state))
     }
 
     public static func == (a: TraceParent, b: TraceParent) -> Bool { a.description == b.description }
