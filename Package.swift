@@ -134,7 +134,7 @@ let package = Package(
         .executableTarget(name: "checking-function", dependencies: ["EventoRuntime"], path: "functions/checking", swiftSettings: strict),
         .executableTarget(name: "transfer-function", dependencies: ["EventoRuntime"], path: "functions/transfer/Swift", swiftSettings: strict),
 
-        .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore"], swiftSettings: strict),
+        .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
         .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
         .testTarget(name: "EventoAvroTests", dependencies: ["EventoCore", "EventoAvro"], swiftSettings: strict),
         .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
