@@ -569,6 +569,21 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
     }
 
     @Test(arguments: Backend.all)
+    func aFailureRecordedForAnotherCommandUnderAPendingCommandsIdChangesNothing(_ backend: Backend) async throws {
+        let opened = try backend.open()
+        defer { opened.close() }
+        let store = opened.store
+        let pending = try await store.submit([try commandDraft("x")])[0].record
+        // Another command (another entity) under the same id fails: it must not touch the pending one.
+        let other = try commandDraft("x", entity: "account:7").record(at: .now())
+        await #expect(throws: IdempotencyConflict.self) { try await store.recordFailure(other, status: .dead, attempts: 1, error: "B failed") }
+        let stored = try #require(try await store.command(id: "x"))
+        #expect(stored.status == .pending)
+        #expect(stored.lastError == nil)
+        #expect(stored.entity == pending.entity)
+    }
+
+    @Test(arguments: Backend.all)
     func aCompletionCommitsEventsResultAndSnapshotTogether(_ backend: Backend) async throws {
         let opened = try backend.open()
         defer { opened.close() }

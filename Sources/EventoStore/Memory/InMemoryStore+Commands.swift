@@ -38,11 +38,10 @@ extension InMemoryStore {
             record.updatedAt = now
             if let i = s.commandIndex[command.id] {
                 let stored = s.commands[i]
-                // Finished meanwhile (another instance of it), or another command under this id.
-                guard stored.status == .pending else {
-                    try State.checkSame(command, stored, index: 0)
-                    return stored
-                }
+                // Another command under this id: refused, whatever its status.
+                try State.checkSame(command, stored, index: 0)
+                // Finished meanwhile (another instance of it).
+                guard stored.status == .pending else { return stored }
                 s.commands[i].status = status
                 s.commands[i].attempts = attempts
                 s.commands[i].lastError = error

@@ -78,22 +78,38 @@ extension SQLiteEventStore {
             record.attempts = attempts
             record.lastError = error
             record.updatedAt = tx.now
+            // The row of this very command (same entity, type and payload text), still pending.
             let s = try c.statement(
-                "UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1 AND status = 'pending'")
+                """
+                UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5
+                WHERE id = ?1 AND status = 'pending' AND entity = ?6 AND type = ?7 AND payload = ?8
+                """)
             try s.bind(1, command.id)
             try s.bind(2, status.rawValue)
             try s.bind(3, attempts)
             try s.bind(4, error)
             try s.bind(5, tx.now.millisecondsSinceEpoch)
+            try s.bind(6, command.entity.rawValue)
+            try s.bind(7, command.type)
+            try s.bind(8, command.payload.text)
             try s.step()
-            if c.changes == 0 {
-                if let stored = try CommandRows.command(id: command.id, c) {
-                    // Finished meanwhile (another instance of it), or another command under this id.
-                    try Self.checkSame(command, stored)
-                    return stored
-                }
+            if c.changes > 0 { return record }
+            guard let stored = try CommandRows.command(id: command.id, c) else {
                 try Self.insert(record, in: tx)
+                return record
             }
+            // Another command under this id is refused; this one finished meanwhile (another instance of it)
+            // keeps its end; pending with its payload written otherwise (the same JSON) is updated.
+            try Self.checkSame(command, stored)
+            guard stored.status == .pending else { return stored }
+            let u = try c.statement("UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1")
+            try u.bind(1, command.id)
+            try u.bind(2, status.rawValue)
+            try u.bind(3, attempts)
+            try u.bind(4, error)
+            try u.bind(5, tx.now.millisecondsSinceEpoch)
+            try u.step()
+            record.createdAt = stored.createdAt
             return record
         }
     }
