@@ -2,6 +2,7 @@
 public protocol TraceIndex: Sendable {
     /// An event or command by id.
     func traceItem(id: String) async throws -> TraceItem?
-    /// Events and commands whose causation id is `id`, in the order they were written.
+    /// Events and commands whose causation id is `id`: the events in position order, then the commands in
+    /// log order, at most `limit` of each.
     func items(causedBy id: String, limit: Int) async throws -> [TraceItem]
 }
