@@ -5,7 +5,7 @@ import Logging
 import Testing
 
 /// The process transport in this process, without a server: races and signals that an HTTP-level test
-/// cannot arrange.
+/// cannot arrange, and the pieces of the worker protocol.
 @Suite(.serialized) struct ProcessPoolTests {
     static let logger = Logger(label: "evento-test")
 
@@ -71,5 +71,75 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         var status: Int32 = 0
         #expect(waitpid(victim, &status, WNOHANG) == 0, "the stale worker signalled pid \(pid), which belongs to another process now")
+    }
+}
+
+@Suite struct CallFrameTests {
+    func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    @Test func theCallIdBecomesTheFirstMemberOfTheRequestAndTheLineEndsInANewline() {
+        #expect(text(CallFrame.request(Array(#"{"kind":"handle","command":{}}"#.utf8), id: 7)) == #"{"callId":7,"kind":"handle","command":{}}"# + "\n")
+        #expect(text(CallFrame.request(Array(" { } ".utf8), id: 12)) == #"{"callId":12 } "# + "\n")
+        let batch = CallFrame.request(Array(#"{"kind":"batch","requests":[{"kind":"handle"},{"kind":"handle"}]}"#.utf8), id: 3)
+        #expect(text(batch).hasPrefix(#"{"callId":3,"kind":"batch","requests":[{"kind":"handle"},"#))
+    }
+
+    @Test func aReplyThatStartsWithItsCallIdIsTakenWithoutParsingAndLosesTheId() {
+        #expect(CallFrame.match(Array(#"{"callId":7,"events":[]}"#.utf8), id: 7) == .reply(Array(#"{"events":[]}"#.utf8)))
+        #expect(CallFrame.match(Array(#"{ "callId" : 7 , "events": []}"#.utf8), id: 7) == .reply(Array(#"{ "events": []}"#.utf8)))
+        #expect(CallFrame.match(Array(#"{"callId":7}"#.utf8), id: 7) == .reply(Array("{}".utf8)))
+    }
+
+    @Test func aReplyWithItsCallIdElsewhereIsParsedAndRewrittenWithoutIt() {
+        #expect(CallFrame.match(Array(#"{"events": [], "callId": 7}"#.utf8), id: 7) == .reply(Array(#"{"events":[]}"#.utf8)))
+    }
+
+    @Test(arguments: [
+        (#"{"callId":8,"events":[]}"#, "the reply is for callId 8, expected 7"),
+        (#"{"callId":70,"events":[]}"#, "the reply is for callId 70, expected 7"),
+        (#"{"events":[]}"#, "the reply has no callId"),
+        ("debug: handling a command", "a line that is not a JSON reply"),
+        (#"[{"callId":7}]"#, "a line that is not a JSON object"),
+        (#"{"callId":"7","events":[]}"#, #"the reply is for callId "7", expected 7"#),
+    ])
+    func anythingElseIsAViolationThatSaysWhy(_ line: String, _ why: String) {
+        guard case .violation(let message) = CallFrame.match(Array(line.utf8), id: 7) else {
+            Issue.record("\(line) was taken as the reply to call 7")
+            return
+        }
+        #expect(message.hasPrefix(why), "\(message)")
+    }
+}
+
+@Suite struct LineSplitterTests {
+    func split(_ chunks: [String], maxLine: Int = 8) -> [LineSplitter.Piece] {
+        var splitter = LineSplitter(maxLine: maxLine)
+        var pieces: [LineSplitter.Piece] = []
+        for c in chunks { splitter.feed(Array(c.utf8)) { pieces.append($0) } }
+        splitter.finish { pieces.append($0) }
+        return pieces
+    }
+
+    func line(_ s: String) -> LineSplitter.Piece { .line(Array(s.utf8)) }
+
+    @Test func linesAreCutAtNewlinesAcrossChunks() {
+        #expect(split(["ab", "c\nde\n", "\nf"]) == [line("abc"), line("de"), line(""), line("f")])
+    }
+
+    @Test func aLineOverTheLimitIsReportedOnceWithItsHeadAndTheRestIsDroppedUpToItsNewline() {
+        #expect(split(["0123456789abc", "def\nok\n"]) == [.overlong(Array("01234567".utf8)), line("ok")])
+        #expect(split(["01234567", "8", "9\nok"]) == [.overlong(Array("01234567".utf8)), line("ok")])
+        #expect(split(["01234567\n"]) == [line("01234567")], "exactly the limit is a line")
+    }
+
+    @Test func anUnterminatedStreamHoldsAtMostTheLimit() {
+        var splitter = LineSplitter(maxLine: 64 * 1024)
+        var overlong = 0
+        let chunk = [UInt8](repeating: UInt8(ascii: "e"), count: 64 * 1024)
+        for _ in 0..<320 {  // 20 MiB without a newline
+            splitter.feed(chunk) { if case .overlong = $0 { overlong += 1 } }
+            #expect(splitter.pendingCount <= 64 * 1024)
+        }
+        #expect(overlong == 1)
     }
 }
