@@ -1,15 +1,45 @@
 #define _GNU_SOURCE
 #include "evento_system.h"
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int evento_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int evento_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int evento_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int evento_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int evento_block_sigpipe(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int evento_child_exited(pid_t pid, int block) {
+    siginfo_t info;
+    for (;;) {
+        memset(&info, 0, sizeof info);
+        // WNOWAIT: the child stays a zombie, so its pid cannot be reused until the caller reaps it.
+        if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) == 0) return info.si_pid == pid ? 1 : 0;
+        if (errno != EINTR) return -1;
+    }
+}
 
 int evento_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], int in_fd, int out_fd,
                  int err_fd, const char *cwd) {

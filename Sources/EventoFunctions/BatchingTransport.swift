@@ -78,15 +78,14 @@ final class BatchingTransport: FunctionTransport, Sendable {
         }
         defer { handOn() }
         if others.isEmpty { return try await inner.call(request, timeout: timeout) }
-        let replies: [[UInt8]]
-        do {
-            replies = try await send([request] + others.map(\.request), timeout: timeout)
-        } catch {
-            for w in others { w.continuation.resume(returning: .failure(error)) }
-            throw error
+        let results = await send([request] + others.map(\.request), timeout: timeout)
+        for (w, r) in zip(others, results.dropFirst()) {
+            switch r {
+            case .success(let reply): w.continuation.resume(returning: .reply(reply))
+            case .failure(let error): w.continuation.resume(returning: .failure(error))
+            }
         }
-        for (w, r) in zip(others, replies.dropFirst()) { w.continuation.resume(returning: .reply(r)) }
-        return replies[0]
+        return try results[0].get()
     }
 
     /// The slot goes to the first queued call, or back to the pool.
@@ -99,7 +98,28 @@ final class BatchingTransport: FunctionTransport, Sendable {
         next?.continuation.resume(returning: .lead)
     }
 
-    private func send(_ requests: [[UInt8]], timeout: Duration) async throws -> [[UInt8]] {
+    /// One result per request. A batch whose reply is too large as a whole is sent again one request at a
+    /// time: the cap is for one reply, and a batch of many small ones must not fail them all.
+    private func send(_ requests: [[UInt8]], timeout: Duration) async -> [Result<[UInt8], any Error>] {
+        do {
+            return try await sendBatch(requests, timeout: timeout).map { .success($0) }
+        } catch let e as FunctionCallError where e.reason == .replyTooLarge {
+            return await withTaskGroup(of: (Int, Result<[UInt8], any Error>).self) { group in
+                for (i, r) in requests.enumerated() {
+                    group.addTask {
+                        do { return (i, .success(try await self.inner.call(r, timeout: timeout))) } catch { return (i, .failure(error)) }
+                    }
+                }
+                var results = [Result<[UInt8], any Error>](repeating: .failure(e), count: requests.count)
+                for await (i, r) in group { results[i] = r }
+                return results
+            }
+        } catch {
+            return Array(repeating: .failure(error), count: requests.count)
+        }
+    }
+
+    private func sendBatch(_ requests: [[UInt8]], timeout: Duration) async throws -> [[UInt8]] {
         batches.increment()
         batchSize.record(requests.count)
         var body: [UInt8] = []

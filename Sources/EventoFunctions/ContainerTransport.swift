@@ -38,14 +38,20 @@ final class ContainerTransport: FunctionTransport {
     let engine: ContainerEngine
     let http: HTTPClient
     let logger: Logger
+    /// A longer reply is not read past this size; the call fails (not retried).
+    let maxReplyBytes: Int
     /// Identifies the spec: containers of another spec are replaced, not adopted.
     let specHash: String
     private let state = Mutex(State())
     private let supervisor = Mutex<Task<Void, Never>?>(nil)
     private let restartCounter: Counter
 
-    init(function: String, spec: ContainerSpec, engine: ContainerEngine, http: HTTPClient, logger: Logger) {
+    init(
+        function: String, spec: ContainerSpec, engine: ContainerEngine, http: HTTPClient,
+        maxReplyBytes: Int = FunctionRegistry.defaultMaxReplyBytes, logger: Logger
+    ) {
         self.function = function
+        self.maxReplyBytes = maxReplyBytes
         self.spec = spec
         self.engine = engine
         self.http = http
@@ -208,9 +214,11 @@ final class ContainerTransport: FunctionTransport {
                 response = try await http.execute(
                     HTTPClientRequest(
                         method: "POST", url: replica.url, headers: [("Content-Type", "application/json")], body: request,
-                        timeout: deadline - ContinuousClock.now))
+                        timeout: deadline - ContinuousClock.now, maxResponseBytes: maxReplyBytes))
             } catch let e as HTTPClientError {
-                if e.kind == .timeout { throw FunctionCallError(function: function, message: "timed out after \(timeout)", retryable: true) }
+                if e.kind == .timeout || e.kind == .responseTooLarge {
+                    throw e.functionCallError(function: function, url: replica.url, timeout: timeout, maxReplyBytes: maxReplyBytes)
+                }
                 // The replica is gone or going: take it out of rotation, have it checked now, try another.
                 lastFailure = "replica \(replica.index): \(e.message)"
                 markSuspect(replica)
@@ -228,7 +236,7 @@ final class ContainerTransport: FunctionTransport {
                     function: function, message: "HTTP \(response.status): \(response.bodyText.prefix(300))", retryable: true)
             }
         }
-        throw FunctionCallError(function: function, message: "no reply within \(timeout): \(lastFailure)", retryable: true)
+        throw FunctionCallError(function: function, message: "no reply within \(timeout): \(lastFailure)", retryable: true, reason: .unavailable)
     }
 
     /// The next healthy replica, round robin.

@@ -45,11 +45,22 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     let logger: Logger
     /// How container functions are deployed.
     public let containers: ContainerEngine
+    /// The largest reply accepted from a function (a worker's stdout line, an HTTP or container response
+    /// body). A larger one fails the call, not retried, and a worker that sent it is replaced.
+    public let maxReplyBytes: Int
 
-    public init(store: any Store, http: HTTPClient, containers: ContainerEngine, logger: Logger) {
+    /// What `maxReplyBytes` is unless configured: 16 MiB, far above any sane list of events or state, far
+    /// below what hurts the server.
+    public static let defaultMaxReplyBytes = 16 * 1024 * 1024
+
+    public init(
+        store: any Store, http: HTTPClient, containers: ContainerEngine, maxReplyBytes: Int = FunctionRegistry.defaultMaxReplyBytes,
+        logger: Logger
+    ) {
         self.store = store
         self.http = http
         self.containers = containers
+        self.maxReplyBytes = maxReplyBytes
         self.logger = logger
     }
 
@@ -137,13 +148,14 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         state.withLock { $0.entries.values.map(\.definition).sorted { $0.name < $1.name } }
     }
 
-    /// How a function's transport is doing: for process functions, the live worker pids and the restarts.
+    /// How a function's transport is doing: for process functions, the live worker pids, the restarts and
+    /// whether missing workers are being respawned (`"respawning"`, `"lastSpawnError"`).
     public func status(of name: String) -> JSONValue? {
         var transport = state.withLock { $0.entries[name]?.transport }
         if let batching = transport as? BatchingTransport { transport = batching.inner }
         if let containers = transport as? ContainerTransport { return containers.status }
         guard let pool = transport as? ProcessPool else { return nil }
-        return ["workers": .array(pool.pids.map { .int(Int64($0)) }), "restarts": .int(Int64(pool.restarts))]
+        return pool.status
     }
 
     /// Stops every transport (server shutdown).
@@ -153,13 +165,14 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     }
 
     private func makeTransport(_ d: FunctionDefinition, verify: Bool) async throws -> any FunctionTransport {
-        try await Self.makeTransport(d, verify: verify, http: http, containers: containers, logger: logger)
+        try await Self.makeTransport(d, verify: verify, http: http, containers: containers, maxReplyBytes: maxReplyBytes, logger: logger)
     }
 
     static func makeTransport(
-        _ d: FunctionDefinition, verify: Bool, http: HTTPClient, containers: ContainerEngine?, logger: Logger
+        _ d: FunctionDefinition, verify: Bool, http: HTTPClient, containers: ContainerEngine?, maxReplyBytes: Int, logger: Logger
     ) async throws -> any FunctionTransport {
-        let transport = try await makeBareTransport(d, verify: verify, http: http, containers: containers, logger: logger)
+        let transport = try await makeBareTransport(
+            d, verify: verify, http: http, containers: containers, maxReplyBytes: maxReplyBytes, logger: logger)
         guard d.maxBatch > 1 else { return transport }
         let slots: Int
         switch d.transport {
@@ -171,27 +184,27 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     }
 
     static func makeBareTransport(
-        _ d: FunctionDefinition, verify: Bool, http: HTTPClient, containers: ContainerEngine?, logger: Logger
+        _ d: FunctionDefinition, verify: Bool, http: HTTPClient, containers: ContainerEngine?, maxReplyBytes: Int, logger: Logger
     ) async throws -> any FunctionTransport {
         var log = logger
         log[metadataKey: "evento.function"] = "\(d.name)"
         switch d.transport {
         case .http(let url):
-            return HTTPTransport(function: d.name, url: url, client: http)
+            return HTTPTransport(function: d.name, url: url, client: http, maxReplyBytes: maxReplyBytes)
         case .process(let command, let workers, let environment, let cwd):
             let pool = ProcessPool(
-                function: d.name, command: command, workers: workers, environment: environment, workingDirectory: cwd, logger: log)
-            if verify {
-                try await pool.start()
-            } else {
-                do { try await pool.start() } catch { logger.error("function \(d.name): \(error)") }
-            }
+                function: d.name, command: command, workers: workers, environment: environment, workingDirectory: cwd,
+                maxReplyBytes: maxReplyBytes, logger: log)
+            // Without verify (stored registrations at start), workers that cannot start now are respawned
+            // with backoff instead of leaving the function without workers for good.
+            try await pool.start(verify: verify)
             return pool
         case .container(let spec):
             guard let containers else {
                 throw EventoError(.unavailable, "no container engine is configured", field: "transport.container")
             }
-            let transport = ContainerTransport(function: d.name, spec: spec, engine: containers, http: http, logger: log)
+            let transport = ContainerTransport(
+                function: d.name, spec: spec, engine: containers, http: http, maxReplyBytes: maxReplyBytes, logger: log)
             if verify {
                 try await transport.start()
             } else {
@@ -210,7 +223,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
 
     public func invoke(_ function: FunctionDefinition, request: [UInt8]) async throws -> [UInt8] {
         guard let entry = state.withLock({ $0.entries[function.name] }) else {
-            throw FunctionCallError(function: function.name, message: "is no longer registered", retryable: true)
+            throw FunctionCallError(function: function.name, message: "is no longer registered", retryable: true, reason: .unavailable)
         }
         let started = ContinuousClock.now
         do {
@@ -248,9 +261,12 @@ public struct FunctionCaller: Sendable {
     public let definition: FunctionDefinition
 
     /// Starts the function's transport (worker processes for `process`).
-    public static func start(_ definition: FunctionDefinition, http: HTTPClient, logger: Logger) async throws -> FunctionCaller {
+    public static func start(
+        _ definition: FunctionDefinition, http: HTTPClient, maxReplyBytes: Int = FunctionRegistry.defaultMaxReplyBytes, logger: Logger
+    ) async throws -> FunctionCaller {
         FunctionCaller(
-            transport: try await FunctionRegistry.makeTransport(definition, verify: true, http: http, containers: nil, logger: logger),
+            transport: try await FunctionRegistry.makeTransport(
+                definition, verify: true, http: http, containers: nil, maxReplyBytes: maxReplyBytes, logger: logger),
             definition: definition)
     }
 

@@ -21,15 +21,18 @@ struct HTTPTransport: FunctionTransport {
     let function: String
     let url: String
     let client: HTTPClient
+    /// A longer response body is not read past this size; the call fails (not retried).
+    var maxReplyBytes = FunctionRegistry.defaultMaxReplyBytes
 
     func call(_ request: [UInt8], timeout: Duration) async throws -> [UInt8] {
         let response: HTTPClientResponse
         do {
             response = try await client.execute(
-                HTTPClientRequest(method: "POST", url: url, headers: [("Content-Type", "application/json")], body: request, timeout: timeout))
+                HTTPClientRequest(
+                    method: "POST", url: url, headers: [("Content-Type", "application/json")], body: request, timeout: timeout,
+                    maxResponseBytes: maxReplyBytes))
         } catch let e as HTTPClientError {
-            let what = e.kind == .timeout ? "timed out after \(timeout)" : e.message
-            throw FunctionCallError(function: function, message: "\(what) (\(url))", retryable: true)
+            throw e.functionCallError(function: function, url: url, timeout: timeout, maxReplyBytes: maxReplyBytes)
         }
         switch response.status {
         case 200..<300:
@@ -45,4 +48,22 @@ struct HTTPTransport: FunctionTransport {
     }
 
     func shutdown() async {}
+}
+
+extension HTTPClientError {
+    /// A call to a function over HTTP that got no response, as the pipeline sees it.
+    func functionCallError(function: String, url: String, timeout: Duration, maxReplyBytes: Int) -> FunctionCallError {
+        switch kind {
+        case .timeout:
+            FunctionCallError(function: function, message: "timed out after \(timeout) (\(url))", retryable: true, reason: .timeout)
+        case .responseTooLarge:
+            // The same request would most likely get the same reply: not retried.
+            FunctionCallError(
+                function: function, message: "reply exceeds \(maxReplyBytes) bytes (\(url))", retryable: false, reason: .replyTooLarge)
+        case .connect:
+            FunctionCallError(function: function, message: "\(message) (\(url))", retryable: true, reason: .unavailable)
+        case .other:
+            FunctionCallError(function: function, message: "\(message) (\(url))", retryable: true)
+        }
+    }
 }

@@ -44,10 +44,14 @@ public struct HTTPClientRequest: Sendable {
     public var timeout: Duration
     /// Collect response headers (off by default: most callers need only status and body).
     public var collectHeaders: Bool
+    /// The largest response body accepted; a longer one aborts the transfer with `.responseTooLarge`
+    /// (a declared Content-Length before any of it is read, a chunked body as soon as it passes the cap).
+    /// `nil`: no limit.
+    public var maxResponseBytes: Int?
 
     public init(
         method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
-        timeout: Duration = .seconds(30), collectHeaders: Bool = false
+        timeout: Duration = .seconds(30), collectHeaders: Bool = false, maxResponseBytes: Int? = nil
     ) {
         self.method = method
         self.url = url
@@ -55,6 +59,7 @@ public struct HTTPClientRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.collectHeaders = collectHeaders
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 
@@ -72,7 +77,12 @@ public struct HTTPClientResponse: Sendable {
 
 /// A transport failure: the request got no HTTP response.
 public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case connect, timeout, other }
+    public enum Kind: Sendable {
+        case connect, timeout
+        /// The response body passed `HTTPClientRequest.maxResponseBytes`; the transfer was aborted.
+        case responseTooLarge
+        case other
+    }
     public var kind: Kind
     public var code: Int
     public var message: String
@@ -85,6 +95,8 @@ final class Transfer: @unchecked Sendable {
     let request: HTTPClientRequest
     let continuation: CheckedContinuation<HTTPClientResponse, any Error>
     var responseBody: [UInt8] = []
+    /// The write callback refused the body for passing `maxResponseBytes`.
+    var tooLarge = false
     var responseHeaders: [(name: String, value: String)] = []
     var requestBody: UnsafeMutableRawBufferPointer?
     var headerList: UnsafeMutablePointer<curl_slist>?
@@ -232,9 +244,19 @@ final class CurlLoop: @unchecked Sendable {
         let unmanaged = Unmanaged.passRetained(t)  // released in finish()
         evento_curl_setopt_ptr(easy, CURLOPT_PRIVATE, unmanaged.toOpaque())
         evento_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, unmanaged.toOpaque())
+        if let max = r.maxResponseBytes {
+            // Refuses a declared Content-Length over the cap before reading any of it.
+            evento_curl_setopt_off(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(max))
+        }
         evento_curl_setopt_write_cb(easy) { ptr, size, count, userdata in
             let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
             let n = size * count
+            if let max = transfer.request.maxResponseBytes, transfer.responseBody.count + n > max {
+                // Anything but n aborts the transfer (CURLE_WRITE_ERROR): a body without end stops here.
+                transfer.tooLarge = true
+                transfer.responseBody = []
+                return 0
+            }
             if let ptr, n > 0 {
                 ptr.withMemoryRebound(to: UInt8.self, capacity: n) { transfer.responseBody.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
             }
@@ -286,6 +308,12 @@ final class CurlLoop: @unchecked Sendable {
             freeHandles.append(easy)
             transfer.continuation.resume(
                 returning: HTTPClientResponse(status: status, headers: transfer.responseHeaders, body: transfer.responseBody))
+        } else if transfer.tooLarge || result == CURLE_FILESIZE_EXCEEDED {
+            freeHandles.append(easy)
+            transfer.continuation.resume(
+                throwing: HTTPClientError(
+                    kind: .responseTooLarge, code: Int(result.rawValue),
+                    message: "the response exceeds \(transfer.request.maxResponseBytes ?? 0) bytes", url: transfer.request.url))
         } else {
             freeHandles.append(easy)
             let kind: HTTPClientError.Kind =

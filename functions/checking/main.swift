@@ -28,6 +28,7 @@ let checking = EventoFunction(
         switch (command.type, account?.status) {
         case ("OpenAccount", nil):
             let open = try command.payload(as: Open.self)
+            guard (open.overdraftLimit ?? 0) >= 0 else { return try rejected(command, "the overdraft limit must not be negative") }
             return [Event(type: "AccountOpened", payload: ["owner": .string(open.owner), "overdraftLimit": .int(open.overdraftLimit ?? 0)])]
         case ("OpenAccount", _):
             return try rejected(command, "the account is already open")
@@ -38,15 +39,22 @@ let checking = EventoFunction(
         case ("DepositCash", _):
             let amount = try command.payload(as: Amount.self).amount
             guard amount > 0 else { return try rejected(command, "the amount must be positive") }
-            return [Event(type: "CashDeposited", payload: ["amount": .int(amount), "balance": .int(account!.balance + amount)])]
+            // Checked arithmetic: an overflow would trap and take the worker down with every retry.
+            let (balance, overflow) = account!.balance.addingReportingOverflow(amount)
+            guard !overflow else { return try rejected(command, "the amount is too large: the balance would pass \(Int64.max)") }
+            return [Event(type: "CashDeposited", payload: ["amount": .int(amount), "balance": .int(balance)])]
         case ("WithdrawCash", _):
             let amount = try command.payload(as: Amount.self).amount
             guard amount > 0 else { return try rejected(command, "the amount must be positive") }
             let balance = account!.balance
-            guard balance - amount >= -account!.overdraftLimit else {
+            // A negative limit cannot be opened; one in an older state counts as none.
+            let limit = max(0, account!.overdraftLimit)
+            // Below Int64.min is below any overdraft limit: insufficient funds, like any other shortfall.
+            let (after, overflow) = balance.subtractingReportingOverflow(amount)
+            guard !overflow, after >= -limit else {
                 return [Event(type: "WithdrawalRejected", payload: ["amount": .int(amount), "balance": .int(balance), "reason": "insufficient funds"])]
             }
-            return [Event(type: "CashWithdrawn", payload: ["amount": .int(amount), "balance": .int(balance - amount)])]
+            return [Event(type: "CashWithdrawn", payload: ["amount": .int(amount), "balance": .int(after)])]
         case ("CloseAccount", _):
             guard account!.balance == 0 else { return try rejected(command, "the balance must be 0 to close the account") }
             return [Event(type: "AccountClosed", payload: ["balance": 0])]

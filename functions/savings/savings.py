@@ -9,6 +9,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runtime", "python"))
 from evento_runtime import FunctionError, serve  # noqa: E402
 
+# Balances are Avro longs: Python's integers do not overflow, but a balance past this does not fit the
+# schema, and every retry of the command would fail the same way.
+LONG_MAX = 2**63 - 1
+
 
 def rejected(command, reason):
     return [{"type": "CommandRejected", "payload": {"command": command["type"], "reason": reason}}]
@@ -32,6 +36,8 @@ def handle(command, aggregate):
     if kind == "DepositCash":
         if payload["amount"] <= 0:
             return rejected(command, "the amount must be positive")
+        if balance + payload["amount"] > LONG_MAX:
+            return rejected(command, "the amount is too large: the balance would pass %d" % LONG_MAX)
         return [{"type": "CashDeposited", "payload": {"amount": payload["amount"], "balance": balance + payload["amount"]}}]
     if kind == "WithdrawCash":
         amount = payload["amount"]

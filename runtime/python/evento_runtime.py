@@ -15,7 +15,8 @@ Write only your function's logic; this module gives you both transports of the f
         serve(handle=handle, apply=apply)
 
 The batch form (`{"kind": "batch", "requests": [...]}` → `{"replies": [...]}`) is handled too, so a
-function written with this runtime can be registered with "maxBatch".
+function written with this runtime can be registered with "maxBatch". As a worker it echoes the
+request's "callId" as the first member of each reply, as the protocol requires.
 
 Run it as a subprocess worker (the default: one JSON object per line on stdin/stdout, logs on stderr), or
 as an HTTP server with ``--http PORT`` (or EVENTO_HTTP_PORT): POST / takes the same JSON, GET /healthz
@@ -89,12 +90,18 @@ class Function:
             return {"error": {"message": "%s: %s" % (type(e).__name__, e), "retryable": True}}
 
     def reply(self, line):
-        """One request (bytes or str of JSON) to one reply (str of JSON)."""
+        """One request (bytes or str of JSON) to one reply (str of JSON).
+
+        A worker's request carries a "callId" that the reply must echo: it goes first, so that Evento can
+        check it by looking at the start of the line."""
         try:
             request = json.loads(line)
         except ValueError as e:
             return json.dumps({"error": {"message": "request is not JSON: %s" % e, "retryable": False}})
-        return json.dumps(self.reply_value(request), separators=(",", ":"))
+        value = self.reply_value(request)
+        if isinstance(request, dict) and "callId" in request:
+            value = {"callId": request["callId"], **value}
+        return json.dumps(value, separators=(",", ":"))
 
 
 def _stdio(function):

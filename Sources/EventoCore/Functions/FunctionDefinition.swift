@@ -311,21 +311,50 @@ extension FunctionDefinition {
 
 /// A failed function call.
 public struct FunctionCallError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, decided where the error is made (never read back from the message).
+    public struct Reason: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Sendable {
+            case failed
+            case timeout
+            case unavailable
+            case protocolViolation = "protocol-violation"
+            case replyTooLarge = "reply-too-large"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The function answered with an error or a bad status, crashed, or sent a reply that is not valid.
+        public static let failed = Reason(.failed)
+        /// The function did not answer within the call's timeout.
+        public static let timeout = Reason(.timeout)
+        /// The function could not be reached: no worker or replica to take the call, connection refused,
+        /// the function being removed.
+        public static let unavailable = Reason(.unavailable)
+        /// A worker broke the line protocol (a stray stdout line, a missing or wrong call id): it was replaced.
+        public static let protocolViolation = Reason(.protocolViolation)
+        /// The reply was larger than the server accepts.
+        public static let replyTooLarge = Reason(.replyTooLarge)
+
+        public var description: String { base.rawValue }
+    }
+
     public var function: String
     public var message: String
     /// Whether trying again may succeed (timeouts, crashes, 5xx) or not (4xx, `"retryable": false`).
     public var retryable: Bool
+    public var reason: Reason
 
-    public init(function: String, message: String, retryable: Bool) {
+    public init(function: String, message: String, retryable: Bool, reason: Reason = .failed) {
         self.function = function
         self.message = message
         self.retryable = retryable
+        self.reason = reason
     }
 
     public var description: String { "\(function): \(message)" }
 
     /// The call got no reply in time.
-    public var isTimeout: Bool { message.hasPrefix("no reply within") || message.hasPrefix("timed out") }
+    public var isTimeout: Bool { reason == .timeout }
 }
 
 /// The registered functions, as the pipeline sees them.

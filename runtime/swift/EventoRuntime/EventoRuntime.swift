@@ -81,8 +81,9 @@ public struct FunctionError: Error, Sendable {
 ///
 /// It accepts the batch form (`{"kind":"batch","requests":[…]}`), so it can be registered with "maxBatch".
 /// `run()` speaks the function protocol on stdin/stdout (the `process` transport, one JSON object per
-/// line) unless started with `--http PORT` (or `EVENTO_HTTP_PORT`), then it serves HTTP: `POST /` takes
-/// the same JSON, `GET /healthz` answers 200.
+/// line, each reply echoing its request's `callId` first) unless started with `--http PORT` (or
+/// `EVENTO_HTTP_PORT`), then it serves HTTP: `POST /` takes the same JSON, `GET /healthz` answers 200.
+/// As a worker, whatever the function prints goes to stderr (the log), never into the protocol stream.
 public struct EventoFunction: Sendable {
     public typealias Handle = @Sendable (Command, Aggregate) async throws -> [Event]
     public typealias Fold = @Sendable (JSONValue?, [Event], Aggregate) async throws -> JSONValue?
@@ -114,19 +115,25 @@ public struct EventoFunction: Sendable {
         if let port { try await serveHTTP(host: host, port: port) } else { await serveStdio() }
     }
 
-    /// One request line to one reply line.
+    /// One request line to one reply line. A worker's request carries a `callId` that the reply echoes as
+    /// its first member (Evento checks it by looking at the start of the line).
     public func reply(to request: [UInt8]) async -> [UInt8] {
         var w = JSONWriter(capacity: 256)
         do {
             let value = try JSONParser.parse(request)
+            var reply: JSONValue
             if value["kind"]?.stringValue == "batch" {
                 // The batch form: one reply per request, in order; a failure stays with its request.
                 var replies: [JSONValue] = []
                 for r in value["requests"]?.arrayValue ?? [] { replies.append(await replyValue(r)) }
-                w.value(["replies": .array(replies)])
+                reply = ["replies": .array(replies)]
             } else {
-                w.value(await replyValue(value))
+                reply = await replyValue(value)
             }
+            if let callId = value["callId"], case .object(let members) = reply {
+                reply = .object(JSONObject([JSONObject.Member(key: "callId", value: callId)] + members.members))
+            }
+            w.value(reply)
         } catch {
             w.value(["error": ["message": .string("request is not JSON: \(error)"), "retryable": false]])
         }
@@ -184,7 +191,16 @@ public struct EventoFunction: Sendable {
     }
 
     func serveStdio() async {
-        let out = FileHandle.standardOutput
+        // The protocol keeps the real stdout; fd 1 becomes stderr, so a print() in the function lands in
+        // the log instead of between two replies (a stray line there breaks the protocol).
+        fflush(nil)
+        let protocolFD = dup(STDOUT_FILENO)
+        guard protocolFD >= 0 else {
+            FileHandle.standardError.write(Data("cannot keep stdout for the protocol: \(String(cString: strerror(errno)))\n".utf8))
+            exit(1)
+        }
+        dup2(STDERR_FILENO, STDOUT_FILENO)
+        let out = FileHandle(fileDescriptor: protocolFD)
         while let line = readLine(strippingNewline: true) {
             if line.isEmpty { continue }
             var reply = await reply(to: Array(line.utf8))
