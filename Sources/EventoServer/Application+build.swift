@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     /// Accept events and commands of aggregates that have no schema (unvalidated).
     public var allowSchemaless = false
     public var processor = CommandProcessor.Configuration()
+    /// The largest reply accepted from a function (a worker's line, an HTTP response body).
+    public var maxReplyBytes = FunctionRegistry.defaultMaxReplyBytes
     /// Publish every committed event to Kafka; nil runs without Kafka (events wait in the outbox).
     public var kafka: KafkaRelay.Configuration?
     /// The engine container functions are deployed with; nil: detected (`ContainerEngine.detect`).
@@ -79,7 +81,8 @@ public func buildApplication(
     }
     let store: any EventoStorage = try openStorage(config, logger: logger)
     let http = HTTPClient()
-    let registry = FunctionRegistry(store: store, http: http, containers: config.makeContainerEngine(), logger: logger)
+    let registry = FunctionRegistry(
+        store: store, http: http, containers: config.makeContainerEngine(), maxReplyBytes: config.maxReplyBytes, logger: logger)
     let schemas = SchemaRegistry(store: store, allowSchemaless: config.allowSchemaless, logger: logger)
     let evento = Evento(
         store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, logger: logger)

@@ -74,6 +74,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-event-bytes"), help: "Largest event payload a handler may return, in bytes (default: $EVENTO_MAX_EVENT_BYTES or 4194304).")
     var maxEventBytes: Int?
 
+    @Option(name: .customLong("max-reply-bytes"), help: "Largest reply a function may send, in bytes (default: $EVENTO_MAX_REPLY_BYTES or 16777216).")
+    var maxReplyBytes: Int?
+
     func run() async throws {
         var config = ServerConfiguration()
         config.host = host ?? Environment.get("EVENTO_HOST") ?? config.host
@@ -118,6 +121,10 @@ struct Serve: AsyncParsableCommand {
         if let n = try maxEventBytes ?? Self.intEnv("EVENTO_MAX_EVENT_BYTES") {
             guard n > 0 else { throw ValidationError("--max-event-bytes: expected at least 1, got \(n)") }
             config.processor.maxEventBytes = n
+        }
+        if let n = try maxReplyBytes ?? Self.intEnv("EVENTO_MAX_REPLY_BYTES") {
+            guard n >= 1024 else { throw ValidationError("--max-reply-bytes: expected at least 1024, got \(n)") }
+            config.maxReplyBytes = n
         }
         let level = config.logLevel
         LoggingSystem.bootstrap { label in

@@ -143,11 +143,14 @@ import Testing
     }
 
     @Test func theOutputLimitsAreConfigurable() async throws {
-        let server = try await ServerProcess(arguments: ["--max-events-per-command", "5", "--max-event-bytes", "1000"])
+        let server = try await ServerProcess(arguments: ["--max-events-per-command", "5", "--max-event-bytes", "1000", "--max-reply-bytes", "4096"])
         let many = Fixtures.python("many", kind: "handler", aggregate: "many", script: Fixtures.function("prolific.py"), env: ["COUNT": "6"])
         let big = Fixtures.python("big", kind: "handler", aggregate: "big", script: Fixtures.function("prolific.py"), env: ["PAD_BYTES": "2000"])
-        for f in [many, big] { #expect(try await server.register(f).status == 201) }
+        let huge = Fixtures.python("huge", kind: "handler", aggregate: "huge", script: Fixtures.function("prolific.py"), env: ["PAD_BYTES": "8000"])
+        for f in [many, big, huge] { #expect(try await server.register(f).status == 201) }
         #expect(try await server.send("many:1", "Make").json["command"]?["lastError"]?.stringValue?.contains("at most 5") == true)
         #expect(try await server.send("big:1", "Make").json["command"]?["lastError"]?.stringValue?.contains("the limit is 1000") == true)
+        let tooLong = try await server.send("huge:1", "Make")
+        #expect(tooLong.json["command"]?["lastError"]?.stringValue?.contains("reply exceeds 4096 bytes") == true, "\(tooLong.text)")
     }
 }

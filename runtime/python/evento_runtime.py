@@ -60,8 +60,13 @@ class Function:
         if kind == "handle":
             if self.handle is None:
                 raise FunctionError("this function does not handle commands", retryable=False)
-            events = self.handle(request["command"], request["aggregate"])
-            return {"events": list(events or [])}
+            events = list(self.handle(request["command"], request["aggregate"]) or [])
+            reply = {"events": events}
+            if request.get("fold") and (self.aggregate is not None or self.apply is not None):
+                # Asked to fold too (this function is also the aggregate's aggregator): the state after the
+                # events, saving Evento a second call.
+                reply["state"] = self.fold(request["aggregate"], request["command"], events)
+            return reply
         if kind == "aggregate":
             agg = request["aggregate"]
             events = request["events"]
@@ -78,6 +83,21 @@ class Function:
                 raise FunctionError("this function does not dispatch events", retryable=False)
             return {"commands": list(self.dispatch(request["event"]) or [])}
         raise FunctionError("unknown request kind %r" % (kind,), retryable=False)
+
+    def fold(self, agg, command, events):
+        """The aggregate's state after a handler's new events (given as type and payload)."""
+        version = agg.get("version", 0)
+        stored = [
+            {"type": e["type"], "payload": e["payload"], "entity": agg.get("entity"), "sequence": version + i + 1,
+             "causationId": command.get("id"), "causationKind": "command", "correlationId": command.get("correlationId")}
+            for i, e in enumerate(events)
+        ]
+        if self.aggregate is not None:
+            return self.aggregate(agg.get("state"), stored, agg)
+        state = agg.get("state")
+        for event in stored:
+            state = self.apply(state, event)
+        return state
 
     def reply_value(self, request):
         """One parsed request to one reply object; failures become {"error": …}."""

@@ -159,8 +159,22 @@ public struct EventoFunction: Sendable {
                 id: c["id"]?.stringValue ?? "", entity: c["entity"]?.stringValue ?? "", type: c["type"]?.stringValue ?? "",
                 payload: c["payload"] ?? .null, correlationId: c["correlationId"]?.stringValue,
                 attempt: Int(c["attempt"]?.intValue ?? 1))
-            let events = try await handle(command, Self.aggregate(request["aggregate"]))
-            return ["events": .array(events.map { ["type": .string($0.type), "payload": $0.payload] })]
+            let agg = Self.aggregate(request["aggregate"])
+            let events = try await handle(command, agg)
+            var reply: JSONObject = ["events": .array(events.map { ["type": .string($0.type), "payload": $0.payload] })]
+            if request["fold"]?.boolValue == true, let aggregate {
+                // Asked to fold too (this function is also the aggregate's aggregator): the state after the
+                // events, saving Evento a second call.
+                let stored = events.enumerated().map { i, e in
+                    var s = e
+                    s.entity = agg.entity
+                    s.sequence = agg.version + Int64(i) + 1
+                    s.correlationId = command.correlationId
+                    return s
+                }
+                reply["state"] = try await aggregate(agg.state, stored, agg) ?? .null
+            }
+            return .object(reply)
         case "aggregate":
             guard let aggregate else { throw FunctionError("this function does not aggregate", retryable: false) }
             let agg = Self.aggregate(request["aggregate"])
