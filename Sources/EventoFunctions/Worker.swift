@@ -36,13 +36,27 @@ final class Worker: @unchecked Sendable {
     private struct Call {
         let id: UInt64
         let continuation: CheckedContinuation<[UInt8], any Error>
+        /// When the call times out; the I/O thread checks it on every wake, and wakes at least every
+        /// `deadlineTick` (no timer per call).
+        let deadline: ContinuousClock.Instant
     }
+
+    /// Requests are written from whatever thread makes the call (see `exchange`): a worker that closed its
+    /// stdin must give those threads EPIPE, not a SIGPIPE that ends the server. Children get SIGPIPE back
+    /// at its default (posix_spawn's SETSIGDEF).
+    private static let pipeSignalIgnored: Void = { _ = Glibc.signal(SIGPIPE, SIG_IGN) }()
+
+    /// How often the I/O thread looks at the current call's deadline when nothing else wakes it: the
+    /// precision of call timeouts.
+    static let deadlineTick: Int32 = 50
 
     private struct State {
         var call: Call?
         var nextCallId: UInt64 = 0
         /// Request bytes for the I/O thread to write.
         var outgoing: [UInt8] = []
+        /// The I/O thread holds request bytes it has not written yet: new bytes go behind them.
+        var ioWriting = false
         /// Why the server is killing the worker; set once, and then the worker takes no call.
         var condemned: Failure?
         /// Stdin is to be closed once the outgoing bytes are written (shutdown: end-of-file tells the
@@ -98,6 +112,7 @@ final class Worker: @unchecked Sendable {
         opened += outPipe
         guard evento_pipe_cloexec(&errPipe) == 0 else { throw fail("cannot create a pipe") }
         opened += errPipe
+        Self.pipeSignalIgnored
         let wake = evento_eventfd()
         guard wake >= 0 else { throw fail("cannot create an eventfd") }
         opened.append(wake)
@@ -148,23 +163,39 @@ final class Worker: @unchecked Sendable {
             return s.nextCallId
         }
         let framed = CallFrame.request(request, id: id)
-        // The deadline runs on a timer, not as a child task: it holds even when the caller is cancelled.
-        let timer = DispatchWorkItem { [weak self] in self?.expire(call: id) }
-        defer { timer.cancel() }
+        // The deadline is the I/O thread's to enforce, not a child task's: it holds even when the caller is
+        // cancelled.
+        let deadline = ContinuousClock.now + timeout
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8], any Error>) in
             let accepted = state.withLock { s -> Bool in
                 guard !s.reaped, s.condemned == nil, !s.closingInput, s.call == nil else { return false }
-                s.call = Call(id: id, continuation: c)
-                s.outgoing += framed
-                wake(&s)
+                s.call = Call(id: id, continuation: c, deadline: deadline)
+                // The common case: the pipe has room and nothing is queued before us, so the request is
+                // written here, without waking the I/O thread. What does not fit goes to the thread.
+                var written = 0
+                if !s.ioWriting && s.outgoing.isEmpty && !s.wakeClosed {
+                    if !writeSome(framed, from: &written) { written = 0 }
+                }
+                if written < framed.count {
+                    s.outgoing += framed[written...]
+                    wake(&s)
+                }
                 return true
             }
             guard accepted else {
                 c.resume(throwing: Failure.died("worker \(pid) is not available"))
                 return
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1))), execute: timer)
         }
+    }
+
+    /// Fails the current call if its deadline passed (the I/O thread asks).
+    private func expireIfDue() {
+        let due = state.withLock { s -> Bool in
+            guard let call = s.call else { return false }
+            return ContinuousClock.now >= call.deadline
+        }
+        if due, let id = state.withLock({ $0.call?.id }) { expire(call: id) }
     }
 
     /// Call `id` took too long: the worker is killed and the call fails as timed out.
@@ -241,6 +272,7 @@ final class Worker: @unchecked Sendable {
                     }
                     s.outgoing = []
                 }
+                s.ioWriting = written < pendingOut.count
                 return s.closingInput
             }
             if closeInput && stdinOpen && written == pendingOut.count {
@@ -250,7 +282,9 @@ final class Worker: @unchecked Sendable {
             var fds = [pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
             if stderrOpen { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
             if stdinOpen && written < pendingOut.count { fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            let ready = poll(&fds, nfds_t(fds.count), Self.deadlineTick)
+            expireIfDue()
+            if ready < 0 {
                 if errno == EINTR { continue }
                 logger.error("poll failed for a function worker: \(String(cString: strerror(errno)))", metadata: metadata)
                 signal(SIGKILL)
