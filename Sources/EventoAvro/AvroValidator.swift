@@ -19,19 +19,30 @@ public enum AvroValidator {
             guard case .bool = value else { throw mismatch(path, "boolean", value) }
             return value
         case .int:
-            guard let i = integer(value), Int32(exactly: i) != nil else {
-                if let i = integer(value) { throw failure(path, "expected int, got \(i), which is outside the 32-bit range") }
-                throw mismatch(path, "int", value)
-            }
+            let i = try integer(value, "int", path: path)
+            guard Int32(exactly: i) != nil else { throw failure(path, "expected int, got \(i), which is outside the 32-bit range") }
             return .int(i)
         case .long:
-            guard let i = integer(value) else { throw mismatch(path, "long", value) }
-            return .int(i)
-        case .float, .double:
+            return .int(try integer(value, "long", path: path))
+        case .float:
             switch value {
             case .int(let i): return .double(Double(i))
-            case .double: return value
-            default: throw mismatch(path, type.description, value)
+            case .double(let d):
+                try checkRange(d, path: path)
+                // Avro writes a float in 32 bits: refuse what only a double can hold.
+                let f = Float(d)
+                if f.isInfinite { throw failure(path, "\(d) is too large for a 32-bit float (it overflows to infinity)") }
+                if f == 0 && d != 0 { throw failure(path, "\(d) is too small for a 32-bit float (it underflows to 0)") }
+                return value
+            default: throw mismatch(path, "float", value)
+            }
+        case .double:
+            switch value {
+            case .int(let i): return .double(Double(i))
+            case .double(let d):
+                try checkRange(d, path: path)
+                return value
+            default: throw mismatch(path, "double", value)
             }
         case .string:
             guard case .string = value else { throw mismatch(path, "string", value) }
@@ -144,12 +155,26 @@ public enum AvroValidator {
         return try normalize(d, as: type, path: path)
     }
 
-    private static func integer(_ v: JSONValue) -> Int64? {
+    /// The number rule for int and long: only a JSON integer literal (no fraction, no exponent) within
+    /// 64 bits. `1.0`, `1e3` and `100e-2` are numbers a client wrote as something else; taking them as
+    /// integers would store a value the client did not write (`1e-99999999` as 0).
+    private static func integer(_ v: JSONValue, _ type: String, path: String) throws(EventoError) -> Int64 {
         switch v {
-        case .int(let i): i
-        case .double(let d) where d == d.rounded() && abs(d) < 9.2e18: Int64(d)
-        default: nil
+        case .int(let i):
+            return i
+        case .double(let d) where d == d.rounded() && abs(d) >= 9.2e18:
+            throw failure(path, "expected \(type), got \(d), which is outside the 64-bit range")
+        case .double(let d) where d == d.rounded():
+            // A whole number written with a fraction or an exponent: say what would have been taken.
+            throw failure(path, "expected \(type) (an integer literal, without fraction or exponent), got \(describe(v))")
+        default:
+            throw mismatch(path, type, v)
         }
+    }
+
+    /// Doubles from anywhere but the parser (which refuses them) can still be infinite or NaN.
+    private static func checkRange(_ d: Double, path: String) throws(EventoError) {
+        guard d.isFinite else { throw failure(path, "expected a finite number, got \(d)") }
     }
 
     static func describe(_ v: JSONValue) -> String {
