@@ -1,6 +1,7 @@
 import CoreMetrics
 import EventoCore
 import Hummingbird
+import ServiceLifecycle
 
 /// `POST /commands`, `GET /commands/{id}`, `GET /aggregates/{entity}`.
 struct CommandRoutes<Context: RequestContext>: Sendable {
@@ -10,6 +11,8 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
     let aggregates: Aggregates
     let validator: any SchemaValidator
     let maxBodyBytes: Int
+    /// Largest answer with the events of a command (`?wait=true`), in bytes.
+    let maxResponseBytes: Int
 
     func register(on router: Router<Context>) {
         router.post("/commands") { request, _ in try await self.send(request) }
@@ -23,6 +26,9 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
 
     func send(_ request: Request) async throws -> Response {
         var request = request
+        // Query parameters first: a request that gets a 4xx writes nothing.
+        let wait = try request.queryBool("wait", default: false)
+        let timeoutMs = try request.queryInt("timeoutMs", default: 30_000, range: 1...300_000)
         let body = try await request.jsonBody(limit: maxBodyBytes)
         var r = try FieldReader(body)
         let id = try r.string("id") ?? Identifiers.uuidV7()
@@ -63,17 +69,21 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         }
         let location: HTTPFields = [.location: "/commands/\(id)"]
 
-        guard request.uri.queryParameters.get("wait") == "true" else {
+        guard wait else {
             return JSONResponse.object(.accepted, headers: location) { o in
                 o.field("id", id)
                 o.field("status", submitted.record.status.rawValue)
             }
         }
-        let timeoutMs = try request.queryInt("timeoutMs", default: 30_000, range: 1...300_000)
         let store = self.store
-        let final = await processor.completions.wait(for: id, timeout: .milliseconds(timeoutMs)) {
-            guard let c = try? await store.command(id: id), c.status.isFinal else { return nil }
-            return c
+        let processor = self.processor
+        // At shutdown the wait ends at once (the server waits for answers in flight before it exits): the
+        // client gets the 202 with the current status, as at the deadline.
+        let final = await cancelWhenGracefulShutdown {
+            await processor.completions.wait(for: id, timeout: .milliseconds(timeoutMs)) {
+                guard let c = try? await store.command(id: id), c.status.isFinal else { return nil }
+                return c
+            }
         }
         guard let final else {
             let current = try await store.command(id: id)
@@ -82,14 +92,20 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
                 o.field("status", (current?.status ?? .pending).rawValue)
             }
         }
-        var events: [EventEnvelope] = []
+        // The events, as many as fit in the byte limit (the command's resultEventIds name them all).
+        var w = JSONWriter(capacity: 4096)
+        w.raw("{\"command\":")
+        w.object { final.writeMembers(to: &$0) }
+        w.raw(",\"events\":[")
+        var page = ResponsePage(maxBytes: maxResponseBytes, limit: final.resultEventIds.count)
         for eventId in final.resultEventIds {
-            if let e = try await store.event(id: eventId) { events.append(e) }
+            guard page.isOpen else { break }
+            if let e = try await store.event(id: eventId) { _ = page.append(to: &w) { e.write(to: &$0) } }
         }
-        return JSONResponse.object(.ok, headers: location) { o in
-            o.object("command") { final.writeMembers(to: &$0) }
-            o.array("events", events) { w, e in e.write(to: &w) }
-        }
+        w.raw("]")
+        if page.cut { w.raw(",\"truncatedByBytes\":true") }
+        w.raw("}")
+        return JSONResponse.bytes(w, .ok, headers: location)
     }
 
     func aggregate(_ context: Context) async throws -> Response {

