@@ -148,6 +148,7 @@ struct HostileInputTests {
         #expect(r.header("Content-Type") == "application/problem+json")
         #expect(r.json["type"] == "/problems/unsupported-media-type")
         #expect(r.json["field"] == "Content-Type")
+        #expect(r.json["instance"] == "/events")
         #expect(r.json["detail"] == .string("Content-Type \(contentType) is not accepted: send the body as JSON, with Content-Type: application/json"))
         #expect(try await server.events(of: "ct:1") == [])
     }

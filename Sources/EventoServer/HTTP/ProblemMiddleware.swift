@@ -34,7 +34,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     static func problem(for error: any Error, request: Request, context: Context) -> Problem {
         let instance = request.uri.path
         switch error {
-        case let p as Problem:
+        case var p as Problem:
+            if p.instance == nil { p.instance = instance }
             return p
         case let c as ConfluentError:
             // Schema registry clients parse Confluent's error format, not problem+json.
