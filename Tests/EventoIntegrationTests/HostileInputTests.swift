@@ -77,6 +77,24 @@ struct HostileInputTests {
         #expect(try await server.events(of: "nest:2").first?["payload"]?["a"]?.jsonText == deep)
     }
 
+    @Test func avroBinaryOfARecursiveSchemaNestedAHundredThousandDeepIsA422() async throws {
+        let server = try SharedServer.current
+        let schema = #"[{"type":"record","name":"State","namespace":"rec","evento":"state","fields":[]},{"type":"record","name":"Node","namespace":"rec","evento":"event","fields":[{"name":"next","type":["null","Node"]}]}]"#
+        #expect(try await server.request("PUT", "/schemas/rec", body: schema).status == 201)
+        let id = try #require(try await server.get("/schemas/rec").json["schemaIds"]?["Node"]?.intValue)
+        func event(depth: Int) -> String {
+            let wire = [0, UInt8(id >> 24 & 0xFF), UInt8(id >> 16 & 0xFF), UInt8(id >> 8 & 0xFF), UInt8(id & 0xFF)]
+                + [UInt8](repeating: 0x02, count: depth) + [0x00]
+            return #"{"entity":"rec:1","type":"Node","payloadAvro":"\#(Data(wire).base64EncodedString())"}"#
+        }
+        let deep = try await server.post("/events", event(depth: 100_000))
+        #expect(deep.status == 422, "\(deep.text.prefix(300))")
+        #expect(deep.json["field"] == "payloadAvro")
+        #expect(deep.json["detail"] == "payloadAvro: cannot decode: Avro binary nested deeper than 512 levels")
+        #expect(try await server.post("/events", event(depth: 20)).status == 201)
+        #expect(try await server.get("/healthz").status == 200)
+    }
+
     // MARK: Numbers
 
     struct NumberCase: Sendable, CustomTestStringConvertible {
