@@ -13,7 +13,7 @@ import Testing
     @Test func aHundredThousandLevelsAreRefusedWithoutOverflowingTheStack() throws {
         let codec = try AvroBinaryCodec(parseSchema(Self.linkedList))
         let error = try #require(throws: AvroError.self) { try codec.decode(Self.list(depth: 100_000)) }
-        #expect(error.message == "Avro binary nested deeper than \(JSONParser.maxDepth) levels")
+        #expect(error.message == "Avro binary nested deeper than \(AvroValidator.maxDepth) levels")
     }
 
     @Test func nestingWithinTheJSONLimitDecodes() throws {

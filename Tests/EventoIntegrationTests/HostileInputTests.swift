@@ -90,8 +90,18 @@ struct HostileInputTests {
         let deep = try await server.post("/events", event(depth: 100_000))
         #expect(deep.status == 422, "\(deep.text.prefix(300))")
         #expect(deep.json["field"] == "payloadAvro")
-        #expect(deep.json["detail"] == "payloadAvro: cannot decode: Avro binary nested deeper than 512 levels")
+        #expect(deep.json["detail"] == "payloadAvro: cannot decode: Avro binary nested deeper than 128 levels")
         #expect(try await server.post("/events", event(depth: 20)).status == 201)
+
+        // The same nesting as JSON: validation recurses per level, so it has a depth limit of its own.
+        func json(depth: Int) -> String {
+            #"{"entity":"rec:2","type":"Node","payload":"# + String(repeating: #"{"next":"#, count: depth) + "null"
+                + String(repeating: "}", count: depth) + "}"
+        }
+        let deepJSON = try await server.post("/events", json(depth: 400))
+        #expect(deepJSON.status == 422, "\(deepJSON.text.prefix(300))")
+        #expect(deepJSON.json["detail"]?.stringValue?.hasSuffix(": nested deeper than 128 levels of records, arrays and maps") == true)
+        #expect(try await server.post("/events", json(depth: 100)).status == 201)
         #expect(try await server.get("/healthz").status == 200)
     }
 
