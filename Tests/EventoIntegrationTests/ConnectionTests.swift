@@ -27,7 +27,7 @@ import Testing
 
         #expect(await silent.read(for: .seconds(5)) == .closed(received: ""))
         let silentFor = ContinuousClock.now - start
-        #expect(silentFor >= .milliseconds(900) && silentFor < .seconds(3), "the silent connection lasted \(silentFor)")
+        #expect(silentFor >= .milliseconds(900) && silentFor < .seconds(5), "the silent connection lasted \(silentFor)")
         #expect(await kept.read(for: .seconds(3)) == .closed(received: ""))
         let slowFor = await trickle.value
         #expect(slowFor < .seconds(4), "the slow head was sent for \(slowFor)")
@@ -50,7 +50,7 @@ import Testing
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
         #expect(answer.contains("/problems/request-timeout"))
         #expect(answer.lowercased().contains("connection: close"))
-        #expect(elapsed < .seconds(3), "answered after \(elapsed)")
+        #expect(elapsed < .seconds(5), "answered after \(elapsed)")
         if case .open = await c.read(for: .seconds(2)) { Issue.record("the connection stayed open after the 408") }
     }
 
@@ -110,10 +110,12 @@ import Testing
         let commandAnsweredAfter = ContinuousClock.now - start
         #expect(sent.status == 202, "\(sent.bodyText)")
         #expect(try JSONParser.parse(sent.body)["status"] == "pending")
-        #expect(pollAnsweredAfter < .seconds(1), "the long poll answered \(pollAnsweredAfter) after SIGTERM")
-        #expect(commandAnsweredAfter < .seconds(1), "the waiting command answered \(commandAnsweredAfter) after SIGTERM")
+        // Answered at once (within a second when the machine is idle; the bound leaves room for a busy test run),
+        // not at the 45 s deadlines.
+        #expect(pollAnsweredAfter < .seconds(3), "the long poll answered \(pollAnsweredAfter) after SIGTERM")
+        #expect(commandAnsweredAfter < .seconds(3), "the waiting command answered \(commandAnsweredAfter) after SIGTERM")
         while process.isRunning && ContinuousClock.now - start < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!process.isRunning)
-        #expect(ContinuousClock.now - start < .seconds(5), "the server took \(ContinuousClock.now - start) to exit")
+        #expect(ContinuousClock.now - start < .seconds(6), "the server took \(ContinuousClock.now - start) to exit")
     }
 }
