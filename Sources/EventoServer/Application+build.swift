@@ -125,7 +125,9 @@ public func buildApplication(
     let router = Router(context: EventoRequestContext.self)
     // Outermost: it sees the final status of every request, problems included.
     router.add(middleware: MetricsMiddleware())
-    // Before anything else looks at a request: who may send it (Host, Origin), and CORS for listed origins.
+    // The body first, within its size and time (so that no answer leaves a body to trickle in), then who may
+    // send the request (Host, Origin; CORS for listed origins), the admin token, and the body's type.
+    router.add(middleware: RequestBodyMiddleware(maxBytes: config.maxBodyBytes, timeout: config.bodyTimeout))
     router.add(
         middleware: AccessMiddleware(
             policy: AccessPolicy(
@@ -133,7 +135,7 @@ public func buildApplication(
                 allowedOrigins: config.allowedOrigins)))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: AdminAuthMiddleware(auth: AdminAuth(token: config.adminToken)))
-    router.add(middleware: RequestBodyMiddleware(maxBytes: config.maxBodyBytes, timeout: config.bodyTimeout))
+    router.add(middleware: ContentTypeMiddleware())
     EventRoutes(
         store: store, commits: store.commits, validator: validator, schemas: schemas, maxBodyBytes: config.maxBodyBytes,
         maxResponseBytes: config.maxResponseBytes

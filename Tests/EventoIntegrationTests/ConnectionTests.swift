@@ -119,3 +119,44 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(6), "the server took \(ContinuousClock.now - start) to exit")
     }
 }
+
+/// A request refused before its body is read must not let the client hold the connection by trickling the
+/// body that Hummingbird drains after the answer.
+@Suite struct SlowBodyTests {
+    /// Sends a request head with `Content-Length: length`, then a byte every 100 ms; returns the answer, and
+    /// whether the server closed the connection within `within` of the answer's start.
+    func trickle(_ server: ServerProcess, length: Int, headers: String = "", within: Duration) async -> (answer: String, closed: Bool) {
+        guard let c = try? RawConnection(port: server.port) else { return ("no connection", false) }
+        c.send("POST /events HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nContent-Type: application/json\r\n\(headers)Content-Length: \(length)\r\n\r\n{")
+        let sender = Task {
+            for _ in 0..<100 {
+                guard c.send(" ") else { return }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        defer { sender.cancel() }
+        let answer = await c.read(until: "}", timeout: .seconds(5))
+        if case .closed = await c.read(for: within) { return (answer, true) }
+        return (answer, false)
+    }
+
+    @Test func anOversizedBodyIsRefusedAtOnceAndItsConnectionClosedWithinTheBodyTimeout() async throws {
+        let server = try await ServerProcess(arguments: ["--idle-timeout-ms", "5000", "--body-timeout-ms", "1000"])
+        let start = ContinuousClock.now
+        let (answer, closed) = await trickle(server, length: 100_000_000, within: .seconds(4))
+        #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer)")
+        #expect(answer.lowercased().contains("connection: close"))
+        #expect(closed, "the connection stayed open \(ContinuousClock.now - start) while the body trickled")
+    }
+
+    @Test func aRequestRefusedForItsTokenCannotHoldTheConnectionWithASlowBody() async throws {
+        let server = try await ServerProcess(
+            arguments: ["--idle-timeout-ms", "5000", "--body-timeout-ms", "1000"], environment: ["EVENTO_ADMIN_TOKEN": "s3cret"])
+        let (answer, closed) = await trickle(server, length: 1000, within: .seconds(4))
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "the body is read (within its time) before anything answers: \(answer)")
+        #expect(closed)
+        // A complete body gets the 401 as before.
+        let r = try await server.post("/events", #"{"entity":"a:1","type":"X","payload":{}}"#)
+        #expect(r.status == 401)
+    }
+}
