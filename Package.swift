@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     ],
     targets: [
         // C libraries: a module map and a shim header each, nothing else.
@@ -43,6 +45,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ],
             swiftSettings: strict
         ),
@@ -62,7 +66,9 @@ let package = Package(
         // Avro: schemas, validation of natural JSON, binary encoding through Avro C, compatibility.
         .target(
             name: "EventoAvro",
-            dependencies: ["EventoCore", "CAvro", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EventoCore", "CAvro", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         // Kafka: producer, consumer and admin over librdkafka; the outbox relay to kf-evento-events.
@@ -81,6 +87,7 @@ let package = Package(
             dependencies: [
                 "EventoCore", "EventoHTTP", "CEventoSystem",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -98,6 +105,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -132,7 +140,7 @@ let package = Package(
         .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
         .testTarget(
             name: "EventoIntegrationTests",
-            dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP"],
+            dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
     ]

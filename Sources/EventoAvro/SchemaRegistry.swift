@@ -113,7 +113,7 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
     public func loadDirectory(_ path: String, files: [(name: String, contents: [UInt8])]) async throws {
         for file in files where file.name.hasSuffix(".avsc") {
             let aggregate = String(file.name.dropLast(5))
-            let hash = Identifiers.hex(SHA256.hash(file.contents))
+            let hash = Identifiers.sha256Hex(file.contents)
             if state.withLock({ $0.files[aggregate] }) == hash { continue }
             let json: JSONValue
             do { json = try JSONParser.parse(file.contents) } catch {
@@ -212,7 +212,7 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
         }
     }
 
-    static func key(_ text: String) -> String { Identifiers.hex(SHA256.hash(Array(text.utf8))) }
+    static func key(_ text: String) -> String { Identifiers.sha256Hex(text.utf8) }
 
     /// The aggregates with a schema, and their versions.
     public func aggregateVersions() -> [(aggregate: String, version: Int)] {
@@ -225,28 +225,28 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
 
     // MARK: SchemaValidator
 
-    public func validateEvent(aggregate: String, type: String, payload: RawJSON, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+    public func validateEvent(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
         try validate(aggregate: aggregate, type: type, payload: payload, field: field, role: "event") { $0.events[type] }
     }
 
-    public func validateCommand(aggregate: String, type: String, payload: RawJSON, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+    public func validateCommand(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
         try validate(aggregate: aggregate, type: type, payload: payload, field: field, role: "command") { $0.commands[type] }
     }
 
-    public func validateState(aggregate: String, state payload: RawJSON, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+    public func validateState(aggregate: String, state payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
         guard let entry = state.withLock({ $0.aggregates[aggregate] }) else {
-            if allowSchemaless { return (payload, nil) }
+            if allowSchemaless { return (RawJSON(payload), nil) }
             throw noSchema(aggregate, field: field)
         }
-        guard let record = entry.schema.state else { return (payload, nil) }
+        guard let record = entry.schema.state else { return (RawJSON(payload), nil) }
         return try normalize(payload, record, entry, field: field)
     }
 
     private func validate(
-        aggregate: String, type: String, payload: RawJSON, field: String, role: String, find: (AggregateSchema) -> AvroNamed?
+        aggregate: String, type: String, payload: JSONValue, field: String, role: String, find: (AggregateSchema) -> AvroNamed?
     ) throws(EventoError) -> (RawJSON, schemaId: Int?) {
         guard let entry = state.withLock({ $0.aggregates[aggregate] }) else {
-            if allowSchemaless { return (payload, nil) }
+            if allowSchemaless { return (RawJSON(payload), nil) }
             throw noSchema(aggregate, field: field)
         }
         guard let record = find(entry.schema) else {
@@ -264,9 +264,7 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
         return try normalize(payload, record, entry, field: field)
     }
 
-    private func normalize(_ payload: RawJSON, _ record: AvroNamed, _ entry: AggregateEntry, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-        let value: JSONValue
-        do { value = try payload.value() } catch { throw EventoError(.validation, "\(field): not JSON: \(error)", field: field) }
+    private func normalize(_ value: JSONValue, _ record: AvroNamed, _ entry: AggregateEntry, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
         let normalized = try AvroValidator.normalize(value, as: .named(record), path: field)
         return (RawJSON(normalized), entry.ids[record.name])
     }

@@ -50,7 +50,7 @@ final class ContainerTransport: FunctionTransport {
         self.engine = engine
         self.http = http
         self.logger = logger
-        self.specHash = SHA256.hash(Array(spec.json.jsonText.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        self.specHash = String(Identifiers.sha256Hex(spec.json.jsonText.utf8).prefix(16))
         self.restartCounter = Counter(label: "evento_function_worker_restarts_total", dimensions: [("function", function)])
     }
 
@@ -173,7 +173,8 @@ final class ContainerTransport: FunctionTransport {
                         field: "transport.container")
                 }
             }
-            try? await Task.sleep(for: .milliseconds(100))
+            // Cancellation (the transport stopping) ends the wait; the container is found by its labels.
+            try await Task.sleep(for: .milliseconds(100))
         }
         let log = await engine.logs(id)
         throw EventoError(
@@ -255,33 +256,45 @@ final class ContainerTransport: FunctionTransport {
 
     // MARK: Supervision
 
+    /// Starts the supervisor: one task that checks the replicas and, as its own child tasks, replaces
+    /// the ones that died. Stopping it (`shutdown`) waits for the replacements in progress too, so no
+    /// replacement outlives a DELETE or a server shutdown.
     private func startSupervisor() {
-        guard !state.withLock({ $0.stopped }) else { return }
         let task = Task { [weak self] in
-            var lastRound = ContinuousClock.now
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
-                guard let self else { return }
-                let due = self.state.withLock { s -> Bool in
-                    let soon = s.checkSoon
-                    s.checkSoon = false
-                    return soon
+            await withDiscardingTaskGroup { group in
+                var lastRound = ContinuousClock.now
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    guard let self, !self.state.withLock({ $0.stopped }) else { break }
+                    let due = self.state.withLock { s -> Bool in
+                        let soon = s.checkSoon
+                        s.checkSoon = false
+                        return soon
+                    }
+                    if due || ContinuousClock.now - lastRound >= self.engine.healthInterval {
+                        lastRound = .now
+                        for r in await self.checkReplicas() where self.claimReplacement(r) {
+                            group.addTask { await self.replace(r) }
+                        }
+                    }
                 }
-                if due || ContinuousClock.now - lastRound >= self.engine.healthInterval {
-                    lastRound = .now
-                    await self.checkReplicas()
-                }
+                group.cancelAll()
             }
         }
-        supervisor.withLock { $0 = task }
+        let stopped = supervisor.withLock { current -> Bool in
+            if state.withLock({ $0.stopped }) { return true }
+            current = task
+            return false
+        }
+        if stopped { task.cancel() }
     }
 
-    /// Checks every replica; replaces those that are not running or failed three checks in a row.
-    private func checkReplicas() async {
+    /// Checks every replica; returns those to replace (not running, or three failed checks in a row).
+    private func checkReplicas() async -> [Replica] {
         let replicas = state.withLock { s in s.stopped ? [] : s.replicas.filter { !$0.replacing } }
+        var toReplace: [Replica] = []
         for r in replicas {
             let ok = r.id != nil && r.port > 0 ? await healthy(port: r.port) : false
-            var replace = false
             if ok {
                 state.withLock { s in
                     if s.replicas[r.index].id == r.id {
@@ -299,15 +312,16 @@ final class ContainerTransport: FunctionTransport {
             }
             if let id = r.id {
                 let running = (try? await engine.inspect([id]).first?.running) ?? false
-                replace = !running || failures >= 3
+                if !running || failures >= 3 { toReplace.append(r) }
             } else {
-                replace = true
+                toReplace.append(r)
             }
-            if replace { replaceReplica(r) }
         }
+        return toReplace
     }
 
-    private func replaceReplica(_ r: Replica) {
+    /// Marks a replica as being replaced; false when it already is, or the transport is stopping.
+    private func claimReplacement(_ r: Replica) -> Bool {
         let go = state.withLock { s -> Bool in
             guard !s.stopped, !s.replicas[r.index].replacing else { return false }
             s.replicas[r.index].replacing = true
@@ -315,32 +329,38 @@ final class ContainerTransport: FunctionTransport {
             s.restarts += 1
             return true
         }
-        guard go else { return }
-        restartCounter.increment()
-        Task {
-            var backoff: Duration = .milliseconds(500)
-            while !self.state.withLock({ $0.stopped }) {
-                if let id = r.id { self.logger.warning("replacing replica \(r.index) of \(self.function) (container \(id.prefix(12)))") }
-                if let id = self.state.withLock({ $0.replicas[r.index].id }) { await self.engine.remove([id]) }
-                do {
-                    try await self.launch(r.index)
-                    break
-                } catch {
-                    self.logger.error("cannot restart replica \(r.index) of \(self.function): \(error)")
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(30))
-                }
+        if go { restartCounter.increment() }
+        return go
+    }
+
+    /// Replaces a replica, retrying with backoff until it works or the transport stops. A container that
+    /// starts after the stop is removed again.
+    private func replace(_ r: Replica) async {
+        var backoff: Duration = .milliseconds(500)
+        while !Task.isCancelled && !state.withLock({ $0.stopped }) {
+            if let id = r.id { logger.warning("replacing replica \(r.index) of \(function) (container \(id.prefix(12)))") }
+            if let id = state.withLock({ $0.replicas[r.index].id }) { await engine.remove([id]) }
+            do {
+                try await launch(r.index)
+                break
+            } catch {
+                logger.error("cannot restart replica \(r.index) of \(function): \(error)")
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(30))
             }
-            self.state.withLock { $0.replicas[r.index].replacing = false }
         }
+        state.withLock { $0.replicas[r.index].replacing = false }
     }
 
     // MARK: Stopping
 
-    /// Server shutdown: stops supervising and leaves the containers running for the next start to adopt.
+    /// Server shutdown: stops supervising (and waits for replacements in progress) and leaves the
+    /// containers running for the next start to adopt.
     func shutdown() async {
         state.withLock { $0.stopped = true }
-        supervisor.withLock { $0?.cancel() }
+        let task = supervisor.withLock { $0 }
+        task?.cancel()
+        await task?.value
     }
 
     /// Removes the containers: of this spec (the function was replaced by another spec), or all of the

@@ -38,13 +38,15 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     private let state = Mutex(State())
     /// Serialises registrations and removals (they start and stop processes).
     private let changes = AsyncLock()
-    let store: any PipelineStore
+    public typealias Store = FunctionCatalogue & CursorStore & EventLog
+
+    let store: any Store
     let http: HTTPClient
     let logger: Logger
     /// How container functions are deployed.
     public let containers: ContainerEngine
 
-    public init(store: any PipelineStore, http: HTTPClient, containers: ContainerEngine, logger: Logger) {
+    public init(store: any Store, http: HTTPClient, containers: ContainerEngine, logger: Logger) {
         self.store = store
         self.http = http
         self.containers = containers
@@ -88,6 +90,13 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
             }
             let transport = try await makeTransport(definition, verify: true)
             do {
+                if definition.kind == .dispatcher {
+                    // A new dispatcher starts with the events committed from now on (its cursor is set before
+                    // it is routed to, so an event committed in between is not missed); a replaced one keeps
+                    // its cursor.
+                    let cursor = DispatchRelay.cursorName(definition.name)
+                    if try await store.cursor(cursor) == nil { try await store.setCursor(cursor, to: try await store.headPosition()) }
+                }
                 try await store.saveFunction(name: definition.name, definition: RawJSON(definition.json))
             } catch {
                 if existing == nil { await transport.decommission(everySpec: false) } else { await transport.shutdown() }
@@ -113,6 +122,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     public func remove(_ name: String) async throws -> Bool {
         try await changes.withLock {
             let deleted = try await store.deleteFunction(name: name)
+            try await store.removeCursor(DispatchRelay.cursorName(name))
             let entry = state.withLock { s -> Entry? in
                 let e = s.entries.removeValue(forKey: name)
                 s.reindex()

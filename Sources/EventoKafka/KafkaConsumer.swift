@@ -1,5 +1,6 @@
 internal import CRdKafka
 import EventoCore
+import Synchronization
 
 /// A consumed message.
 public struct KafkaRecord: Sendable {
@@ -21,7 +22,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     // @unchecked: the handle is thread-safe; every call that uses it runs on `thread`.
     private let handle: KafkaHandle
     private let thread: DedicatedThread
-    private var closed = false
+    private let closed = Atomic<Bool>(false)
 
     public static let defaults: [String: String] = [
         "enable.auto.commit": "false",
@@ -96,8 +97,8 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Leaves the group (committing nothing more) and destroys the client.
     public func close() async {
-        guard !closed else { return }
-        closed = true
+        // Exactly one caller closes (two concurrent closes would destroy the handle twice).
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let handle = self.handle
         _ = try? await thread.run {
             rd_kafka_consumer_close(handle.rk)

@@ -35,8 +35,8 @@ public final class KafkaProducer: @unchecked Sendable {
     private let rk: OpaquePointer
     private let callbacks: Unmanaged<Callbacks>
     private let running = Atomic<Bool>(true)
-    private let pollDone = NSCondition()
-    private var pollFinished = false
+    /// Serves delivery reports (see init).
+    private let poller: OwnedThreads<Never>
     private let admin = DedicatedThread(name: "evento-kafka-admin")
 
     final class Callbacks: Sendable {
@@ -99,17 +99,10 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         rk = handle
         self.callbacks = callbacks
-        let thread = Thread { [self] in self.pollLoop() }
-        thread.name = "evento-kafka-poll"
-        thread.start()
-    }
-
-    private func pollLoop() {
-        while running.load(ordering: .acquiring) { rd_kafka_poll(rk, 100) }
-        pollDone.lock()
-        pollFinished = true
-        pollDone.broadcast()
-        pollDone.unlock()
+        // Delivery reports are served by rd_kafka_poll, which blocks up to its timeout: on a thread of its
+        // own, ticking (it has no jobs; it polls until stopped).
+        let client = KafkaHandle(rk: handle)
+        poller = OwnedThreads<Never>(name: "evento-kafka-poll", tick: .milliseconds(1)) { _, _ in rd_kafka_poll(client.rk, 100) }
     }
 
     /// Queues a message. Throws `KafkaError` (`isQueueFull`: wait for deliveries and try again).
@@ -188,9 +181,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Stops polling and destroys the client. Call `flush` first to deliver what is queued.
     public func close() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        pollDone.lock()
-        while !pollFinished { pollDone.wait() }
-        pollDone.unlock()
+        poller.stop()
         admin.stop()
         rd_kafka_destroy(rk)
         callbacks.release()

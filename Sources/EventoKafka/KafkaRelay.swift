@@ -50,7 +50,9 @@ public final class KafkaRelay: Sendable {
         var highestSent: Int64 = 0
     }
 
-    let store: any PipelineStore
+    public typealias Store = EventLog & CursorStore
+
+    let store: any Store
     let schemas: SchemaRegistry
     public let configuration: Configuration
     let logger: Logger
@@ -60,7 +62,7 @@ public final class KafkaRelay: Sendable {
 
     private func tick() { ticks.advance(to: ticks.head + 1) }
 
-    public init(store: any PipelineStore, schemas: SchemaRegistry, configuration: Configuration, logger: Logger) {
+    public init(store: any Store, schemas: SchemaRegistry, configuration: Configuration, logger: Logger) {
         self.store = store
         self.schemas = schemas
         self.configuration = configuration

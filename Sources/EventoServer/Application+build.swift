@@ -59,7 +59,7 @@ public struct ServerConfiguration: Sendable {
     /// with different data directories on one host leave each other's containers alone).
     func makeContainerEngine() -> ContainerEngine {
         let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
-        let instance = SHA256.hash(Array(path.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        let instance = String(Identifiers.sha256Hex(path.utf8).prefix(12))
         var engine = ContainerEngine.detect(instance: instance)
         if let containerEngine, !containerEngine.isEmpty {
             engine.command = containerEngine
@@ -73,12 +73,8 @@ public struct ServerConfiguration: Sendable {
 
 /// The parts of a running Evento, wired together.
 struct Pipeline: Sendable {
-    let store: SQLiteEventStore
+    let evento: Evento
     let registry: FunctionRegistry
-    let validator: any SchemaValidator
-    let aggregates: Aggregates
-    let processor: CommandProcessor
-    let relay: DispatchRelay
     let http: HTTPClient
 }
 
@@ -96,20 +92,15 @@ public func buildApplication(
             "refusing to bind \(config.host) without an admin token: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN (or bind 127.0.0.1)."
         )
     }
-    var storeConfig = SQLiteEventStore.Configuration(dataDirectory: config.dataDirectory)
-    storeConfig.durable = config.durable
-    let store = try SQLiteEventStore(configuration: storeConfig, logger: logger)
+    let store: any EventoStorage = try openStorage(config, logger: logger)
     let http = HTTPClient()
     let registry = FunctionRegistry(store: store, http: http, containers: config.makeContainerEngine(), logger: logger)
     let schemas = SchemaRegistry(store: store, allowSchemaless: config.allowSchemaless, logger: logger)
-    let validator: any SchemaValidator = schemas
-    let aggregates = Aggregates(store: store, functions: registry, validator: validator, logger: logger)
-    let processor = CommandProcessor(
-        store: store, functions: registry, aggregates: aggregates, validator: validator, configuration: config.processor, logger: logger)
-    let relay = DispatchRelay(store: store, functions: registry, processor: processor, commits: store.commits, validator: validator, logger: logger)
+    let evento = Evento(
+        store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, logger: logger)
+    let processor = evento.processor
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
-    let pipeline = Pipeline(
-        store: store, registry: registry, validator: validator, aggregates: aggregates, processor: processor, relay: relay, http: http)
+    let pipeline = Pipeline(evento: evento, registry: registry, http: http)
 
     do {
         try await schemas.load()
@@ -118,7 +109,7 @@ public func buildApplication(
         if let file = config.functionsFile { try await loadFunctions(file: file, into: registry) }
     } catch {
         await registry.shutdown()
-        store.close()
+        await store.close()
         throw error
     }
 
@@ -137,18 +128,14 @@ public func buildApplication(
     router.add(middleware: AdminAuthMiddleware(auth: AdminAuth(token: config.adminToken)))
     router.add(middleware: ContentTypeMiddleware())
     EventRoutes(
-        store: store, commits: store.commits, validator: validator, schemas: schemas, maxBodyBytes: config.maxBodyBytes,
+        evento: evento, store: store, commits: store.commits, schemas: schemas, maxBodyBytes: config.maxBodyBytes,
         maxResponseBytes: config.maxResponseBytes
     ).register(on: router)
     SchemaRoutes(registry: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
     TraceRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
     FunctionRoutes(registry: registry, maxBodyBytes: config.maxBodyBytes).register(on: router)
-    CommandRoutes(
-        store: store, functions: registry, processor: processor, aggregates: aggregates, validator: validator,
-        maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes
-    ).register(on: router)
-    DeadLetterRoutes(store: store, functions: registry, processor: processor, relay: relay, maxResponseBytes: config.maxResponseBytes)
-        .register(on: router)
+    CommandRoutes(evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
     KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
@@ -203,6 +190,13 @@ public func buildApplication(
     )
 }
 
+/// Opens the storage the configuration names: SQLite in the data directory (the embedded default).
+func openStorage(_ config: ServerConfiguration, logger: Logger) throws -> any EventoStorage {
+    var storeConfig = SQLiteEventStore.Configuration(dataDirectory: config.dataDirectory)
+    storeConfig.durable = config.durable
+    return try SQLiteEventStore(configuration: storeConfig, logger: logger)
+}
+
 /// Registers the schema files of a folder (each `AGGREGATE.avsc`); a missing folder registers none.
 func loadSchemas(directory: String, into registry: SchemaRegistry, logger: Logger) async throws {
     let fm = FileManager.default
@@ -239,11 +233,11 @@ func loadFunctions(file: String, into registry: FunctionRegistry) async throws {
 
 /// Closes the store once everything else has stopped (services stop in reverse order of start).
 struct StoreService: Service {
-    let store: SQLiteEventStore
+    let store: any EventoStorage
 
     func run() async throws {
         try? await gracefulShutdown()
-        store.close()
+        await store.close()
     }
 }
 
@@ -253,13 +247,13 @@ struct PipelineService: Service {
 
     func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await pipeline.processor.run() }
-            group.addTask { try await cancelWhenGracefulShutdown { try await pipeline.relay.run() } }
+            group.addTask { try await pipeline.evento.processor.run() }
+            group.addTask { try await cancelWhenGracefulShutdown { try await pipeline.evento.relay.run() } }
             group.addTask {
                 try? await gracefulShutdown()
                 // No new lanes; give calls in flight a moment, then stop the workers. A call cut short leaves
                 // its command pending, and the next start finishes it.
-                pipeline.processor.shutdown()
+                pipeline.evento.shutdown()
                 try? await Task.sleep(for: .milliseconds(500))
                 await pipeline.registry.shutdown()
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventoCore
 import EventoFunctions
 import EventoKafka
 import EventoServer
@@ -86,6 +87,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
     var logLevel: String?
 
+    @Option(name: .customLong("max-events-per-command"), help: "Most events one command may produce (default: $EVENTO_MAX_EVENTS_PER_COMMAND or 1000).")
+    var maxEventsPerCommand: Int?
+
+    @Option(name: .customLong("max-event-bytes"), help: "Largest event payload a handler may return, in bytes (default: $EVENTO_MAX_EVENT_BYTES or 4194304).")
+    var maxEventBytes: Int?
+
     func run() async throws {
         var config = ServerConfiguration()
         config.host = host ?? Environment.get("EVENTO_HOST") ?? config.host
@@ -130,6 +137,14 @@ struct Serve: AsyncParsableCommand {
         if let n = containerNetwork {
             guard let network = ContainerEngine.Network(rawValue: n) else { throw ValidationError("--container-network: expected host or bridge, got \(n)") }
             config.containerNetwork = network
+        }
+        if let n = try maxEventsPerCommand ?? Self.intEnv("EVENTO_MAX_EVENTS_PER_COMMAND") {
+            guard n > 0 else { throw ValidationError("--max-events-per-command: expected at least 1, got \(n)") }
+            config.processor.maxEventsPerCommand = n
+        }
+        if let n = try maxEventBytes ?? Self.intEnv("EVENTO_MAX_EVENT_BYTES") {
+            guard n > 0 else { throw ValidationError("--max-event-bytes: expected at least 1, got \(n)") }
+            config.processor.maxEventBytes = n
         }
         let level = config.logLevel
         LoggingSystem.bootstrap { label in

@@ -54,16 +54,19 @@ import Testing
 
 @Suite struct HashTests {
     @Test func sha256MatchesTheStandardVectors() {
-        #expect(Identifiers.hex(SHA256.hash(Array("".utf8))) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(Identifiers.hex(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
-        #expect(Identifiers.hex(SHA256.hash(long)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(Identifiers.sha256Hex("".utf8) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(Identifiers.sha256Hex("abc".utf8) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
-    @Test func derivedIdsAreStableAndDistinct() {
-        let a = Identifiers.derived("event-1", "transfer", "0")
-        #expect(a == Identifiers.derived("event-1", "transfer", "0"))
-        #expect(a != Identifiers.derived("event-1", "transfer", "1"))
+    @Test func derivedIdsAreStableDistinctAndDependOnTheKey() {
+        let ids = IdDerivation(key: Array(repeating: 7, count: 32))
+        let a = ids.commandId(event: "event-1", dispatcher: "transfer", index: 0)
+        #expect(a == ids.commandId(event: "event-1", dispatcher: "transfer", index: 0))
+        #expect(a != ids.commandId(event: "event-1", dispatcher: "transfer", index: 1))
         #expect(Array(a)[14] == "8")
+        // Another store (another key) derives other ids: nobody outside can compute them.
+        let other = IdDerivation(key: Array(repeating: 8, count: 32))
+        #expect(a != other.commandId(event: "event-1", dispatcher: "transfer", index: 0))
+        #expect(ids.eventId(command: "c", index: 0) != ids.id("c", "event", "1"))
     }
 }

@@ -173,3 +173,35 @@ func writeTemporary(_ text: String) throws -> String {
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
+
+/// A replica being replaced when its function is deleted: the replacement used to run on in a task of its
+/// own and start a container after the DELETE had removed the others.
+@Suite(.serialized) struct ContainerLifecycleTests {
+    @Test func aReplicaBeingReplacedWhenItsFunctionIsDeletedLeavesNoContainerBehind() async throws {
+        let run = String(Identifiers.uuidV7().suffix(8)).lowercased()
+        let image = "localhost/evento-fn-savings-test:\(run)"
+        let build = try await runProgram(
+            [Binaries.evento, "function", "build", Fixtures.root + "/functions/savings", "--tag", image], timeout: .seconds(600))
+        #expect(build.status == 0, "build failed: \(build.err) \(build.out)")
+        defer { Task.detached { _ = try? await ContainerTests.engineRun(["rmi", "-f", image]) } }
+        let server = try await ServerProcess()
+        let name = "leak-\(run)"
+        let r = try await server.post(
+            "/functions", #"{"name":"\#(name)","kind":"handler","aggregate":"savings","transport":{"container":{"image":"\#(image)","replicas":2}}}"#)
+        #expect(r.status == 201, "\(r.text)")
+        let started = try await ContainerTests.containers(of: name)
+        #expect(started.count == 2)
+        let victim = try #require(started.first)
+        #expect(try await ContainerTests.engineRun(["kill", victim]).status == 0)
+        // The supervisor notices within a second and starts a replacement (restarts counts it); delete then.
+        try await eventually(timeout: .seconds(20), "the replacement started") {
+            try await server.get("/functions/\(name)").json["status"]?["restarts"] == 1
+        }
+        #expect(try await server.request("DELETE", "/functions/\(name)").status == 204)
+        // Long enough for a replacement that outlived the DELETE to have started its container.
+        try await Task.sleep(for: .seconds(4))
+        let left = try await ContainerTests.containers(of: name)
+        #expect(left.isEmpty, "containers left after DELETE: \(left)")
+        if !left.isEmpty { _ = try? await ContainerTests.engineRun(["rm", "-f"] + left) }
+    }
+}

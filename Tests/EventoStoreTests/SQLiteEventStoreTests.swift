@@ -207,3 +207,41 @@ func event(_ entity: String, _ type: String = "Happened", id: String = Identifie
         #expect(seen == head, "the database file alone holds \(seen) of \(head) events")
     }
 }
+
+@Suite struct CommandLogTests {
+    func newCommand(_ id: String, payload: JSONValue) throws -> NewCommand {
+        NewCommand(
+            id: id, entity: try EntityId(parsing: "account:1"), type: "Deposit", payload: RawJSON(payload), causationId: nil,
+            causationKind: .external, correlationId: id, traceparent: nil)
+    }
+
+    @Test func aCommandIdReusedWithAnotherPayloadIsRefusedAndTheSamePayloadIsAReplay() async throws {
+        let t = try TemporaryStore()
+        #expect(try await t.store.submit([try newCommand("c1", payload: ["amount": 1, "note": "x"])])[0].isNew)
+        // Same payload, members in another order: the same command.
+        #expect(try await !t.store.submit([try newCommand("c1", payload: ["note": "x", "amount": 1])])[0].isNew)
+        await #expect(throws: IdempotencyConflict.self) { try await t.store.submit([try newCommand("c1", payload: ["amount": 2])]) }
+    }
+
+    @Test func aCommandsCommitRefusesAnEventIdThatIsAlreadyStored() async throws {
+        let t = try TemporaryStore()
+        let record = try await t.store.submit([try newCommand("c1", payload: [:])])[0].record
+        _ = try await t.store.append([try event("account:1", id: "taken")])
+        let mine = try event("account:1", id: "taken")
+        await #expect(throws: IdempotencyConflict.self) {
+            _ = try await t.store.complete(
+                CommandCompletion(command: record, isLogged: true, attempts: 1, events: [mine], expectedVersion: 1, snapshot: nil))
+        }
+        #expect(try await t.store.command(id: "c1")?.status == .pending, "nothing of the commit was written")
+        #expect(try await t.store.version(of: try EntityId(parsing: "account:1")) == 1)
+    }
+
+    @Test func theIdKeySurvivesAReopenSoDerivedIdsStayTheSame() async throws {
+        let t = try TemporaryStore()
+        let before = t.store.idDerivation.eventId(command: "c", index: 0)
+        try t.reopen()
+        #expect(t.store.idDerivation.eventId(command: "c", index: 0) == before)
+        let other = try TemporaryStore()
+        #expect(other.store.idDerivation.eventId(command: "c", index: 0) != before)
+    }
+}

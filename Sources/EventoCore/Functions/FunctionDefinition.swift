@@ -79,16 +79,22 @@ public struct FunctionDefinition: Sendable, Hashable {
     /// Most requests sent to the function in one batch request (`{"kind":"batch",…}`); 1 = no batching.
     /// Only for functions that say they accept the batch form (the Evento runtimes do).
     public var maxBatch: Int
+    /// Most calls in flight to this function at once. For a handler: how many of its aggregate's entities
+    /// run commands at once, so a function that hangs holds at most this many lanes and the others go on.
+    public var maxConcurrency: Int
 
     public static let defaultTimeoutMs = 10_000
+    public static let defaultMaxConcurrency = 128
     public static let defaultMaxAttempts = 5
     public static let defaultWorkers = 2
 
     public init(
         name: String, kind: FunctionKind, aggregate: String? = nil, events: [String] = [], transport: TransportSpec,
-        timeoutMs: Int = defaultTimeoutMs, maxAttempts: Int = defaultMaxAttempts, maxBatch: Int = 1
+        timeoutMs: Int = defaultTimeoutMs, maxAttempts: Int = defaultMaxAttempts, maxBatch: Int = 1,
+        maxConcurrency: Int = defaultMaxConcurrency
     ) {
         self.maxBatch = maxBatch
+        self.maxConcurrency = maxConcurrency
         self.name = name
         self.kind = kind
         self.aggregate = aggregate
@@ -159,10 +165,14 @@ extension FunctionDefinition {
         guard (1...1000).contains(maxBatch) else {
             throw EventoError.invalid(r.path("maxBatch"), "expected 1 to 1000, got \(maxBatch)")
         }
+        let maxConcurrency = try r.int("maxConcurrency") ?? Int64(defaultMaxConcurrency)
+        guard (1...4096).contains(maxConcurrency) else {
+            throw EventoError.invalid(r.path("maxConcurrency"), "expected 1 to 4096, got \(maxConcurrency)")
+        }
         try r.rejectUnknownFields()
         return FunctionDefinition(
             name: name, kind: kind, aggregate: aggregate, events: events, transport: transport, timeoutMs: Int(timeoutMs),
-            maxAttempts: Int(maxAttempts), maxBatch: Int(maxBatch))
+            maxAttempts: Int(maxAttempts), maxBatch: Int(maxBatch), maxConcurrency: Int(maxConcurrency))
     }
 
     private static func parseTransport(_ t: inout FieldReader) throws(EventoError) -> TransportSpec {
@@ -294,6 +304,7 @@ extension FunctionDefinition {
         o["timeoutMs"] = .int(Int64(timeoutMs))
         o["maxAttempts"] = .int(Int64(maxAttempts))
         if maxBatch > 1 { o["maxBatch"] = .int(Int64(maxBatch)) }
+        if maxConcurrency != Self.defaultMaxConcurrency { o["maxConcurrency"] = .int(Int64(maxConcurrency)) }
         return .object(o)
     }
 }

@@ -3,6 +3,9 @@
 /// ```
 /// handle:    {"kind":"handle","command":{…},"aggregate":{"entity":…,"version":N,"state":{…}|null}}
 ///            → {"events":[{"type":…,"payload":{…}}]}
+///            with "fold": true (sent when the aggregate's aggregator is the same program), the reply may
+///            also carry the state after the events, saving the aggregator's round trip:
+///            → {"events":[…],"state":{…}|null}
 /// dispatch:  {"kind":"dispatch","event":{…}} → {"commands":[{"entity":…,"type":…,"payload":{…}}]}
 /// aggregate: {"kind":"aggregate","aggregate":{…,"state":…},"events":[…]} → {"state":{…}}
 /// any:       → {"error":{"message":…,"retryable":true|false}}
@@ -31,20 +34,31 @@ public enum FunctionProtocol {
     /// An event a handler returned (not yet stored).
     public struct ReturnedEvent: Sendable, Hashable {
         public var type: String
-        public var payload: RawJSON
+        /// As parsed from the reply; printed once, by validation.
+        public var payload: JSONValue
     }
 
     /// A command a dispatcher returned.
     public struct ReturnedCommand: Sendable, Hashable {
         public var entity: EntityId
         public var type: String
-        public var payload: RawJSON
+        /// As parsed from the reply; printed once, by validation.
+        public var payload: JSONValue
     }
 
-    public static func handleRequest(command: CommandRecord, attempt: Int, aggregate: Aggregate) -> [UInt8] {
+    /// What a handler answered: its events, and the state after them when it was asked to fold.
+    public struct Handled: Sendable {
+        public var events: [ReturnedEvent]
+        /// nil when the reply has no "state" (not asked to fold, or the function does not fold); `.null`
+        /// for a null state.
+        public var state: JSONValue?
+    }
+
+    public static func handleRequest(command: CommandRecord, attempt: Int, aggregate: Aggregate, fold: Bool = false) -> [UInt8] {
         var w = JSONWriter(capacity: 512)
         w.object { o in
             o.field("kind", "handle")
+            if fold { o.field("fold", true) }
             o.object("command") { c in
                 c.field("id", command.id)
                 c.field("entity", command.entity.rawValue)
@@ -107,9 +121,20 @@ public enum FunctionProtocol {
     }
 
     public static func parseEvents(_ bytes: [UInt8], function: String) throws(FunctionCallError) -> [ReturnedEvent] {
+        try parseHandled(bytes, function: function).events
+    }
+
+    public static func parseHandled(_ bytes: [UInt8], function: String) throws(FunctionCallError) -> Handled {
         var r = try reply(bytes, function: function)
         do throws(EventoError) {
             guard let items = try r.array("events") else { throw EventoError.invalid("events", "is required") }
+            var state: JSONValue?
+            if let v = r.value("state") {
+                switch v {
+                case .null, .object: state = v
+                default: throw EventoError.invalid("state", "expected object or null, got \(v.typeName)")
+                }
+            }
             try r.rejectUnknownFields()
             var out: [ReturnedEvent] = []
             for (i, item) in items.enumerated() {
@@ -121,13 +146,13 @@ public enum FunctionProtocol {
                     throw EventoError.invalid(e.path("payload"), "expected object, got \(payload.typeName)")
                 }
                 try e.rejectUnknownFields()
-                out.append(ReturnedEvent(type: type, payload: RawJSON(payload)))
+                out.append(ReturnedEvent(type: type, payload: payload))
             }
-            return out
+            return Handled(events: out, state: state)
         } catch { throw invalid(function, error) }
     }
 
-    public static func parseState(_ bytes: [UInt8], function: String) throws(FunctionCallError) -> RawJSON? {
+    public static func parseState(_ bytes: [UInt8], function: String) throws(FunctionCallError) -> JSONValue? {
         var r = try reply(bytes, function: function)
         do throws(EventoError) {
             let state = r.value("state")
@@ -135,7 +160,7 @@ public enum FunctionProtocol {
             try r.rejectUnknownFields()
             switch state {
             case nil: return nil
-            case .object?: return RawJSON(state!)
+            case .object?: return state!
             case let v?: throw EventoError.invalid("state", "expected object or null, got \(v.typeName)")
             }
         } catch { throw invalid(function, error) }
@@ -161,7 +186,7 @@ public enum FunctionProtocol {
                     throw EventoError.invalid(c.path("payload"), "expected object, got \(payload.typeName)")
                 }
                 try c.rejectUnknownFields()
-                out.append(ReturnedCommand(entity: entity, type: type, payload: RawJSON(payload)))
+                out.append(ReturnedCommand(entity: entity, type: type, payload: payload))
             }
             return out
         } catch { throw invalid(function, error) }

@@ -31,7 +31,7 @@ public struct EntityId: Sendable, Hashable, CustomStringConvertible, Comparable 
             )
         }
         guard !id.isEmpty else { throw EntityIdError(text: text, reason: "has an empty id after ':'") }
-        for scalar in id.unicodeScalars where scalar.value < 0x21 || scalar.value == 0x7F || scalar.properties.isWhitespace {
+        if Names.hasWhitespaceOrControl(id) {
             throw EntityIdError(text: text, reason: "contains whitespace or a control character in its id")
         }
         self.aggregate = aggregate
@@ -67,23 +67,37 @@ public enum Names {
     public static func validateId(_ s: String) -> String? {
         if s.isEmpty { return "is empty" }
         if s.utf8.count > 200 { return "is longer than 200 bytes" }
-        for scalar in s.unicodeScalars where scalar.value < 0x21 || scalar.value == 0x7F || scalar.properties.isWhitespace {
-            return "contains whitespace or a control character"
-        }
+        if hasWhitespaceOrControl(s) { return "contains whitespace or a control character" }
         return nil
+    }
+
+    /// Whether `s` holds whitespace or a control character. ASCII is checked by byte (the Unicode
+    /// property lookup is the slow path, taken only for the rare non-ASCII id).
+    static func hasWhitespaceOrControl(_ s: String) -> Bool {
+        var ascii = true
+        for b in s.utf8 {
+            if b >= 0x80 {
+                ascii = false
+            } else if b < 0x21 || b == 0x7F {
+                return true
+            }
+        }
+        if ascii { return false }
+        return s.unicodeScalars.contains { $0.value < 0x21 || $0.value == 0x7F || ($0.value >= 0x80 && ($0.properties.isWhitespace || $0.value < 0xA0)) }
     }
 }
 
 extension EntityId {
     /// An id read back from the store, which only ever holds validated ids.
     public init(stored text: String) {
-        if let parsed = try? EntityId(parsing: text) {
-            self = parsed
+        // Validated when it was stored: only split it.
+        if let colon = text.utf8.firstIndex(of: UInt8(ascii: ":")) {
+            self.aggregate = String(text[..<colon])
+            self.id = String(text[text.index(after: colon)...])
         } else {
-            let parts = text.split(separator: ":", maxSplits: 1)
-            self.aggregate = parts.first.map(String.init) ?? ""
-            self.id = parts.count > 1 ? String(parts[1]) : ""
-            self.rawValue = text
+            self.aggregate = text
+            self.id = ""
         }
+        self.rawValue = text
     }
 }

@@ -103,3 +103,14 @@ public struct NewEvent: Sendable, Hashable {
         self.schemaId = schemaId
     }
 }
+
+extension NewEvent {
+    /// The envelope this event gets once stored at `sequence` and `position` (committed at `fallbackTime`
+    /// when it carries no time of its own).
+    public func envelope(sequence: Int64, position: Int64, fallbackTime: Timestamp = .now()) -> EventEnvelope {
+        EventEnvelope(
+            id: id, entity: entity, type: type, sequence: sequence, position: position, time: time ?? fallbackTime, payload: payload,
+            causationId: causationId, causationKind: causationKind, correlationId: correlationId, traceparent: traceparent,
+            schemaId: schemaId)
+    }
+}

@@ -31,9 +31,9 @@ public struct ResolvedCause: Sendable, Hashable {
 /// - `correlationId` defaults to the cause's correlation id when the cause is stored, else to the item's own id.
 /// - `traceparent` defaults to the request's `traceparent` header, then a child of the cause's, then a new trace.
 public struct CauseResolver: Sendable {
-    let store: any EventStore
+    let store: any TraceIndex
 
-    public init(store: any EventStore) { self.store = store }
+    public init(store: any TraceIndex) { self.store = store }
 
     /// - Parameters:
     ///   - ownId: the id of the item being submitted.

@@ -3,53 +3,87 @@ import DequeModule
 import Logging
 import Synchronization
 
+/// How a command ended: its final record, and its events when the processor knows them (it committed
+/// them); nil when another instance of the command finished first and only the record is at hand.
+public struct CommandOutcome: Sendable {
+    public var record: CommandRecord
+    public var events: [EventEnvelope]?
+    /// Set when the command was never run because the log holds another command under its id (a command
+    /// submitted for its outcome is checked against the log only when its result is written).
+    public var conflict: IdempotencyConflict?
+
+    public init(record: CommandRecord, events: [EventEnvelope]?, conflict: IdempotencyConflict? = nil) {
+        self.record = record
+        self.events = events
+        self.conflict = conflict
+    }
+}
+
 /// Runs commands through their handlers: one lane per entity (commands to one entity run in order, one at a
-/// time), many lanes at once (commands to different entities run in parallel).
+/// time), many lanes at once (commands to different entities run in parallel). `LaneScheduler` decides
+/// which lanes run; this type runs them.
 ///
-/// For one command: load the aggregate (snapshot caught up), call the handler, validate its events, fold
-/// them with the aggregator, then commit events + command result + snapshot in one transaction at the
-/// version the handler saw. A conflict re-runs the handler on the fresh state (bounded); a failure is
-/// retried with exponential backoff up to the handler's `maxAttempts`, then the command is dead.
+/// For one command: load the aggregate (its snapshot, in memory for live entities, caught up when it
+/// lags), call the handler, validate its events, fold them with the aggregator (in the same round trip
+/// when handler and aggregator are the same program), then commit events + command result + snapshot in
+/// one transaction at the version the handler saw. A conflict re-runs the handler on the fresh state
+/// (bounded); a failure is retried with exponential backoff up to the handler's `maxAttempts` (the lane
+/// gives up its slot meanwhile), then the command is dead.
+///
+/// A command submitted with `enqueueUnlogged` is in memory only until its completion logs it with its
+/// events (one write per command); if anything else happens first (a failed attempt, its waiter giving
+/// up), it is logged then.
 public final class CommandProcessor: Sendable {
     public struct Configuration: Sendable {
-        /// Lanes (entities) processed at once.
-        public var maxActiveLanes = 256
+        /// Lanes (entities) running a command at once, over all aggregates. Each aggregate is also limited
+        /// by its handler's `maxConcurrency`.
+        public var maxActiveLanes = 1024
         /// Handler re-runs after version conflicts before the command fails.
         public var maxConflictRetries = 8
         /// First retry delay; doubles per attempt up to `maxBackoff`.
         public var baseBackoff: Duration = .milliseconds(100)
         public var maxBackoff: Duration = .seconds(10)
+        /// Most events one command may produce; a handler returning more fails the command (not retried).
+        public var maxEventsPerCommand = 1_000
+        /// Largest event payload (JSON bytes) a handler may return; a larger one fails the command (not retried).
+        public var maxEventBytes = 4 * 1024 * 1024
         public init() {}
     }
 
-    let store: any PipelineStore
+    public typealias Store = CommandLog & EventLog
+
+    let store: any Store
     let functions: any FunctionDirectory
     let aggregates: Aggregates
     let validator: any SchemaValidator
     let configuration: Configuration
+    let ids: IdDerivation
     let logger: Logger
     /// Resolved when a command reaches a final status.
-    public let completions = Waiters<CommandRecord>()
+    public let completions = Waiters<CommandOutcome>()
 
-    private struct Lane {
-        var queue: Deque<CommandRecord> = []
-        var active = false
+    /// What `run()` must start: a lane's task, or a timer that ends a lane's backoff.
+    private enum Work {
+        case lane(String)
+        case wake(String, after: Duration)
     }
 
     private struct State {
-        var lanes: [String: Lane] = [:]
-        /// Command ids queued or running (a command is never in two lanes or twice in one).
-        var queued: Set<String> = []
-        var activeLanes = 0
-        /// Entities with work, waiting for a free lane slot.
-        var waiting: Deque<String> = []
-        var activate: AsyncStream<String>.Continuation?
+        var scheduler: LaneScheduler
+        var work: AsyncStream<Work>.Continuation?
+        /// Set until the pending commands of the log are all queued: commands submitted meanwhile wait
+        /// in `held`, so that none overtakes an older pending command of its entity.
+        var recovering = true
+        var held: [LaneScheduler.Queued] = []
+        var heldIds: Set<String> = []
+        /// Handlers whose replies to `"fold": true` came without a state: they get separate aggregator calls.
+        var noFold: Set<String> = []
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     public init(
-        store: any PipelineStore, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator,
+        store: any Store, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator, ids: IdDerivation,
         configuration: Configuration = Configuration(), logger: Logger
     ) {
         self.store = store
@@ -57,28 +91,30 @@ public final class CommandProcessor: Sendable {
         self.aggregates = aggregates
         self.validator = validator
         self.configuration = configuration
+        self.ids = ids
         self.logger = logger
+        state = Mutex(State(scheduler: LaneScheduler(maxRunning: configuration.maxActiveLanes)))
     }
 
     /// Processes commands until cancelled: first the pending ones the log holds (a restart finishes what
-    /// was accepted before), then whatever `submit` hands over.
+    /// was accepted before), then whatever is submitted.
     public func run() async throws {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
-        // Lanes that got work before the stream existed start first.
-        let started = state.withLock { s -> [String] in
-            s.activate = continuation
-            var started: [String] = []
-            while s.activeLanes < configuration.maxActiveLanes, let e = s.waiting.popFirst() {
-                s.activeLanes += 1
-                started.append(e)
-            }
-            return started
-        }
+        let (stream, continuation) = AsyncStream.makeStream(of: Work.self)
+        state.withLock { $0.work = continuation }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.recover() }
-            for entity in started { group.addTask { await self.runLane(entity) } }
-            for await entity in stream { group.addTask { await self.runLane(entity) } }
-            // Shut down: interrupt backoff sleeps; calls in flight finish (their commands stay pending otherwise).
+            for await work in stream {
+                switch work {
+                case .lane(let entity):
+                    group.addTask { await self.runLane(entity) }
+                case .wake(let entity, let delay):
+                    group.addTask {
+                        do { try await Task.sleep(for: delay) } catch { return }
+                        self.due(entity)
+                    }
+                }
+            }
+            // Shut down: interrupt backoff timers; calls in flight finish (their commands stay pending otherwise).
             group.cancelAll()
         }
     }
@@ -86,161 +122,244 @@ public final class CommandProcessor: Sendable {
     /// Stops handing out lanes; `run()` returns once the running ones finish their current command.
     public func shutdown() {
         state.withLock { s in
-            s.activate?.finish()
-            s.activate = nil
+            s.work?.finish()
+            s.work = nil
         }
     }
 
-    /// Re-submits every pending command in acceptance order.
+    /// Queues every pending command of the log, in acceptance order, then the commands submitted meanwhile.
     func recover() async throws {
         var after: Int64 = 0
         var count = 0
         while true {
             let page = try await store.pendingCommands(afterSeq: after, limit: 1000)
             guard let last = page.last else { break }
-            submit(page.map(\.record))
+            let records = page.map(\.record)
+            state.withLock { s in
+                for r in records { s.heldIds.remove(r.id) }
+            }
+            enqueue(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
             count += page.count
             after = last.seq
         }
+        let held = state.withLock { s -> [LaneScheduler.Queued] in
+            s.recovering = false
+            let held = s.held.filter { s.heldIds.contains($0.record.id) }
+            s.held = []
+            s.heldIds = []
+            return held
+        }
+        enqueue(held)
         if count > 0 { logger.info("recovered pending commands", metadata: ["count": "\(count)"]) }
     }
 
-    /// Queues commands on their entities' lanes (in the given order).
+    /// Queues logged commands on their entities' lanes (in the given order). Commands already queued, and
+    /// commands in a final status, are ignored.
     public func submit(_ records: [CommandRecord]) {
-        var toStart: [String] = []
-        let activate = state.withLock { s -> AsyncStream<String>.Continuation? in
-            for r in records where !r.status.isFinal && !s.queued.contains(r.id) {
-                s.queued.insert(r.id)
-                let key = r.entity.rawValue
-                var lane = s.lanes[key] ?? Lane()
-                lane.queue.append(r)
-                if !lane.active {
-                    lane.active = true
-                    if s.activeLanes < configuration.maxActiveLanes && s.activate != nil {
-                        s.activeLanes += 1
-                        toStart.append(key)
-                    } else {
-                        s.waiting.append(key)
-                    }
-                }
-                s.lanes[key] = lane
-            }
-            return s.activate
+        submit(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
+    }
+
+    /// Queues a command that is not in the log yet: its completion logs it together with its events.
+    /// Whoever waits for it must call `ensureLogged` before answering that it was accepted.
+    public func enqueueUnlogged(_ record: CommandRecord) {
+        submit([LaneScheduler.Queued(record: record, isLogged: false)])
+    }
+
+    private func submit(_ queued: [LaneScheduler.Queued]) {
+        let held = state.withLock { s -> Bool in
+            guard s.recovering else { return false }
+            for q in queued where !q.record.status.isFinal && s.heldIds.insert(q.record.id).inserted { s.held.append(q) }
+            return true
         }
-        for key in toStart { activate?.yield(key) }
+        if !held { enqueue(queued) }
+    }
+
+    /// Logs a command accepted with `enqueueUnlogged`, unless it is logged (or finished) already.
+    /// - Returns: its record as the log holds it.
+    public func ensureLogged(_ command: NewCommand) async throws -> CommandRecord {
+        let record = try await store.submit([command])[0].record
+        state.withLock { s in
+            s.scheduler.markLogged(record)
+            if let i = s.held.firstIndex(where: { $0.record.id == record.id }) { s.held[i].isLogged = true }
+        }
+        return record
+    }
+
+    private func enqueue(_ queued: [LaneScheduler.Queued]) {
+        let (backlog, work) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?) in
+            for q in queued where !q.record.status.isFinal { _ = s.scheduler.enqueue(q.record, isLogged: q.isLogged) }
+            return (s.scheduler.backlog, s.work)
+        }
+        start(work)
         EventoMetrics.commandBacklog.record(backlog)
     }
 
+    /// Starts the lanes that may run now.
+    private func start(_ work: AsyncStream<Work>.Continuation?) {
+        guard let work else { return }
+        let lanes = state.withLock { s in s.scheduler.startable(limit: concurrency) }
+        for entity in lanes { work.yield(.lane(entity)) }
+    }
+
+    /// An aggregate's concurrency: its handler's `maxConcurrency`.
+    private func concurrency(_ aggregate: String) -> Int {
+        functions.handler(for: aggregate)?.maxConcurrency ?? FunctionDefinition.defaultMaxConcurrency
+    }
+
     /// Number of commands queued or running.
-    public var backlog: Int { state.withLock { $0.queued.count } }
+    public var backlog: Int { state.withLock { $0.scheduler.backlog + $0.held.count } }
 
     private func runLane(_ entity: String) async {
-        while let command = next(in: entity) {
-            await process(command)
-            let left = state.withLock { s in
-                s.queued.remove(command.id)
-                return s.queued.count
+        while let queued = state.withLock({ $0.scheduler.front(of: entity) }) {
+            if Task.isCancelled {
+                state.withLock { $0.scheduler.abandon(entity) }
+                return
             }
-            EventoMetrics.commandBacklog.record(left)
+            switch await process(queued) {
+            case .finished:
+                let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
+                EventoMetrics.commandBacklog.record(backlog)
+                if !more {
+                    start(state.withLock { $0.work })
+                    return
+                }
+            case .retry(let attempts, let delay):
+                let work = state.withLock { s in
+                    s.scheduler.backOff(entity, attempts: attempts, isLogged: true)
+                    return s.work
+                }
+                work?.yield(.wake(entity, after: delay))
+                start(work)
+                return
+            case .interrupted:
+                state.withLock { $0.scheduler.abandon(entity) }
+                return
+            }
         }
     }
 
-    /// The lane's next command; nil (and the lane retired, its slot handed on) when it has none.
-    private func next(in entity: String) -> CommandRecord? {
-        let (command, handOn, activate) = state.withLock { s -> (CommandRecord?, String?, AsyncStream<String>.Continuation?) in
-            if let c = s.lanes[entity]?.queue.popFirst() { return (c, nil, nil) }
-            s.lanes[entity] = nil
-            if let w = s.waiting.popFirst() { return (nil, w, s.activate) }
-            s.activeLanes -= 1
-            return (nil, nil, nil)
+    private func due(_ entity: String) {
+        let work = state.withLock { s in
+            s.scheduler.due(entity)
+            return s.work
         }
-        if let handOn {
-            if let activate { activate.yield(handOn) } else { state.withLock { $0.activeLanes -= 1 } }
-        }
-        return command
+        start(work)
     }
 
     // MARK: One command
 
     enum Outcome {
-        case succeeded
+        case succeeded(CommandOutcome)
         case failed(String, retryable: Bool)
         case conflicted(String)
+        /// The log holds another command under this id: nothing is written for this one.
+        case refused(IdempotencyConflict)
     }
 
-    func process(_ command: CommandRecord) async {
-        var attempts = command.attempts
-        while !Task.isCancelled {
-            attempts += 1
-            let outcome: Outcome
-            do {
-                outcome = try await attempt(command, attempt: attempts)
-            } catch let e as FunctionCallError {
-                outcome = .failed(e.description, retryable: e.retryable)
-            } catch let e as EventoError where e.code == .validation {
-                outcome = .failed(e.message, retryable: true)
-            } catch {
-                outcome = .failed("\(error)", retryable: true)
-            }
-            let maxAttempts = functions.handler(for: command.entity.aggregate)?.maxAttempts ?? FunctionDefinition.defaultMaxAttempts
-            let status: CommandStatus
-            let message: String
-            switch outcome {
-            case .succeeded:
-                EventoMetrics.commandsFinished(.succeeded).increment()
-                if let done = try? await store.command(id: command.id) { completions.resolve(command.id, with: done) }
-                return
-            case .conflicted(let m):
-                status = .failed
-                message = m
-            case .failed(let m, let retryable):
-                status = !retryable || attempts >= maxAttempts ? .dead : .pending
-                message = m
-            }
-            var logged = logger
-            logged[metadataKey: "evento.command.id"] = "\(command.id)"
-            logged[metadataKey: "evento.entity"] = "\(command.entity)"
-            logged.warning("command attempt \(attempts) failed: \(message)", metadata: ["status": "\(status.rawValue)"])
-            EventoMetrics.commandsFinished(status).increment()
-            let record: CommandRecord?
-            do {
-                record = try await store.recordFailure(commandId: command.id, status: status, attempts: attempts, error: message)
-            } catch {
-                logged.error("cannot record the failed attempt: \(error)")
-                record = nil
-            }
-            if status.isFinal {
-                if let record { completions.resolve(command.id, with: record) }
-                return
-            }
-            do { try await Task.sleep(for: backoff(attempts)) } catch { return }
+    /// What became of one attempt of a lane's front command.
+    enum Step {
+        /// It reached a final status.
+        case finished
+        /// It failed, is logged as pending, and is tried again after `delay`.
+        case retry(attempts: Int, delay: Duration)
+        /// Shutdown cut it short; it stays pending in the log (or, never logged, unanswered).
+        case interrupted
+    }
+
+    func process(_ queued: LaneScheduler.Queued) async -> Step {
+        let command = queued.record
+        let attempts = command.attempts + 1
+        let outcome: Outcome
+        do {
+            outcome = try await attempt(command, isLogged: queued.isLogged, attempt: attempts)
+        } catch let e as FunctionCallError {
+            outcome = .failed(e.description, retryable: e.retryable)
+        } catch let e as EventoError where e.code == .validation {
+            outcome = .failed(e.message, retryable: true)
+        } catch let c as IdempotencyConflict {
+            outcome = .failed(c.description, retryable: false)
+        } catch is CancellationError {
+            return .interrupted
+        } catch {
+            outcome = .failed("\(error)", retryable: true)
         }
+        if Task.isCancelled, case .failed = outcome { return .interrupted }
+        let maxAttempts = functions.handler(for: command.entity.aggregate)?.maxAttempts ?? FunctionDefinition.defaultMaxAttempts
+        let status: CommandStatus
+        let message: String
+        switch outcome {
+        case .succeeded(let done):
+            EventoMetrics.commandsFinished(.succeeded).increment()
+            completions.resolve(command.id, with: done)
+            return .finished
+        case .refused(let conflict):
+            completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
+            return .finished
+        case .conflicted(let m):
+            status = .failed
+            message = m
+        case .failed(let m, let retryable):
+            status = !retryable || attempts >= maxAttempts ? .dead : .pending
+            message = m
+        }
+        var logged = logger
+        logged[metadataKey: "evento.command.id"] = "\(command.id)"
+        logged[metadataKey: "evento.entity"] = "\(command.entity)"
+        logged.warning("command attempt \(attempts) failed: \(message)", metadata: ["status": "\(status.rawValue)"])
+        EventoMetrics.commandsFinished(status).increment()
+        let record: CommandRecord
+        do {
+            record = try await store.recordFailure(command, status: status, attempts: attempts, error: message)
+        } catch let conflict as IdempotencyConflict {
+            // Never logged, and its id is another command's: nothing more to do for this one.
+            completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
+            return .finished
+        } catch {
+            // Not even the failure can be written (the store is failing): try again later, like a failure.
+            logged.error("cannot record the failed attempt: \(error)")
+            return .retry(attempts: attempts - 1, delay: backoff(attempts))
+        }
+        if status.isFinal {
+            completions.resolve(command.id, with: CommandOutcome(record: record, events: []))
+            return .finished
+        }
+        return .retry(attempts: attempts, delay: backoff(attempts))
     }
 
     func backoff(_ attempt: Int) -> Duration {
-        let exponent = min(attempt - 1, 20)
+        let exponent = min(max(attempt - 1, 0), 20)
         let base = configuration.baseBackoff * (1 << exponent)
         let capped = base > configuration.maxBackoff ? configuration.maxBackoff : base
         return capped * Double.random(in: 0.8...1.2)
     }
 
-    func attempt(_ command: CommandRecord, attempt: Int) async throws -> Outcome {
+    func attempt(_ command: CommandRecord, isLogged: Bool, attempt: Int) async throws -> Outcome {
         guard let handler = functions.handler(for: command.entity.aggregate) else {
             return .failed("no handler is registered for aggregate \(command.entity.aggregate)", retryable: true)
         }
+        let aggregator = functions.aggregator(for: command.entity.aggregate)
         var lastConflict = ""
+        var fresh = false
         for _ in 0...configuration.maxConflictRetries {
-            let aggregate = try await aggregates.current(command.entity)
+            let aggregate = try await aggregates.current(command.entity, fresh: fresh)
+            // One round trip for handle and fold when the aggregator is the handler's own program.
+            let fold = aggregator.map { foldsInHandler(handler, $0) } ?? false
             let reply = try await functions.invoke(
-                handler, request: FunctionProtocol.handleRequest(command: command, attempt: attempt, aggregate: aggregate))
-            let returned = try FunctionProtocol.parseEvents(reply, function: handler.name)
+                handler, request: FunctionProtocol.handleRequest(command: command, attempt: attempt, aggregate: aggregate, fold: fold))
+            let handled = try FunctionProtocol.parseHandled(reply, function: handler.name)
+            let returned = handled.events
             guard !returned.isEmpty else {
                 return .failed("\(handler.name): returned no events (a rejection is an event too)", retryable: true)
+            }
+            guard returned.count <= configuration.maxEventsPerCommand else {
+                return .failed(
+                    "\(handler.name): returned \(returned.count) events; a command may produce at most \(configuration.maxEventsPerCommand)",
+                    retryable: false)
             }
             let now = Timestamp.now()
             let traceparent = command.traceparent.flatMap(TraceParent.init)?.child().description
             var events: [NewEvent] = []
-            var envelopes: [EventEnvelope] = []
+            events.reserveCapacity(returned.count)
             for (i, e) in returned.enumerated() {
                 let (payload, schemaId): (RawJSON, Int?)
                 do {
@@ -249,24 +368,31 @@ public final class CommandProcessor: Sendable {
                 } catch {
                     throw FunctionCallError(function: handler.name, message: "returned an invalid event: \(error.message)", retryable: true)
                 }
-                let event = NewEvent(
-                    id: Identifiers.derived(command.id, "event", String(i)), entity: command.entity, type: e.type, payload: payload,
-                    causationId: command.id, causationKind: .command, correlationId: command.correlationId,
-                    traceparent: traceparent, schemaId: schemaId, time: now)
-                events.append(event)
-                envelopes.append(
-                    EventEnvelope(
-                        id: event.id, entity: event.entity, type: event.type, sequence: aggregate.version + Int64(i) + 1, position: 0,
-                        time: now, payload: payload, causationId: event.causationId, causationKind: .command,
-                        correlationId: event.correlationId, traceparent: traceparent, schemaId: schemaId))
+                guard payload.text.utf8.count <= configuration.maxEventBytes else {
+                    return .failed(
+                        "\(handler.name): events[\(i)] (\(e.type)) has a payload of \(payload.text.utf8.count) bytes; the limit is \(configuration.maxEventBytes)",
+                        retryable: false)
+                }
+                events.append(
+                    NewEvent(
+                        id: ids.eventId(command: command.id, index: i), entity: command.entity, type: e.type, payload: payload,
+                        causationId: command.id, causationKind: .command, correlationId: command.correlationId,
+                        traceparent: traceparent, schemaId: schemaId, time: now))
             }
             // Fold before committing, so events, result and snapshot land together. An aggregator failure
             // leaves the snapshot lagging; the next command on this entity catches it up.
             var snapshot: Snapshot?
-            if let aggregator = functions.aggregator(for: command.entity.aggregate) {
+            if let aggregator {
+                let version = aggregate.version + Int64(events.count)
                 do {
-                    let state = try await aggregates.fold(aggregator, aggregate, envelopes)
-                    snapshot = Snapshot(entity: command.entity, version: aggregate.version + Int64(events.count), state: state ?? .null)
+                    if fold, let folded = handled.state {
+                        snapshot = Snapshot(entity: command.entity, version: version, state: try aggregates.validated(folded, by: aggregator, for: command.entity))
+                    } else {
+                        if fold { noteNoFold(handler) }
+                        let envelopes = events.enumerated().map { i, e in e.envelope(sequence: aggregate.version + Int64(i) + 1, position: 0) }
+                        let state = try await aggregates.fold(aggregator, aggregate, envelopes)
+                        snapshot = Snapshot(entity: command.entity, version: version, state: state ?? .null)
+                    }
                 } catch {
                     logger.warning(
                         "aggregator failed; the snapshot lags until the next command",
@@ -274,16 +400,39 @@ public final class CommandProcessor: Sendable {
                 }
             }
             do {
-                _ = try await store.commit(
-                    commandId: command.id, attempts: attempt, events: events, expectedVersion: aggregate.version, snapshot: snapshot)
-                if let snapshot { aggregates.remember(snapshot) }
-                return .succeeded
+                let result = try await store.complete(
+                    CommandCompletion(
+                        command: command, isLogged: isLogged, attempts: attempt, events: events, expectedVersion: aggregate.version,
+                        snapshot: snapshot))
+                switch result {
+                case .committed(let record, let stored):
+                    if let snapshot { aggregates.remember(snapshot) } else { aggregates.forget(command.entity) }
+                    return .succeeded(CommandOutcome(record: record, events: stored))
+                case .alreadyFinal(let record):
+                    return .succeeded(CommandOutcome(record: record, events: nil))
+                }
             } catch let conflict as VersionConflict {
                 EventoMetrics.commandConflicts.increment()
                 lastConflict = conflict.description
+                fresh = true
                 continue
+            } catch let taken as IdempotencyConflict {
+                // The log holds another command under this id.
+                if taken.kind == .command { return .refused(taken) }
+                // Derived ids are keyed and cannot be computed outside: a stored one is never this command's result.
+                return .failed("the id of its event \(taken.index) is already stored: \(taken)", retryable: false)
             }
         }
         return .conflicted("version conflict after \(configuration.maxConflictRetries + 1) tries: \(lastConflict)")
+    }
+
+    /// Whether a handler also folds: its aggregator is the same program (same transport), and it has not
+    /// shown that it cannot (a reply to `"fold": true` without a state).
+    func foldsInHandler(_ handler: FunctionDefinition, _ aggregator: FunctionDefinition) -> Bool {
+        handler.transport == aggregator.transport && !state.withLock { $0.noFold.contains(handler.name) }
+    }
+
+    private func noteNoFold(_ handler: FunctionDefinition) {
+        state.withLock { _ = $0.noFold.insert(handler.name) }
     }
 }

@@ -1,62 +1,115 @@
 import CoreMetrics
 import Logging
+import Synchronization
 
 /// Feeds committed events to dispatchers, in position order, and turns what they return into commands.
 ///
-/// A relay cursor (`dispatch`) records how far the log has been dispatched. Each step reads a page of
-/// events after the cursor, calls every matching dispatcher (concurrently, each call retried with backoff
-/// up to the dispatcher's `maxAttempts`), and commits the derived commands together with the new cursor:
-/// after a crash the step is redone, and the commands' deterministic ids (event id, dispatcher, index)
-/// make the redo add nothing. A dispatch that fails for good is parked as a dead letter and the relay
-/// moves on.
+/// Each dispatcher follows the log on its own cursor (`dispatch:NAME` in the store's cursors), so one
+/// that hangs or fails holds back nobody else. A step reads a page of events after the cursor, calls the
+/// dispatcher for the matching ones (concurrently, each call retried with backoff up to the dispatcher's
+/// `maxAttempts`), and commits the derived commands together with the new cursor: after a crash the step
+/// is redone, and the commands' deterministic ids (event id, dispatcher, index) make the redo add nothing.
+/// A dispatch that fails for good is parked as a dead letter and the dispatcher moves on.
 public final class DispatchRelay: Sendable {
-    public static let cursorName = "dispatch"
+    /// The cursor of the single relay before each dispatcher had its own; read once to migrate.
+    public static let legacyCursorName = "dispatch"
 
-    let store: any PipelineStore
+    /// The cursor of one dispatcher.
+    public static func cursorName(_ dispatcher: String) -> String { "dispatch:\(dispatcher)" }
+
+    public typealias Store = EventLog & CursorStore & DispatchLog
+
+    let store: any Store
     let functions: any FunctionDirectory
     let processor: CommandProcessor
     let commits: CommitSignal
     let validator: any SchemaValidator
+    let ids: IdDerivation
     let logger: Logger
     let pageSize = 512
-    let maxConcurrentCalls = 64
+    /// The cursor of each dispatcher with a running loop.
+    private let running = Mutex<[String: Int64]>([:])
 
     public init(
-        store: any PipelineStore, functions: any FunctionDirectory, processor: CommandProcessor, commits: CommitSignal,
-        validator: any SchemaValidator, logger: Logger
+        store: any Store, functions: any FunctionDirectory, processor: CommandProcessor, validator: any SchemaValidator,
+        ids: IdDerivation, logger: Logger
     ) {
         self.store = store
         self.functions = functions
         self.processor = processor
-        self.commits = commits
+        self.commits = store.commits
         self.validator = validator
+        self.ids = ids
         self.logger = logger
     }
 
+    /// Runs one loop per registered dispatcher until cancelled, starting loops for dispatchers registered
+    /// later (a loop ends by itself when its dispatcher is removed).
     public func run() async throws {
-        var cursor = try await store.cursor(Self.cursorName) ?? 0
+        try await withThrowingDiscardingTaskGroup { group in
+            var seen = commits.head
+            while !Task.isCancelled {
+                for d in functions.dispatchers() {
+                    let isNew = running.withLock { r in
+                        guard r[d.name] == nil else { return false }
+                        r[d.name] = seen
+                        return true
+                    }
+                    guard isNew else { continue }
+                    group.addTask {
+                        defer { _ = self.running.withLock { $0.removeValue(forKey: d.name) } }
+                        do {
+                            try await self.follow(d.name)
+                        } catch is CancellationError {
+                        } catch {
+                            self.logger.error("dispatcher loop failed: \(error)", metadata: ["evento.function": "\(d.name)"])
+                            try? await Task.sleep(for: .seconds(1))
+                        }
+                    }
+                }
+                // The lag of the slowest dispatcher (each also has its own gauge).
+                let slowest = running.withLock { $0.values.min() }
+                EventoMetrics.dispatchLag.record(slowest.map { max(0, commits.head - $0) } ?? 0)
+                seen = await commits.wait(after: seen, timeout: .seconds(1))
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// The loop of one dispatcher: its pages of the log, until it is unregistered or the relay stops.
+    func follow(_ name: String) async throws {
+        let cursorName = Self.cursorName(name)
+        var cursor: Int64
+        if let own = try await store.cursor(cursorName) {
+            cursor = own
+        } else {
+            cursor = try await store.cursor(Self.legacyCursorName) ?? 0
+        }
         var lastSaved = cursor
         var lastSave = ContinuousClock.now
+        let lag = Gauge(label: "evento_dispatcher_lag_events", dimensions: [("dispatcher", name)])
         while !Task.isCancelled {
+            guard let dispatcher = functions.function(named: name), dispatcher.kind == .dispatcher else { break }
             let head = await commits.wait(after: cursor, timeout: .seconds(1))
             if Task.isCancelled { break }
-            EventoMetrics.dispatchLag.record(head - cursor)
+            lag.record(head - cursor)
+            running.withLock { [cursor] in $0[name] = cursor }
             guard head > cursor else { continue }
             let page = try await store.events(afterPosition: cursor, limit: pageSize)
             guard let last = page.last else { continue }
-            let dispatchers = functions.dispatchers()
-            let work = page.flatMap { e in dispatchers.filter { $0.receives(e) }.map { (event: e, dispatcher: $0) } }
+            let work = page.filter { dispatcher.receives($0) }
             if work.isEmpty {
                 cursor = last.position
                 // Nothing derived: save the cursor now and then rather than on every page.
                 if ContinuousClock.now - lastSave > .seconds(1) {
-                    try await store.setCursor(Self.cursorName, to: cursor)
+                    try await store.setCursor(cursorName, to: cursor)
                     lastSaved = cursor
                     lastSave = .now
                 }
                 continue
             }
-            let results = await dispatch(work)
+            let results = await dispatch(work, to: dispatcher)
+            if Task.isCancelled { break }  // calls cut short: the page is redone after the restart
             var commands: [NewCommand] = []
             var dead: [DeadDispatch] = []
             for r in results {
@@ -65,13 +118,13 @@ public final class DispatchRelay: Sendable {
                 case .dead(let d): dead.append(d)
                 }
             }
-            let new = try await store.commit(DispatchCommit(cursorName: Self.cursorName, position: last.position, commands: commands, deadDispatches: dead))
+            let new = try await store.commit(DispatchCommit(cursorName: cursorName, position: last.position, commands: commands, deadDispatches: dead))
             processor.submit(new)
             cursor = last.position
             lastSaved = cursor
             lastSave = .now
         }
-        if cursor != lastSaved { try? await store.setCursor(Self.cursorName, to: cursor) }
+        if cursor != lastSaved { try? await store.setCursor(cursorName, to: cursor) }
     }
 
     enum Result {
@@ -79,16 +132,16 @@ public final class DispatchRelay: Sendable {
         case dead(DeadDispatch)
     }
 
-    /// Calls the dispatchers, at most `maxConcurrentCalls` at once; results in the order of `work`.
-    func dispatch(_ work: [(event: EventEnvelope, dispatcher: FunctionDefinition)]) async -> [Result] {
+    /// Calls the dispatcher for each event, at most its `maxConcurrency` at once; results in event order.
+    func dispatch(_ work: [EventEnvelope], to dispatcher: FunctionDefinition) async -> [Result] {
         await withTaskGroup(of: (Int, Result).self) { group in
             var results = [Result?](repeating: nil, count: work.count)
             var next = 0
             func start(_ i: Int) {
-                let item = work[i]
-                group.addTask { (i, await self.dispatchWithRetries(item.event, item.dispatcher)) }
+                let event = work[i]
+                group.addTask { (i, await self.dispatchWithRetries(event, dispatcher)) }
             }
-            while next < min(maxConcurrentCalls, work.count) {
+            while next < min(dispatcher.maxConcurrency, work.count) {
                 start(next)
                 next += 1
             }
@@ -127,7 +180,7 @@ public final class DispatchRelay: Sendable {
             metadata: ["evento.function": "\(dispatcher.name)", "evento.event.id": "\(event.id)", "error": "\(lastError)"])
         return .dead(
             DeadDispatch(
-                id: Identifiers.derived("dead-dispatch", event.id, dispatcher.name), dispatcher: dispatcher.name, eventId: event.id,
+                id: ids.id("dead-dispatch", event.id, dispatcher.name), dispatcher: dispatcher.name, eventId: event.id,
                 attempts: attempt, lastError: lastError, createdAt: .now()))
     }
 
@@ -144,7 +197,7 @@ public final class DispatchRelay: Sendable {
                 throw FunctionCallError(function: dispatcher.name, message: "returned an invalid command: \(error.message)", retryable: true)
             }
             return NewCommand(
-                id: Identifiers.derived(event.id, dispatcher.name, String(i)), entity: c.entity, type: c.type, payload: payload,
+                id: ids.commandId(event: event.id, dispatcher: dispatcher.name, index: i), entity: c.entity, type: c.type, payload: payload,
                 causationId: event.id, causationKind: .event, correlationId: event.correlationId, traceparent: traceparent)
         }
     }

@@ -1,15 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+import W3CTraceContext
+
 /// Generated identifiers.
 public enum Identifiers {
     /// A UUIDv7 (RFC 9562): time-ordered, so ids generated later sort later, in lowercase text form.
     public static func uuidV7(now: Timestamp = .now()) -> String {
-        var rng = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: 16)
         let ms = UInt64(bitPattern: now.millisecondsSinceEpoch)
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(i))) }
-        let r1 = rng.next() as UInt64
-        let r2 = rng.next() as UInt64
-        for i in 0..<2 { bytes[6 + i] = UInt8(truncatingIfNeeded: r1 >> (8 * UInt64(i))) }
-        for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: r2 >> (8 * UInt64(i))) }
+        RandomPool.shared.fill(&bytes, from: 6)
         bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
         bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
         return uuidText(bytes)
@@ -42,59 +46,103 @@ public enum Identifiers {
         v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10
     }
 
-    static func randomBytes(_ n: Int) -> [UInt8] {
-        // Eight bytes per draw (each draw of the system generator is a getrandom call).
-        var rng = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(n + 7)
-        while bytes.count < n {
-            var word = rng.next()
-            for _ in 0..<8 {
-                bytes.append(UInt8(truncatingIfNeeded: word))
-                word >>= 8
-            }
-        }
-        bytes.removeLast(bytes.count - n)
+    public static func randomBytes(_ n: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: n)
+        RandomPool.shared.fill(&bytes, from: 0)
         return bytes
     }
 }
 
-/// W3C Trace Context `traceparent`: `00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>`.
+/// A generator over `RandomPool` (for APIs that take a `RandomNumberGenerator`).
+struct PooledRandom: RandomNumberGenerator {
+    mutating func next() -> UInt64 {
+        var bytes = [UInt8](repeating: 0, count: 8)
+        RandomPool.shared.fill(&bytes, from: 0)
+        return bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+}
+
+/// Cryptographically random bytes from the kernel, drawn 4 KiB at a time: an id needs 10 random bytes,
+/// and a getrandom call for each (what `SystemRandomNumberGenerator` makes per 8 bytes) cost more than
+/// the rest of making the id.
+final class RandomPool: Sendable {
+    static let shared = RandomPool()
+
+    private struct Buffer {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var used = 4096
+    }
+    private let buffer = Mutex(Buffer())
+
+    /// Overwrites `bytes[start...]` with random bytes.
+    func fill(_ bytes: inout [UInt8], from start: Int) {
+        buffer.withLock { b in
+            for i in start..<bytes.count {
+                if b.used == b.bytes.count {
+                    Self.draw(&b.bytes)
+                    b.used = 0
+                }
+                bytes[i] = b.bytes[b.used]
+                b.bytes[b.used] = 0  // never hand out the same byte twice, even after a failed draw
+                b.used += 1
+            }
+        }
+    }
+
+    private static func draw(_ bytes: inout [UInt8]) {
+        // /dev/urandom: the kernel's CSPRNG, one read per 4 KiB (Glibc's module does not export getrandom).
+        let fd = urandom
+        bytes.withUnsafeMutableBytes { raw in
+            var filled = 0
+            while filled < raw.count {
+                let n = read(fd, raw.baseAddress! + filled, raw.count - filled)
+                if n > 0 { filled += n } else if n < 0 && errno == EINTR { continue } else { fatalError("cannot read /dev/urandom: errno \(errno)") }
+            }
+        }
+    }
+
+    private static let urandom: Int32 = {
+        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        precondition(fd >= 0, "cannot open /dev/urandom: errno \(errno)")
+        return fd
+    }()
+}
+
+/// W3C Trace Context `traceparent`: `00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>`, parsed and made by
+/// swift-w3c-trace-context (the library OpenTelemetry's Swift packages share).
 public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
-    public let traceId: String
-    public let parentId: String
-    public let flags: String
+    let context: TraceContext
 
-    public var description: String { "00-\(traceId)-\(parentId)-\(flags)" }
+    public var traceId: String { context.traceID.description }
+    public var parentId: String { context.spanID.description }
+    public var flags: String { String(context.traceParentHeaderValue.suffix(2)) }
 
-    /// Parses a header value; `nil` when it does not follow the W3C format.
+    public var description: String { context.traceParentHeaderValue }
+
+    /// Parses a header value; `nil` when it does not follow the W3C format (version 00, lowercase hex,
+    /// non-zero ids).
     public init?(_ text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16,
-            parts[3].count == 2
-        else { return nil }
-        if parts[0] == "00" && parts.count != 4 { return nil }
-        func isLowerHex(_ s: Substring) -> Bool { s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) } }
-        guard parts[0...3].allSatisfy(isLowerHex) else { return nil }
-        guard parts[1].contains(where: { $0 != "0" }), parts[2].contains(where: { $0 != "0" }) else { return nil }
-        traceId = String(parts[1])
-        parentId = String(parts[2])
-        flags = String(parts[3])
+        // The library accepts uppercase hex; the specification does not.
+        guard !text.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x46 }) else { return nil }
+        guard let context = try? TraceContext(traceParentHeaderValue: text) else { return nil }
+        self.context = context
     }
 
-    private init(traceId: String, parentId: String, flags: String) {
-        self.traceId = traceId
-        self.parentId = parentId
-        self.flags = flags
-    }
+    private init(_ context: TraceContext) { self.context = context }
 
     /// A new trace, sampled.
     public static func newTrace() -> TraceParent {
-        TraceParent(traceId: Identifiers.hex(Identifiers.randomBytes(16)), parentId: Identifiers.hex(Identifiers.randomBytes(8)), flags: "01")
+        var random = PooledRandom()
+        return TraceParent(
+            TraceContext(traceID: .random(using: &random), spanID: .random(using: &random), flags: .sampled, state: TraceState()))
     }
 
     /// The same trace with a new span as parent: what a hop (command → handler → event) propagates.
     public func child() -> TraceParent {
-        TraceParent(traceId: traceId, parentId: Identifiers.hex(Identifiers.randomBytes(8)), flags: flags)
+        var random = PooledRandom()
+        return TraceParent(TraceContext(traceID: context.traceID, spanID: .random(using: &random), flags: context.flags, state: context.state))
     }
+
+    public static func == (a: TraceParent, b: TraceParent) -> Bool { a.description == b.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 }

@@ -3,10 +3,7 @@ import Hummingbird
 
 /// `GET /dead-letters`, `POST /dead-letters/{id}/retry`: commands and dispatches that failed for good.
 struct DeadLetterRoutes<Context: RequestContext>: Sendable {
-    let store: any PipelineStore
-    let functions: any FunctionDirectory
-    let processor: CommandProcessor
-    let relay: DispatchRelay
+    let evento: Evento
     /// Largest answer of the listing, in bytes.
     let maxResponseBytes: Int
 
@@ -14,24 +11,19 @@ struct DeadLetterRoutes<Context: RequestContext>: Sendable {
         router.get("/dead-letters") { request, _ in try await self.list(request) }
         router.post("/dead-letters/:id/retry") { request, context in
             let id = try context.parameters.decoded("id")
-            if let command = try await store.command(id: id) {
-                guard command.status == .dead || command.status == .failed else {
-                    throw EventoError(.conflict, "command \(id) is \(command.status.rawValue); only dead or failed commands can be retried")
-                }
-                guard let revived = try await store.revive(commandId: id) else { throw EventoError.notFound("no command with id \"\(id)\"") }
-                processor.submit([revived])
+            switch try await evento.retryDeadLetter(id: id) {
+            case .command(let revived):
                 return JSONResponse.object(.accepted, headers: [.location: "/commands/\(id)"]) { o in
                     o.field("id", id)
                     o.field("kind", "command")
                     o.field("status", revived.status.rawValue)
                 }
-            }
-            guard let dead = try await store.deadDispatch(id: id) else { throw EventoError.notFound("no dead letter with id \"\(id)\"") }
-            let commands = try await relay.retry(dead)
-            return JSONResponse.object { o in
-                o.field("id", id)
-                o.field("kind", "dispatch")
-                o.array("commands", commands) { w, c in w.object { c.writeMembers(to: &$0) } }
+            case .dispatch(let commands):
+                return JSONResponse.object { o in
+                    o.field("id", id)
+                    o.field("kind", "dispatch")
+                    o.array("commands", commands) { w, c in w.object { c.writeMembers(to: &$0) } }
+                }
             }
         }
     }
@@ -41,8 +33,7 @@ struct DeadLetterRoutes<Context: RequestContext>: Sendable {
     /// the answer says `"truncatedByBytes": true`; entries that do not fit even so are left out.
     func list(_ request: Request) async throws -> Response {
         let limit = Int(try request.queryInt("limit", default: 100, range: 1...10_000))
-        let commands = try await store.deadCommands(limit: limit)
-        let dispatches = try await store.deadDispatches(limit: limit)
+        let letters = try await evento.deadLetters(limit: limit)
         var w = JSONWriter(capacity: 4096)
         w.raw("{\"deadLetters\":[")
         var count = 0
@@ -61,42 +52,40 @@ struct DeadLetterRoutes<Context: RequestContext>: Sendable {
         }
         var omitting = false
         var cut = false
-        for c in commands {
-            let function = functions.handler(for: c.entity.aggregate)?.name
-            if !omitting {
+        for letter in letters where !cut {
+            switch letter {
+            case .command(let c, let function):
+                if !omitting {
+                    let fits = append { w in
+                        w.object { o in
+                            Self.commandMembers(c, function: function, lastError: c.lastError, to: &o)
+                            o.object("command") { c.writeMembers(to: &$0) }
+                        }
+                    }
+                    if fits { continue }
+                    omitting = true
+                }
                 let fits = append { w in
                     w.object { o in
-                        Self.commandMembers(c, function: function, lastError: c.lastError, to: &o)
-                        o.object("command") { c.writeMembers(to: &$0) }
+                        Self.commandMembers(c, function: function, lastError: c.lastError.map(Self.excerpt), to: &o)
+                        o.field("commandOmitted", true)
                     }
                 }
-                if fits { continue }
-                omitting = true
-            }
-            let fits = append { w in
-                w.object { o in
-                    Self.commandMembers(c, function: function, lastError: c.lastError.map(Self.excerpt), to: &o)
-                    o.field("commandOmitted", true)
+                if !fits { cut = true }
+            case .dispatch(let d):
+                let fits = append { w in
+                    w.object { o in
+                        o.field("id", d.id)
+                        o.field("kind", "dispatch")
+                        o.field("function", d.dispatcher)
+                        o.field("attempts", d.attempts)
+                        o.field("lastError", d.lastError)
+                        o.field("time", d.createdAt.description)
+                        o.field("eventId", d.eventId)
+                    }
                 }
+                if !fits { cut = true }
             }
-            if !fits {
-                cut = true
-                break
-            }
-        }
-        for d in dispatches where !cut {
-            let fits = append { w in
-                w.object { o in
-                    o.field("id", d.id)
-                    o.field("kind", "dispatch")
-                    o.field("function", d.dispatcher)
-                    o.field("attempts", d.attempts)
-                    o.field("lastError", d.lastError)
-                    o.field("time", d.createdAt.description)
-                    o.field("eventId", d.eventId)
-                }
-            }
-            if !fits { cut = true }
         }
         w.raw("]")
         if cut || omitting { w.raw(",\"truncatedByBytes\":true") }

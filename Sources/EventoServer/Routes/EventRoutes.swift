@@ -8,9 +8,9 @@ import ServiceLifecycle
 
 /// `POST /events`, `GET /events/{id}`, `GET /events`, `GET /entities/{entity}/events`.
 struct EventRoutes<Context: RequestContext>: Sendable {
-    let store: any EventStore
+    let evento: Evento
+    let store: any EventoStorage
     let commits: CommitSignal?
-    let validator: any SchemaValidator
     /// Decodes `payloadAvro` and serves `GET /events/{id}/avro`.
     let schemas: SchemaRegistry
     let maxBodyBytes: Int
@@ -27,37 +27,10 @@ struct EventRoutes<Context: RequestContext>: Sendable {
 
     func publish(_ request: Request) async throws -> Response {
         var request = request
-        let body = try await request.jsonBody(limit: maxBodyBytes)
-        let (drafts, isBatch) = try EventRequest.parse(body)
-        let header = request.headers[.traceparent]
-        let resolver = CauseResolver(store: store)
-        var events: [NewEvent] = []
-        events.reserveCapacity(drafts.count)
-        var earlier: [String: (kind: ItemKind, correlationId: String, traceparent: String?)] = [:]
-        for d in drafts {
-            let id = d.id ?? Identifiers.uuidV7()
-            let field = d.path.isEmpty ? "payload" : d.path + ".payload"
-            var given = d.payload ?? .null
-            if let avro = d.avro {
-                do {
-                    given = RawJSON(try schemas.decodeWireFormat(avro).value)
-                } catch {
-                    let f = d.path.isEmpty ? "payloadAvro" : d.path + ".payloadAvro"
-                    throw EventoError(.validation, "\(f): cannot decode: \(error)", field: f)
-                }
-            }
-            let (payload, schemaId) = try validator.validateEvent(aggregate: d.entity.aggregate, type: d.type, payload: given, field: field)
-            let cause = try await resolver.resolve(d.cause, ownId: id, headerTraceparent: header, earlier: earlier)
-            if isBatch { earlier[id] = (.event, cause.correlationId, cause.traceparent) }
-            events.append(
-                NewEvent(
-                    id: id, entity: d.entity, type: d.type, payload: payload, causationId: cause.causationId,
-                    causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent,
-                    expectedVersion: d.expectedVersion, schemaId: schemaId))
-        }
+        let (drafts, isBatch) = try SubmissionParser.events(try await request.jsonBody(limit: maxBodyBytes))
         let result: AppendResult
         do {
-            result = try await store.append(events)
+            result = try await evento.publish(drafts, headerTraceparent: request.headers[.traceparent])
         } catch let conflict as VersionConflict where isBatch {
             throw EventoError(
                 .versionConflict, "events[\(conflict.index)]: \(conflict.description)", field: "events[\(conflict.index)].expectedVersion",

@@ -5,7 +5,7 @@ import Hummingbird
 /// `GET /kafka` (the relay's state) and `POST /kafka/republish` (resend history from a position).
 struct KafkaRoutes<Context: RequestContext>: Sendable {
     let relay: KafkaRelay?
-    let store: any PipelineStore
+    let store: any EventoStorage
     let maxBodyBytes: Int
 
     func register(on router: Router<Context>) {

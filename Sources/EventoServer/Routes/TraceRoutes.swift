@@ -13,7 +13,7 @@ import Hummingbird
 ///   `"truncated": true`), at `maxNodes` nodes, or at the byte limit (`"truncatedByBytes": true`):
 ///   `"truncated": true` at the top.
 struct TraceRoutes<Context: RequestContext>: Sendable {
-    let store: any EventStore
+    let store: any EventoStorage
     /// Largest answer, in bytes (the chain and the tree both carry payloads).
     let maxResponseBytes: Int
     /// Most nodes returned in `descendants`.

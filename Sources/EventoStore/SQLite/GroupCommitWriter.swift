@@ -11,15 +11,10 @@ import Synchronization
 /// inside its own savepoint: a write that throws (a version conflict, say) is rolled back alone and the
 /// others still commit. A write's caller is resumed only after the commit is durable.
 final class GroupCommitWriter: @unchecked Sendable {
-    // @unchecked: `queue` and `stopped` are only touched under `condition`; the connection and the caches
-    // are only touched on the writer thread.
-    private let condition = NSCondition()
-    private var queue = Deque<PendingWrite>()
-    private var stopped = false
-    private var finished = false
+    // @unchecked: the connection and the caches are only touched on the writer thread (`threads` owns it).
+    private var threads: OwnedThreads<PendingWrite>!
     private let connection: SQLiteConnection
-    private let maxBatch: Int
-    private let onCommit: @Sendable (_ headPosition: Int64, _ batchSize: Int) -> Void
+    private let onCommit: @Sendable (_ headPosition: Int64?, _ versions: [String: Int64]) -> Void
     /// Entity versions known to the writer (it is the only writer, so they stay true). Bounded.
     private let versionCache = VersionCache()
     private let versionCacheLimit = 200_000
@@ -28,61 +23,28 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Transactions committed and writes they carried, since start.
     var statistics: WriterStatistics { counters.withLock { $0 } }
 
+    /// Starts the writer thread.
+    /// - Parameter onCommit: runs on the writer thread after each commit, before its writers are resumed,
+    ///   with the new head position (nil when no event was written) and the entity versions it set.
     init(
         connection: SQLiteConnection, maxBatch: Int,
-        onCommit: @escaping @Sendable (_ headPosition: Int64, _ batchSize: Int) -> Void
+        onCommit: @escaping @Sendable (_ headPosition: Int64?, _ versions: [String: Int64]) -> Void
     ) {
         self.connection = connection
-        self.maxBatch = maxBatch
         self.onCommit = onCommit
-    }
-
-    func start() {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "evento-sqlite-writer"
-        thread.start()
+        threads = OwnedThreads(name: "evento-sqlite-writer", maxBatch: maxBatch) { [unowned self] _, batch in self.run(batch) }
     }
 
     /// Stops after the queued writes are done.
-    func shutdown() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        while !finished { condition.wait() }
-        condition.unlock()
-    }
+    func shutdown() { threads.stop() }
 
     /// Runs `body` in the next group transaction; returns once that transaction has committed.
     func perform<T: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let op = PendingWrite(body: body, continuation: continuation)
-            condition.lock()
-            if stopped {
-                condition.unlock()
+            if !threads.submit(op) {
                 continuation.resume(throwing: EventoError(.unavailable, "the store is shutting down"))
-                return
             }
-            queue.append(op)
-            condition.signal()
-            condition.unlock()
-        }
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            while queue.isEmpty && !stopped { condition.wait() }
-            if queue.isEmpty && stopped {
-                finished = true
-                condition.broadcast()
-                condition.unlock()
-                return
-            }
-            let n = min(queue.count, maxBatch)
-            let batch = Array(queue.prefix(n))
-            queue.removeFirst(n)
-            condition.unlock()
-            run(batch)
         }
     }
 
@@ -131,7 +93,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             $0.writes += batch.count
             $0.largestGroup = max($0.largestGroup, batch.count)
         }
-        if let head = tx.headPosition { onCommit(head, batch.count) }
+        if tx.headPosition != nil || !tx.committedVersions.isEmpty { onCommit(tx.headPosition, tx.committedVersions) }
         for op in batch { op.finish() }
     }
 }

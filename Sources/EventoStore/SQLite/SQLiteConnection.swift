@@ -1,4 +1,4 @@
-import CSQLite
+internal import CSQLite
 import EventoCore
 
 /// An error SQLite reported, turned into Swift once at the boundary.

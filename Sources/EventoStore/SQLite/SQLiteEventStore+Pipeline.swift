@@ -38,6 +38,11 @@ extension SQLiteEventStore {
                 guard stored.entity == cmd.entity, stored.type == cmd.type else {
                     throw IdempotencyConflict(kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index)
                 }
+                // The same id with another payload is another command, not a retry of this one.
+                if stored.payload.text != cmd.payload.text, (try? stored.payload.value()) != (try? cmd.payload.value()) {
+                    throw IdempotencyConflict(
+                        kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index, differentPayload: true)
+                }
                 out.append(CommandSubmission(record: stored, isNew: false))
             } else {
                 out.append(
@@ -46,7 +51,7 @@ extension SQLiteEventStore {
                             id: cmd.id, entity: cmd.entity, type: cmd.type, payload: cmd.payload, causationId: cmd.causationId,
                             causationKind: cmd.causationKind, correlationId: cmd.correlationId, traceparent: cmd.traceparent,
                             createdAt: tx.now, updatedAt: tx.now),
-                        isNew: true))
+                        isNew: true, seq: c.lastInsertRowID))
             }
         }
         return out
@@ -65,42 +70,125 @@ extension SQLiteEventStore {
         }
     }
 
-    public func recordFailure(commandId: String, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord? {
+    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
         try await writer.perform { tx in
-            let s = try tx.connection.statement(
-                "UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1")
-            try s.bind(1, commandId)
+            let c = tx.connection
+            var record = command
+            record.status = status
+            record.attempts = attempts
+            record.lastError = error
+            record.updatedAt = tx.now
+            let s = try c.statement(
+                "UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1 AND status = 'pending'")
+            try s.bind(1, command.id)
             try s.bind(2, status.rawValue)
             try s.bind(3, attempts)
             try s.bind(4, error)
             try s.bind(5, tx.now.millisecondsSinceEpoch)
             try s.step()
-            return try CommandRows.command(id: commandId, tx.connection)
+            if c.changes == 0 {
+                if let stored = try CommandRows.command(id: command.id, c) {
+                    // Finished meanwhile (another instance of it), or another command under this id.
+                    try Self.checkSame(command, stored)
+                    return stored
+                }
+                try Self.insert(record, in: tx)
+            }
+            return record
         }
     }
 
-    public func commit(
-        commandId: String, attempts: Int, events: [NewEvent], expectedVersion: Int64, snapshot: Snapshot?
-    ) async throws -> AppendResult {
+    public func complete(_ completion: CommandCompletion) async throws -> CompletionResult {
         try await writer.perform { tx in
-            var events = events
-            for i in events.indices { events[i].expectedVersion = .exact(expectedVersion + Int64(i)) }
-            let result = try Self.append(events, in: tx)
+            let c = tx.connection
+            let command = completion.command
+            var events = completion.events
+            for i in events.indices { events[i].expectedVersion = .exact(completion.expectedVersion + Int64(i)) }
             var ids = JSONWriter()
-            ids.array(result.events) { w, e in w.string(e.id) }
-            let s = try tx.connection.statement(
-                """
-                UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
-                    updated_at = ?4 WHERE id = ?1
-                """)
-            try s.bind(1, commandId)
-            try s.bind(2, attempts)
-            try s.bind(3, ids.string)
-            try s.bind(4, tx.now.millisecondsSinceEpoch)
-            try s.step()
-            if let snapshot { try Self.save(snapshot, in: tx) }
-            return result
+            ids.array(events) { w, e in w.string(e.id) }
+            var record = command
+            record.status = .succeeded
+            record.attempts = completion.attempts
+            record.lastError = nil
+            record.resultEventIds = events.map(\.id)
+            record.updatedAt = tx.now
+            // The command's row: updated when logged and pending, inserted when not logged yet.
+            var found = false
+            if completion.isLogged {
+                let update = try c.statement(
+                    """
+                    UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
+                        updated_at = ?4 WHERE id = ?1 AND status = 'pending'
+                    """)
+                try update.bind(1, command.id)
+                try update.bind(2, completion.attempts)
+                try update.bind(3, ids.string)
+                try update.bind(4, tx.now.millisecondsSinceEpoch)
+                try update.step()
+                found = c.changes > 0
+            }
+            if !found {
+                if let stored = try CommandRows.command(id: command.id, c) {
+                    try Self.checkSame(command, stored)
+                    if stored.status.isFinal { return .alreadyFinal(stored) }
+                    // Logged meanwhile (its waiter gave up), still pending: finish it.
+                    let update = try c.statement(
+                        """
+                        UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
+                            updated_at = ?4 WHERE id = ?1
+                        """)
+                    try update.bind(1, command.id)
+                    try update.bind(2, completion.attempts)
+                    try update.bind(3, ids.string)
+                    try update.bind(4, tx.now.millisecondsSinceEpoch)
+                    try update.step()
+                    record.createdAt = stored.createdAt
+                } else {
+                    try Self.insert(record, in: tx)
+                }
+            }
+            let result = try Self.append(events, in: tx, replays: .refuse)
+            if let snapshot = completion.snapshot { try Self.save(snapshot, in: tx) }
+            return .committed(record, result.events)
         }
+    }
+
+    /// Throws when the log holds another command under `command`'s id.
+    static func checkSame(_ command: CommandRecord, _ stored: CommandRecord) throws {
+        guard stored.entity == command.entity, stored.type == command.type else {
+            throw IdempotencyConflict(kind: .command, id: command.id, storedEntity: stored.entity, storedType: stored.type, index: 0)
+        }
+        if stored.payload.text != command.payload.text, (try? stored.payload.value()) != (try? command.payload.value()) {
+            throw IdempotencyConflict(
+                kind: .command, id: command.id, storedEntity: stored.entity, storedType: stored.type, index: 0, differentPayload: true)
+        }
+    }
+
+    /// Adds a command's row as the record says.
+    static func insert(_ r: CommandRecord, in tx: WriteTransaction) throws {
+        let s = try tx.connection.statement(
+            """
+            INSERT INTO commands(id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent,
+                status, attempts, last_error, result_event_ids, next_attempt_at, created_at, updated_at)
+            VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
+            """)
+        var ids = JSONWriter()
+        ids.array(r.resultEventIds) { w, id in w.string(id) }
+        try s.bind(1, r.id)
+        try s.bind(2, r.entity.rawValue)
+        try s.bind(3, r.type)
+        try s.bind(4, r.payload.text)
+        try s.bind(5, r.causationId)
+        try s.bind(6, r.causationKind.rawValue)
+        try s.bind(7, r.correlationId)
+        try s.bind(8, r.traceparent)
+        try s.bind(9, r.status.rawValue)
+        try s.bind(10, r.attempts)
+        try s.bind(11, r.lastError)
+        try s.bind(12, ids.string)
+        try s.bind(13, r.createdAt.millisecondsSinceEpoch)
+        try s.bind(14, r.updatedAt.millisecondsSinceEpoch)
+        try s.step()
     }
 
     public func deadCommands(limit: Int) async throws -> [CommandRecord] {
@@ -167,6 +255,14 @@ extension SQLiteEventStore {
 
     public func setCursor(_ name: String, to position: Int64) async throws {
         try await writer.perform { tx in try Self.setCursor(name, to: position, in: tx) }
+    }
+
+    public func removeCursor(_ name: String) async throws {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement("DELETE FROM relay_cursors WHERE name = ?1")
+            try s.bind(1, name)
+            try s.step()
+        }
     }
 
     static func setCursor(_ name: String, to position: Int64, in tx: WriteTransaction) throws {

@@ -2,11 +2,13 @@ import CoreMetrics
 import EventoCore
 import Foundation
 import Logging
+import Synchronization
 
 /// The embedded event store: one SQLite database in WAL mode, one writer thread with group commit and a
 /// pool of reader threads.
-public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
-    // @unchecked: all mutable state lives in the writer (its thread) and the reader pool (its threads).
+public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
+    // @unchecked: all mutable state lives in the writer (its thread), the reader pool (its threads) and
+    // `versions` (a Mutex).
 
     public struct Configuration: Sendable {
         /// Directory holding `evento.sqlite` (created if missing).
@@ -27,7 +29,12 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     public let configuration: Configuration
     /// Advances on every commit that wrote events.
     public let commits: CommitSignal
+    /// Derives ids under this store's secret key (made at its creation, kept in `meta`).
+    public let idDerivation: IdDerivation
     let writer: GroupCommitWriter
+    /// The entity versions recent commits set (or reads found), for `knownVersion`: a copy of what the
+    /// writer knows, updated after each commit before its writers are resumed. Bounded.
+    let versions = KnownVersions(limit: 200_000)
     let readers: ReaderPool
     private let checkpointer: Checkpointer
     private let lock: DirectoryLock
@@ -45,11 +52,14 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         // Checkpoints run on the checkpointer's thread, never inside a commit.
         try writeConnection.execute("PRAGMA wal_autocheckpoint=0")
         try Schema.migrate(writeConnection)
+        idDerivation = IdDerivation(key: try Self.idKey(writeConnection))
         let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
         let commits = CommitSignal(head: head)
         self.commits = commits
-        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit) { head, _ in
-            commits.advance(to: head)
+        let versions = self.versions
+        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit) { head, written in
+            versions.raise(written)
+            if let head { commits.advance(to: head) }
         }
         var readConnections: [SQLiteConnection] = []
         for _ in 0..<max(1, configuration.readers) {
@@ -59,9 +69,43 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         }
         readers = ReaderPool(connections: readConnections)
         checkpointer = try Checkpointer(path: path, logger: logger)
-        writer.start()
-        checkpointer.start()
         logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
+    }
+
+    /// The secret that derived ids are made with: created once, with the store, and never changed (a
+    /// changed key would give a step redone after a crash other ids than its first run).
+    static func idKey(_ c: SQLiteConnection) throws -> [UInt8] {
+        let read = try c.statement("SELECT value FROM meta WHERE key = 'id_key'")
+        defer { read.reset() }
+        if try read.step(), let key = hexBytes(read.string(0)), key.count >= 16 { return key }
+        read.reset()
+        let key = IdDerivation.newKey()
+        let insert = try c.statement("INSERT INTO meta(key, value) VALUES('id_key', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        try insert.bind(1, Identifiers.hex(key))
+        try insert.step()
+        insert.reset()
+        return key
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            default: nil
+            }
+        }
+        var i = 0
+        while i < digits.count {
+            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 
     /// Group-commit figures: transactions and the writes they carried.
@@ -82,7 +126,10 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
         return try await writer.perform { tx in try Self.append(events, in: tx) }
     }
 
-    static func append(_ events: [NewEvent], in tx: WriteTransaction) throws -> AppendResult {
+    /// - Parameter replays: whether an event whose id is already stored is answered with the stored event
+    ///   (an idempotent retry of `POST /events`) or refused (a command's own events are new by definition:
+    ///   a stored one is somebody else's, never the command's result).
+    static func append(_ events: [NewEvent], in tx: WriteTransaction, replays: ReplayPolicy = .answerStored) throws -> AppendResult {
         var out: [EventEnvelope] = []
         out.reserveCapacity(events.count)
         var duplicates = 0
@@ -97,7 +144,7 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             let version = try tx.version(of: e.entity.rawValue)
             if !e.expectedVersion.matches(version) {
                 // A replay of a stored event is answered with the stored event, whatever the version now.
-                if let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) {
+                if replays == .answerStored, let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) {
                     out.append(stored)
                     duplicates += 1
                     continue
@@ -119,6 +166,11 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             try insert.bind(11, e.schemaId.map(Int64.init))
             try insert.step()
             if tx.connection.changes == 0 {
+                if replays == .refuse {
+                    let stored = try EventRows.event(id: e.id, tx.connection)
+                    throw IdempotencyConflict(
+                        kind: .event, id: e.id, storedEntity: stored?.entity ?? e.entity, storedType: stored?.type ?? e.type, index: index)
+                }
                 guard let stored = try storedDuplicate(of: e, index: index, connection: tx.connection) else {
                     throw EventoError(.internal, "event \(e.id) was neither inserted nor found")
                 }
@@ -178,13 +230,18 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
     }
 
     public func version(of entity: EntityId) async throws -> Int64 {
-        try await readers.read { c in
+        let version = try await readers.read { c in
             let s = try c.statement("SELECT sequence FROM events WHERE entity = ?1 ORDER BY sequence DESC LIMIT 1")
             try s.bind(1, entity.rawValue)
             defer { s.reset() }
             return try s.step() ? s.int64(0) : 0
         }
+        // Known from now on (never moving back: a commit may have raised it meanwhile).
+        versions.raise([entity.rawValue: version])
+        return version
     }
+
+    public func knownVersion(of entity: EntityId) -> Int64? { versions[entity.rawValue] }
 
     public func headPosition() async throws -> Int64 {
         try await readers.read { c in try c.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0 }
@@ -215,6 +272,12 @@ public final class SQLiteEventStore: PipelineStore, @unchecked Sendable {
             return events.map(TraceItem.event) + commands.map(TraceItem.command)
         }
     }
+}
+
+/// What an append does with an event whose id is already stored.
+enum ReplayPolicy {
+    case answerStored
+    case refuse
 }
 
 /// Reading event rows.
@@ -277,5 +340,23 @@ enum CommandRows {
             createdAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 12)),
             updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 13))
         )
+    }
+}
+
+/// Entity versions this process knows without reading: raised by each commit (before its writers are
+/// resumed) and by reads; never lowered. Bounded: forgotten all at once when full.
+final class KnownVersions: Sendable {
+    private let map = Mutex<[String: Int64]>([:])
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    subscript(entity: String) -> Int64? { map.withLock { $0[entity] } }
+
+    func raise(_ versions: [String: Int64]) {
+        map.withLock { m in
+            if m.count + versions.count > limit { m.removeAll(keepingCapacity: true) }
+            m.merge(versions) { old, new in max(old, new) }
+        }
     }
 }

@@ -100,6 +100,13 @@ enum Schema {
             sha256 TEXT NOT NULL
         ) WITHOUT ROWID;
         """,
+        // The store's own settings, e.g. the secret key derived ids are made with (`id_key`).
+        """
+        CREATE TABLE meta(
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

@@ -39,13 +39,22 @@ struct BenchClient: Sendable {
         return c
     }())
 
-    func request(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async -> (status: Int, json: JSONValue, text: String)? {
-        var headers: [(name: String, value: String)] = []
+    /// A response; its body is parsed only when asked (the bench client shares the machine with the
+    /// server it measures, so it does no work it does not need).
+    struct Response {
+        var status: Int
+        var body: [UInt8]
+        var json: JSONValue { (try? JSONParser.parse(body)) ?? .null }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    func request(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async -> Response? {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
         if let token = Environment.get("EVENTO_ADMIN_TOKEN") { headers.append(("Authorization", "Bearer \(token)")) }
         guard let r = try? await http.execute(HTTPClientRequest(method: method, url: base + path, headers: headers, body: body, timeout: timeout)) else {
             return nil
         }
-        return (r.status, (try? JSONParser.parse(r.body)) ?? .null, r.bodyText)
+        return Response(status: r.status, body: r.body)
     }
 
     func get(_ path: String) async -> JSONValue? { await request("GET", path).map(\.json) }

@@ -1,7 +1,7 @@
-/// The event store every backend implements (SQLite embedded, PostgreSQL beyond one machine).
+/// The event log: per-entity streams with gapless sequences and one global order (position).
 ///
 /// Appends are atomic per call: every event of the call commits, or none does.
-public protocol EventStore: Sendable {
+public protocol EventLog: Sendable {
     /// Advances on every commit that wrote events.
     var commits: CommitSignal { get }
 
@@ -19,14 +19,12 @@ public protocol EventStore: Sendable {
     func events(afterPosition: Int64, limit: Int) async throws -> [EventEnvelope]
     /// The entity's current version (its last sequence; 0 when it has no events).
     func version(of entity: EntityId) async throws -> Int64
+    /// The entity's version when this process knows it without reading (it wrote the entity's last
+    /// events, or read its version, recently); nil otherwise. Never ahead of the store; it may lag
+    /// only when another process appends to the same store, which optimistic concurrency catches.
+    func knownVersion(of entity: EntityId) -> Int64?
     /// The position of the last committed event (0 when empty).
     func headPosition() async throws -> Int64
-
-    func command(id: String) async throws -> CommandRecord?
-    /// An event or command by id.
-    func traceItem(id: String) async throws -> TraceItem?
-    /// Events and commands whose causation id is `id`, in the order they were written.
-    func items(causedBy id: String, limit: Int) async throws -> [TraceItem]
 }
 
 /// What an append stored.
@@ -69,16 +67,22 @@ public struct IdempotencyConflict: Error, Sendable, Hashable, CustomStringConver
     public var storedEntity: EntityId
     public var storedType: String
     public var index: Int
+    /// The stored item has the same entity and type but another payload.
+    public var differentPayload: Bool
 
-    public init(kind: ItemKind = .event, id: String, storedEntity: EntityId, storedType: String, index: Int) {
+    public init(kind: ItemKind = .event, id: String, storedEntity: EntityId, storedType: String, index: Int, differentPayload: Bool = false) {
         self.kind = kind
         self.id = id
         self.storedEntity = storedEntity
         self.storedType = storedType
         self.index = index
+        self.differentPayload = differentPayload
     }
 
     public var description: String {
-        "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity)"
+        if differentPayload {
+            return "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity) with another payload"
+        }
+        return "\(kind.rawValue) id \"\(id)\" is already used by a \(storedType) \(kind.rawValue) of \(storedEntity)"
     }
 }

@@ -1,0 +1,208 @@
+import CoreMetrics
+import Logging
+
+/// The application: everything a client can ask of Evento, whatever the adapter (HTTP routes, the CLI,
+/// tests). It owns the command lifecycle — validate, resolve the cause, log, queue, wait, answer — and
+/// the event intake, so that routes only parse, call one method and encode.
+///
+/// `run()` runs the command processor and the dispatch relay until cancelled; `shutdown()` stops them
+/// taking new work.
+public final class Evento: Sendable {
+    public typealias Storage = EventLog & CommandLog & SnapshotStore & CursorStore & DispatchLog & TraceIndex
+
+    public let store: any Storage
+    public let functions: any FunctionDirectory
+    public let validator: any SchemaValidator
+    public let aggregates: Aggregates
+    public let processor: CommandProcessor
+    public let relay: DispatchRelay
+    let logger: Logger
+
+    public init(
+        store: any Storage, functions: any FunctionDirectory, validator: any SchemaValidator, ids: IdDerivation,
+        configuration: CommandProcessor.Configuration = .init(), logger: Logger
+    ) {
+        self.store = store
+        self.functions = functions
+        self.validator = validator
+        self.logger = logger
+        aggregates = Aggregates(store: store, functions: functions, validator: validator, logger: logger)
+        processor = CommandProcessor(
+            store: store, functions: functions, aggregates: aggregates, validator: validator, ids: ids, configuration: configuration,
+            logger: logger)
+        relay = DispatchRelay(store: store, functions: functions, processor: processor, validator: validator, ids: ids, logger: logger)
+    }
+
+    /// Runs the pipeline (pending commands first, then what arrives) until cancelled.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.processor.run() }
+            group.addTask { try await self.relay.run() }
+        }
+    }
+
+    /// Stops handing out work; commands in flight finish or stay pending for the next start.
+    public func shutdown() { processor.shutdown() }
+
+    // MARK: Commands
+
+    /// What became of a submitted command, as far as the caller waited.
+    public enum CommandReply: Sendable {
+        /// Logged (it will run), not finished yet: its record as it stands.
+        case accepted(CommandRecord)
+        /// Finished (succeeded, failed or dead), with the events it produced.
+        case finished(CommandRecord, events: [EventEnvelope])
+    }
+
+    /// Submits a command.
+    ///
+    /// - Parameter wait: how long to wait for the command to finish; nil answers once it is logged. A
+    ///   command whose caller waits is logged with its result, in one write, unless the wait ends
+    ///   first (then it is logged before the answer says so).
+    /// - Throws: `EventoError` (validation, no handler, a bad cause), `IdempotencyConflict` (the id is
+    ///   taken by another command).
+    public func submit(_ draft: CommandDraft, wait: Duration?, headerTraceparent: String? = nil) async throws -> CommandReply {
+        let id = draft.id ?? Identifiers.uuidV7()
+        let (payload, _) = try validator.validateCommand(aggregate: draft.entity.aggregate, type: draft.type, payload: draft.payload, field: "payload")
+        guard functions.handler(for: draft.entity.aggregate) != nil else {
+            throw EventoError(
+                .unknownReference, "no handler is registered for aggregate \(draft.entity.aggregate); register one with POST /functions",
+                field: "entity")
+        }
+        let cause = try await CauseResolver(store: store).resolve(draft.cause, ownId: id, headerTraceparent: headerTraceparent)
+        let command = NewCommand(
+            id: id, entity: draft.entity, type: draft.type, payload: payload, causationId: cause.causationId,
+            causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent)
+        guard let wait else {
+            let submitted = try await store.submit([command])[0]
+            if submitted.isNew {
+                EventoMetrics.commandsAccepted.increment()
+                processor.submit([submitted.record])
+            }
+            return try await reply(submitted.record)
+        }
+        EventoMetrics.commandsAccepted.increment()
+        processor.enqueueUnlogged(command.record(at: .now()))
+        if let outcome = await processor.completions.wait(for: id, timeout: wait, check: { nil }) {
+            if let conflict = outcome.conflict { throw conflict }
+            return .finished(outcome.record, events: try await events(of: outcome))
+        }
+        // The wait is over and the command may still be in memory only: log it before saying it is accepted.
+        return try await reply(try await processor.ensureLogged(command))
+    }
+
+    private func reply(_ record: CommandRecord) async throws -> CommandReply {
+        guard record.status.isFinal else { return .accepted(record) }
+        return .finished(record, events: try await events(of: CommandOutcome(record: record, events: nil)))
+    }
+
+    /// A finished command's events: as committed when the processor knows them, else read back.
+    private func events(of outcome: CommandOutcome) async throws -> [EventEnvelope] {
+        if let events = outcome.events { return events }
+        var events: [EventEnvelope] = []
+        for id in outcome.record.resultEventIds {
+            if let e = try await store.event(id: id) { events.append(e) }
+        }
+        return events
+    }
+
+    public func command(id: String) async throws -> CommandRecord? { try await store.command(id: id) }
+
+    // MARK: Events
+
+    /// Publishes events from outside (one, or an atomic batch): each payload validated (or decoded from
+    /// Avro), each cause resolved (a batch may name its own earlier events), then appended at once.
+    /// - Throws: `EventoError`, `VersionConflict`, `IdempotencyConflict`; nothing is written then.
+    public func publish(_ drafts: [EventDraft], headerTraceparent: String? = nil) async throws -> AppendResult {
+        let resolver = CauseResolver(store: store)
+        let isBatch = drafts.count > 1 || drafts.first?.path.isEmpty == false
+        var events: [NewEvent] = []
+        events.reserveCapacity(drafts.count)
+        var earlier: [String: (kind: ItemKind, correlationId: String, traceparent: String?)] = [:]
+        for d in drafts {
+            let id = d.id ?? Identifiers.uuidV7()
+            let field = d.path.isEmpty ? "payload" : d.path + ".payload"
+            var given = d.payload ?? .null
+            if let avro = d.avro {
+                do {
+                    given = try validator.decodeWireFormat(avro).value
+                } catch {
+                    let f = d.path.isEmpty ? "payloadAvro" : d.path + ".payloadAvro"
+                    throw EventoError(.validation, "\(f): cannot decode: \(error)", field: f)
+                }
+            }
+            let (payload, schemaId) = try validator.validateEvent(aggregate: d.entity.aggregate, type: d.type, payload: given, field: field)
+            let cause = try await resolver.resolve(d.cause, ownId: id, headerTraceparent: headerTraceparent, earlier: earlier)
+            if isBatch { earlier[id] = (.event, cause.correlationId, cause.traceparent) }
+            events.append(
+                NewEvent(
+                    id: id, entity: d.entity, type: d.type, payload: payload, causationId: cause.causationId,
+                    causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent,
+                    expectedVersion: d.expectedVersion, schemaId: schemaId))
+        }
+        return try await store.append(events)
+    }
+
+    // MARK: Aggregates
+
+    /// An aggregate's state as a reader sees it.
+    public struct AggregateView: Sendable {
+        public var entity: EntityId
+        /// The version the state is at.
+        public var version: Int64
+        public var state: RawJSON?
+        /// Set when the aggregator cannot catch the snapshot up: the stream's version and why.
+        public var lag: (streamVersion: Int64, error: String)?
+    }
+
+    /// The aggregate's current state (its snapshot, caught up); when the aggregator fails, the stored
+    /// snapshot and how far it lags.
+    public func aggregate(_ entity: EntityId) async throws -> AggregateView {
+        do {
+            let a = try await aggregates.current(entity)
+            return AggregateView(entity: entity, version: a.version, state: a.state, lag: nil)
+        } catch let e as FunctionCallError {
+            let snapshot = try await store.snapshot(of: entity)
+            let version = try await store.version(of: entity)
+            return AggregateView(
+                entity: entity, version: snapshot?.version ?? 0, state: snapshot?.state, lag: (version, e.description))
+        }
+    }
+
+    // MARK: Dead letters
+
+    /// A dead letter: a command or a dispatch that failed for good.
+    public enum DeadLetter: Sendable {
+        case command(CommandRecord, function: String?)
+        case dispatch(DeadDispatch)
+    }
+
+    public func deadLetters(limit: Int) async throws -> [DeadLetter] {
+        let commands = try await store.deadCommands(limit: limit)
+        let dispatches = try await store.deadDispatches(limit: limit)
+        return commands.map { .command($0, function: functions.handler(for: $0.entity.aggregate)?.name) } + dispatches.map { .dispatch($0) }
+    }
+
+    /// What retrying a dead letter did.
+    public enum RetryResult: Sendable {
+        /// The command is pending again.
+        case command(CommandRecord)
+        /// The dispatch ran again; these are the commands it produced.
+        case dispatch([CommandRecord])
+    }
+
+    /// Retries a dead command (back to pending) or a dead dispatch (called again now).
+    /// - Throws: not found, or a conflict when the command is not dead or failed.
+    public func retryDeadLetter(id: String) async throws -> RetryResult {
+        if let command = try await store.command(id: id) {
+            guard command.status == .dead || command.status == .failed else {
+                throw EventoError(.conflict, "command \(id) is \(command.status.rawValue); only dead or failed commands can be retried")
+            }
+            guard let revived = try await store.revive(commandId: id) else { throw EventoError.notFound("no command with id \"\(id)\"") }
+            processor.submit([revived])
+            return .command(revived)
+        }
+        guard let dead = try await store.deadDispatch(id: id) else { throw EventoError.notFound("no dead letter with id \"\(id)\"") }
+        return .dispatch(try await relay.retry(dead))
+    }
+}

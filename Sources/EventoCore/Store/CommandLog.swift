@@ -1,0 +1,103 @@
+/// A command to add to the command log.
+public struct NewCommand: Sendable, Hashable {
+    public var id: String
+    public var entity: EntityId
+    public var type: String
+    public var payload: RawJSON
+    public var causationId: String?
+    public var causationKind: CausationKind
+    public var correlationId: String
+    public var traceparent: String?
+
+    public init(
+        id: String, entity: EntityId, type: String, payload: RawJSON, causationId: String?, causationKind: CausationKind,
+        correlationId: String, traceparent: String?
+    ) {
+        self.id = id
+        self.entity = entity
+        self.type = type
+        self.payload = payload
+        self.causationId = causationId
+        self.causationKind = causationKind
+        self.correlationId = correlationId
+        self.traceparent = traceparent
+    }
+}
+
+extension NewCommand {
+    /// The command as the log holds it once accepted.
+    public func record(at time: Timestamp) -> CommandRecord {
+        CommandRecord(
+            id: id, entity: entity, type: type, payload: payload, causationId: causationId, causationKind: causationKind,
+            correlationId: correlationId, traceparent: traceparent, createdAt: time, updatedAt: time)
+    }
+}
+
+/// What `submit` did with one command.
+public struct CommandSubmission: Sendable {
+    public var record: CommandRecord
+    /// False when the id was already in the log (the stored record is returned, nothing written).
+    public var isNew: Bool
+    /// The command's place in the log's acceptance order.
+    public var seq: Int64
+
+    public init(record: CommandRecord, isNew: Bool, seq: Int64 = 0) {
+        self.record = record
+        self.isNew = isNew
+        self.seq = seq
+    }
+}
+
+/// A command's successful end, committed at once: its events (the first expected at `expectedVersion`,
+/// the rest after it), its record as `succeeded`, and the aggregate's new snapshot.
+public struct CommandCompletion: Sendable {
+    /// The command. It need not be in the log yet: a command whose client waits for its outcome is
+    /// logged by its completion, in the same transaction as its events (one write per command).
+    public var command: CommandRecord
+    /// Whether the command is in the log already (accepted with `submit`); a hint that saves a lookup.
+    public var isLogged: Bool
+    public var attempts: Int
+    public var events: [NewEvent]
+    public var expectedVersion: Int64
+    public var snapshot: Snapshot?
+
+    public init(command: CommandRecord, isLogged: Bool, attempts: Int, events: [NewEvent], expectedVersion: Int64, snapshot: Snapshot?) {
+        self.command = command
+        self.isLogged = isLogged
+        self.attempts = attempts
+        self.events = events
+        self.expectedVersion = expectedVersion
+        self.snapshot = snapshot
+    }
+}
+
+/// What a completion wrote.
+public enum CompletionResult: Sendable {
+    /// The command's final record and its stored events.
+    case committed(CommandRecord, [EventEnvelope])
+    /// The log already held this command in a final status (another instance of it finished first):
+    /// nothing was written; the stored record is the answer.
+    case alreadyFinal(CommandRecord)
+}
+
+/// The command log: every accepted command and its processing record.
+public protocol CommandLog: Sendable {
+    /// Adds commands as `pending`; an id already logged returns its record and writes nothing.
+    /// - Throws: `IdempotencyConflict` when an id is logged for another entity, type or payload.
+    func submit(_ commands: [NewCommand]) async throws -> [CommandSubmission]
+    func command(id: String) async throws -> CommandRecord?
+    /// Pending commands in acceptance order (recovery after a restart).
+    func pendingCommands(afterSeq: Int64, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)]
+    /// Records a failed attempt: the command stays `pending` (to be retried) or ends `dead` or `failed`.
+    /// Logs the command first when it is not in the log yet.
+    func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord
+    /// Commits a command's events, its `succeeded` record and its snapshot in one transaction.
+    /// - Throws: `VersionConflict` (nothing written), `IdempotencyConflict` (an event id is taken, or the
+    ///   log holds another command under this id).
+    func complete(_ completion: CommandCompletion) async throws -> CompletionResult
+    /// Dead commands, most recent first.
+    func deadCommands(limit: Int) async throws -> [CommandRecord]
+    /// Puts a dead (or failed) command back to `pending` with no attempts; nil when there is no such command.
+    func revive(commandId: String) async throws -> CommandRecord?
+}
+
