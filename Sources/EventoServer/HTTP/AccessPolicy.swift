@@ -60,6 +60,11 @@ struct AccessPolicy: Sendable {
     func hostAllowed(_ host: String, localPort: Int?) -> Bool {
         if anyHost { return true }
         guard let (name, port) = NetworkAddress.authority(host) else { return false }
+        return authorityAllowed(name: name, port: port, localPort: localPort)
+    }
+
+    /// A parsed host (lower-cased, unbracketed) and port against the list or the bound address.
+    private func authorityAllowed(name: String, port: Int?, localPort: Int?) -> Bool {
         let effectivePort = port ?? 80
         if let allowedHosts {
             return allowedHosts.contains { entry in
@@ -82,8 +87,7 @@ struct AccessPolicy: Sendable {
             guard let host, let (hostName, hostPort) = NetworkAddress.authority(host) else { return false }
             return hostName == name && (hostPort ?? 80) == (port ?? 80)
         }
-        return hostAllowed(port.map { "[\(name)]:\($0)" } ?? "[\(name)]", localPort: localPort)
-            || hostAllowed(port.map { "\(name):\($0)" } ?? name, localPort: localPort)
+        return authorityAllowed(name: name, port: port, localPort: localPort)
     }
 
     private static func trimmed(_ origin: String) -> String {
