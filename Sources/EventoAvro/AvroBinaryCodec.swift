@@ -72,7 +72,11 @@ public final class AvroBinaryCodec: @unchecked Sendable {
 
     /// The normalised natural value of Avro binary.
     public func decode(_ bytes: [UInt8]) throws(AvroError) -> JSONValue {
-        try lock.withLock { _ throws(AvroError) in
+        // First without recursion: what a client sends may nest as deep as it has bytes (recursive schemas),
+        // and the C reader and `read` below recurse once per level. Depth: what validation takes. Values: a
+        // few per byte, or a floor.
+        try AvroBinaryScan.check(bytes, type, maxDepth: AvroValidator.maxDepth, maxValues: max(65_536, 4 * bytes.count))
+        return try lock.withLock { _ throws(AvroError) in
             var v = avro_value_t()
             guard avro_generic_value_new(iface, &v) == 0 else { throw AvroError.fromLibrary("cannot create a value") }
             defer { avro_value_decref(&v) }

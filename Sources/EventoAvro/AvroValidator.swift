@@ -8,7 +8,75 @@ import EventoCore
 /// points U+0000…U+00FF, and logical types are written as text (see `AvroLogicalValues`). Errors name the
 /// path and what was expected: `payload.amount: expected long, got "ten"`.
 public enum AvroValidator {
+    /// Deepest nesting of records, arrays and maps in a value checked against a schema. Validation recurses
+    /// once or twice per level (a record, then the union that holds the next one), on the threads of Swift's
+    /// cooperative pool whose stacks are 512 KB; 128 levels leave a wide margin (about 400 levels of a
+    /// recursive record overflowed a debug build's stack), and payloads hardly go past 10.
+    public static let maxDepth = 128
+
     public static func normalize(_ value: JSONValue, as type: AvroType, path: String) throws(EventoError) -> JSONValue {
+        var budget = Budget(for: value)
+        do {
+            return try normalize(value, as: type, path: path, budget: &budget)
+        } catch {
+            throw budget.isExhausted ? budget.error(path) : error
+        }
+    }
+
+    /// Bounds the work of one validation. Unions are matched by trying their branches, and a branch tried
+    /// on a nested value validates all of it: with unions inside unions (a recursive schema, say) a client can
+    /// make the tries multiply. Each value is normalised about once; the budget allows some tries more, then
+    /// refuses the payload instead of working on it for minutes. It also tracks the nesting depth.
+    struct Budget {
+        var remaining: Int
+        let steps: Int
+        var depth = 0
+        /// Set when the value nests too deep: no other union branch can do better, so tries stop.
+        var tooDeep = false
+
+        init(for value: JSONValue) {
+            // Count the value's nodes, without recursion.
+            var nodes = 0
+            var stack = [value]
+            while let v = stack.popLast() {
+                nodes += 1
+                switch v {
+                case .array(let a): stack.append(contentsOf: a)
+                case .object(let o): for m in o { stack.append(m.value) }
+                default: break
+                }
+            }
+            steps = 16 * nodes + 1024
+            remaining = steps
+        }
+
+        var isExhausted: Bool { remaining < 0 }
+
+        /// Whether a failed union try ends the validation rather than moving on to the next branch.
+        var stopsTries: Bool { isExhausted || tooDeep }
+
+        mutating func enter(_ path: String) throws(EventoError) {
+            depth += 1
+            if depth > AvroValidator.maxDepth {
+                tooDeep = true
+                throw AvroValidator.failure(path, "nested deeper than \(AvroValidator.maxDepth) levels of records, arrays and maps")
+            }
+        }
+
+        mutating func leave() { depth -= 1 }
+
+        mutating func spend(_ path: String) throws(EventoError) {
+            remaining -= 1
+            if remaining < 0 { throw error(path) }
+        }
+
+        func error(_ path: String) -> EventoError {
+            AvroValidator.failure(path, "too costly to match against the schema's unions (more than \(steps) steps); make the value's union branches unambiguous, e.g. with the wrapped form {\"branch\": value}")
+        }
+    }
+
+    static func normalize(_ value: JSONValue, as type: AvroType, path: String, budget: inout Budget) throws(EventoError) -> JSONValue {
+        try budget.spend(path)
         switch type {
         case .logical(let logical, let base):
             return try normalizeLogical(value, logical, base, path: path)
@@ -19,19 +87,30 @@ public enum AvroValidator {
             guard case .bool = value else { throw mismatch(path, "boolean", value) }
             return value
         case .int:
-            guard let i = integer(value), Int32(exactly: i) != nil else {
-                if let i = integer(value) { throw failure(path, "expected int, got \(i), which is outside the 32-bit range") }
-                throw mismatch(path, "int", value)
-            }
+            let i = try integer(value, "int", path: path)
+            guard Int32(exactly: i) != nil else { throw failure(path, "expected int, got \(i), which is outside the 32-bit range") }
             return .int(i)
         case .long:
-            guard let i = integer(value) else { throw mismatch(path, "long", value) }
-            return .int(i)
-        case .float, .double:
+            return .int(try integer(value, "long", path: path))
+        case .float:
             switch value {
             case .int(let i): return .double(Double(i))
-            case .double: return value
-            default: throw mismatch(path, type.description, value)
+            case .double(let d):
+                try checkRange(d, path: path)
+                // Avro writes a float in 32 bits: refuse what only a double can hold.
+                let f = Float(d)
+                if f.isInfinite { throw failure(path, "\(d) is too large for a 32-bit float (it overflows to infinity)") }
+                if f == 0 && d != 0 { throw failure(path, "\(d) is too small for a 32-bit float (it underflows to 0)") }
+                return value
+            default: throw mismatch(path, "float", value)
+            }
+        case .double:
+            switch value {
+            case .int(let i): return .double(Double(i))
+            case .double(let d):
+                try checkRange(d, path: path)
+                return value
+            default: throw mismatch(path, "double", value)
             }
         case .string:
             guard case .string = value else { throw mismatch(path, "string", value) }
@@ -44,21 +123,27 @@ public enum AvroValidator {
             return value
         case .array(let items):
             guard case .array(let a) = value else { throw mismatch(path, "array", value) }
+            try budget.enter(path)
+            defer { budget.leave() }
             var out: [JSONValue] = []
             out.reserveCapacity(a.count)
-            for (i, v) in a.enumerated() { out.append(try normalize(v, as: items, path: "\(path)[\(i)]")) }
+            for (i, v) in a.enumerated() { out.append(try normalize(v, as: items, path: "\(path)[\(i)]", budget: &budget)) }
             return .array(out)
         case .map(let values):
             guard case .object(let o) = value else { throw mismatch(path, "map (an object)", value) }
+            try budget.enter(path)
+            defer { budget.leave() }
             var out: [JSONObject.Member] = []
-            for m in o { out.append(.init(key: m.key, value: try normalize(m.value, as: values, path: "\(path).\(m.key)"))) }
+            for m in o { out.append(.init(key: m.key, value: try normalize(m.value, as: values, path: "\(path).\(m.key)", budget: &budget))) }
             return .object(JSONObject(out))
         case .union(let branches):
-            return try normalizeUnion(value, branches, path: path)
+            return try normalizeUnion(value, branches, path: path, budget: &budget)
         case .named(let n):
             switch n.kind {
             case .record(let fields):
                 guard case .object(let o) = value else { throw mismatch(path, "\(n.fullName) (an object)", value) }
+                try budget.enter(path)
+                defer { budget.leave() }
                 for m in o where !fields.contains(where: { $0.name == m.key }) {
                     throw EventoError(.validation, "\(path): unknown field \"\(m.key)\"", field: "\(path).\(m.key)")
                 }
@@ -67,7 +152,7 @@ public enum AvroValidator {
                 for f in fields {
                     let fpath = "\(path).\(f.name)"
                     if let v = o[f.name] {
-                        out.append(.init(key: f.name, value: try normalize(v, as: f.type, path: fpath)))
+                        out.append(.init(key: f.name, value: try normalize(v, as: f.type, path: fpath, budget: &budget)))
                     } else if let d = f.defaultValue {
                         out.append(.init(key: f.name, value: try naturalDefault(d, f.type, path: fpath)))
                     } else if case .union(let b) = f.type, b.contains(where: { if case .null = $0 { true } else { false } }) {
@@ -95,11 +180,21 @@ public enum AvroValidator {
     }
 
     /// Picks the union branch for a natural value: the first whose kind matches exactly, else the first that
-    /// accepts it, else Avro's wrapped form. The encoder uses the same choice.
+    /// accepts it, else Avro's wrapped form. The encoder uses the same choice. Each branch is tried once.
     static func branchIndex(_ value: JSONValue, _ branches: [AvroType]) -> Int? {
+        var budget = Budget(for: value)
         if case .null = value { return branches.firstIndex { if case .null = $0 { true } else { false } } }
-        if let i = branches.firstIndex(where: { strictKindMatch(value, $0) && (try? normalize(value, as: $0, path: "")) != nil }) { return i }
-        return branches.firstIndex { (try? normalize(value, as: $0, path: "")) != nil }
+        for i in candidateOrder(value, branches) {
+            if (try? normalize(value, as: branches[i], path: "", budget: &budget)) != nil { return i }
+            if budget.stopsTries { return nil }
+        }
+        return nil
+    }
+
+    /// Branch indexes in the order they are tried: those of the value's own kind first, then the others.
+    private static func candidateOrder(_ value: JSONValue, _ branches: [AvroType]) -> [Int] {
+        let same = branches.indices.filter { strictKindMatch(value, branches[$0]) }
+        return same + branches.indices.filter { !strictKindMatch(value, branches[$0]) }
     }
 
     /// The branch named by Avro's wrapped form `{"branch": value}`.
@@ -110,16 +205,30 @@ public enum AvroValidator {
         return (i, m.value)
     }
 
-    private static func normalizeUnion(_ value: JSONValue, _ branches: [AvroType], path: String) throws(EventoError) -> JSONValue {
-        if let i = branchIndex(value, branches) { return try normalize(value, as: branches[i], path: path) }
-        if let (i, inner) = wrappedBranch(value, branches) { return try normalize(inner, as: branches[i], path: path) }
+    private static func normalizeUnion(
+        _ value: JSONValue, _ branches: [AvroType], path: String, budget: inout Budget
+    ) throws(EventoError) -> JSONValue {
+        if case .null = value, branches.contains(where: { if case .null = $0 { true } else { false } }) { return .null }
         // When one branch is plainly meant (the only non-null one, or the only one of the value's kind), its
-        // own error says more than "expected one of".
-        let nonNull = branches.filter { if case .null = $0 { false } else { true } }
-        let sameKind = branches.filter { strictKindMatch(value, $0) }
-        if let meant = nonNull.count == 1 ? nonNull.first : (sameKind.count == 1 ? sameKind.first : nil) {
-            return try normalize(value, as: meant, path: path)
+        // own error says more than "expected one of". Its error is kept from its try: trying it again would
+        // validate the value twice per level of nesting, which doubles with every level.
+        let nonNull = branches.indices.filter { if case .null = branches[$0] { false } else { true } }
+        let sameKind = branches.indices.filter { strictKindMatch(value, branches[$0]) }
+        let meant = nonNull.count == 1 ? nonNull.first : (sameKind.count == 1 ? sameKind.first : nil)
+        var meantError: EventoError?
+        if case .null = value {} else {
+            for i in candidateOrder(value, branches) {
+                do {
+                    return try normalize(value, as: branches[i], path: path, budget: &budget)
+                } catch {
+                    if budget.stopsTries { throw error }
+                    if i == meant { meantError = error }
+                }
+            }
         }
+        if let (i, inner) = wrappedBranch(value, branches) { return try normalize(inner, as: branches[i], path: path, budget: &budget) }
+        if let meantError { throw meantError }
+        if let meant { return try normalize(value, as: branches[meant], path: path, budget: &budget) }
         throw failure(path, "expected \(branches.map(\.description).joined(separator: " or ")), got \(describe(value))")
     }
 
@@ -144,12 +253,26 @@ public enum AvroValidator {
         return try normalize(d, as: type, path: path)
     }
 
-    private static func integer(_ v: JSONValue) -> Int64? {
+    /// The number rule for int and long: only a JSON integer literal (no fraction, no exponent) within
+    /// 64 bits. `1.0`, `1e3` and `100e-2` are numbers a client wrote as something else; taking them as
+    /// integers would store a value the client did not write (`1e-99999999` as 0).
+    private static func integer(_ v: JSONValue, _ type: String, path: String) throws(EventoError) -> Int64 {
         switch v {
-        case .int(let i): i
-        case .double(let d) where d == d.rounded() && abs(d) < 9.2e18: Int64(d)
-        default: nil
+        case .int(let i):
+            return i
+        case .double(let d) where d == d.rounded() && abs(d) >= 9.2e18:
+            throw failure(path, "expected \(type), got \(d), which is outside the 64-bit range")
+        case .double(let d) where d == d.rounded():
+            // A whole number written with a fraction or an exponent: say what would have been taken.
+            throw failure(path, "expected \(type) (an integer literal, without fraction or exponent), got \(describe(v))")
+        default:
+            throw mismatch(path, type, v)
         }
+    }
+
+    /// Doubles from anywhere but the parser (which refuses them) can still be infinite or NaN.
+    private static func checkRange(_ d: Double, path: String) throws(EventoError) {
+        guard d.isFinite else { throw failure(path, "expected a finite number, got \(d)") }
     }
 
     static func describe(_ v: JSONValue) -> String {

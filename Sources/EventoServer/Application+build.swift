@@ -6,6 +6,7 @@ import EventoKafka
 import EventoStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -18,6 +19,20 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String = "data"
     /// Largest request body accepted, in bytes.
     public var maxBodyBytes: Int = 4 * 1024 * 1024
+    /// Largest answer of a listing (events, a trace, dead letters), in bytes: a page ends early, with at
+    /// least one item, and says where to continue.
+    public var maxResponseBytes: Int = 16 * 1024 * 1024
+    /// A connection that sends nothing for this long (no request, or a request head or body that stalls)
+    /// is closed. A request being answered (a long poll) is not idle.
+    public var idleTimeout: Duration = .seconds(15)
+    /// A request body must have arrived this long after its head, or the answer is a 408.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// Most client connections at once; nil: the descriptor limit less a reserve (`ConnectionLimit`).
+    public var maxConnections: Int?
+    /// Origins (`https://ui.example:3000`) whose browser requests are accepted, with CORS; `*` for any.
+    public var allowedOrigins: [String] = []
+    /// `Host` names (`name` or `name:port`) accepted; nil: the bound address (see `AccessPolicy`).
+    public var allowedHosts: [String]?
     /// fsync every commit (`synchronous=FULL`); off trades the last commits on power loss for speed.
     public var durable: Bool = true
     public var logLevel: Logger.Level = .info
@@ -73,7 +88,7 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "evento")
     logger.logLevel = config.logLevel
-    if !AdminAuth.isLoopback(config.host) && config.adminToken == nil {
+    if !NetworkAddress.isLoopback(config.host) && config.adminToken == nil {
         throw EventoError(
             .forbidden,
             "refusing to bind \(config.host) without an admin token: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN (or bind 127.0.0.1)."
@@ -101,18 +116,30 @@ public func buildApplication(
         throw error
     }
 
-    let admin = AdminAuth(token: config.adminToken)
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: EventoRequestContext.self)
     // Outermost: it sees the final status of every request, problems included.
     router.add(middleware: MetricsMiddleware())
+    // The body first, within its size and time (so that no answer leaves a body to trickle in), then who may
+    // send the request (Host, Origin; CORS for listed origins), the admin token, and the body's type.
+    router.add(middleware: RequestBodyMiddleware(maxBytes: config.maxBodyBytes, timeout: config.bodyTimeout))
+    router.add(
+        middleware: AccessMiddleware(
+            policy: AccessPolicy(
+                bindHost: config.host, hasToken: config.adminToken != nil, allowedHosts: config.allowedHosts,
+                allowedOrigins: config.allowedOrigins)))
     router.add(middleware: ProblemMiddleware())
-    EventRoutes(evento: evento, store: store, commits: store.commits, schemas: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    router.add(middleware: AdminAuthMiddleware(auth: AdminAuth(token: config.adminToken)))
+    router.add(middleware: ContentTypeMiddleware())
+    EventRoutes(
+        evento: evento, store: store, commits: store.commits, schemas: schemas, maxBodyBytes: config.maxBodyBytes,
+        maxResponseBytes: config.maxResponseBytes
+    ).register(on: router)
     SchemaRoutes(registry: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
-    TraceRoutes(store: store).register(on: router)
-    FunctionRoutes(registry: registry, admin: admin, maxBodyBytes: config.maxBodyBytes).register(on: router)
-    CommandRoutes(evento: evento, maxBodyBytes: config.maxBodyBytes).register(on: router)
-    DeadLetterRoutes(evento: evento, admin: admin).register(on: router)
-    KafkaRoutes(relay: kafka, store: store, admin: admin, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    TraceRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    FunctionRoutes(registry: registry, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    CommandRoutes(evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
         return JSONResponse.object { o in
@@ -143,9 +170,21 @@ public func buildApplication(
             body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
 
+    for route in router.routes { logger.debug("route: \(route.method) \(route.path)") }
+
+    let descriptors = ConnectionLimit.descriptorLimit
+    let maxConnections = config.maxConnections ?? ConnectionLimit.defaultLimit(descriptors: descriptors)
+    logger.info(
+        "connections: at most \(maxConnections) (descriptor limit \(descriptors.map(String.init) ?? "unlimited")), idle timeout \(config.idleTimeout), body timeout \(config.bodyTimeout)"
+    )
     return Application(
         router: router,
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "evento"),
+        // The idle timeout also bounds a request head: its timer restarts only when a whole head (or a body
+        // part) arrives, so a head sent a byte at a time is cut off like a silent connection.
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(config.idleTimeout))),
+        configuration: .init(
+            address: .hostname(config.host, port: config.port), serverName: "evento",
+            availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
         services: [StoreService(store: store), PipelineService(pipeline: pipeline)] + (kafka.map { [KafkaService(relay: $0)] } ?? []),
         onServerRunning: { channel in
             onReady(config.host, channel.localAddress?.port ?? config.port)

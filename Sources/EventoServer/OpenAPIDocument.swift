@@ -9,13 +9,13 @@ enum OpenAPIDocument {
   "info": {
     "title": "Evento",
     "version": "0.1.0",
-    "description": "Event-sourcing orchestrator: events, commands, user functions, traces. Errors are RFC 9457 problem+json."
+    "description": "Event-sourcing orchestrator: events, commands, user functions, traces. Errors are RFC 9457 problem+json (Confluent's error format on the schema registry routes). Request bodies must be declared application/json (or application/*+json). With an admin token configured, every request but GET, HEAD and OPTIONS needs it. The Host header must name the server and an Origin header, when present, must be the server itself or one of --allowed-origins (which get CORS answers). Listings end early at --max-response-bytes: docs/limits.md."
   },
   "paths": {
     "/events": {
       "post": {
         "summary": "Publish one event, or a batch that commits atomically",
-        "operationId": "publishEvents",
+        "operationId": "publishEvents", "security": [{"adminToken": []}],
         "parameters": [{"$ref": "#/components/parameters/traceparent"}],
         "requestBody": {
           "required": true,
@@ -25,7 +25,7 @@ enum OpenAPIDocument {
              "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"$ref": "#/components/schemas/NewEvent"}}}}
           ]}}}
         },
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "201": {
             "description": "Stored (or, for ids already stored, the stored events: see the Evento-Replayed header)",
             "headers": {"Evento-Replayed": {"description": "How many returned events were already stored", "schema": {"type": "integer"}}},
@@ -48,10 +48,11 @@ enum OpenAPIDocument {
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}},
           {"name": "waitMs", "in": "query", "description": "Long poll: wait up to this long for new events when there are none", "schema": {"type": "integer", "minimum": 0, "maximum": 60000, "default": 0}}
         ],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
             "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-            "lastPosition": {"type": "integer", "description": "Position of the last event returned (afterPosition when none): the next afterPosition"}
+            "lastPosition": {"type": "integer", "description": "Position of the last event returned (afterPosition when none): the next afterPosition"},
+            "truncatedByBytes": {"type": "boolean", "description": "The page ended at the response byte limit before limit events: continue from lastPosition"}
           }}}}},
           "400": {"$ref": "#/components/responses/Problem"}
         }
@@ -62,7 +63,7 @@ enum OpenAPIDocument {
         "summary": "One event",
         "operationId": "getEvent",
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
           "404": {"$ref": "#/components/responses/Problem"}
         }
@@ -77,10 +78,12 @@ enum OpenAPIDocument {
           {"name": "fromSequence", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}
         ],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
             "entity": {"type": "string"},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "nextSequence": {"type": "integer", "description": "The fromSequence of the next page"},
+            "truncatedByBytes": {"type": "boolean", "description": "The page ended at the response byte limit before limit events"}
           }}}}},
           "400": {"$ref": "#/components/responses/Problem"}
         }
@@ -91,7 +94,7 @@ enum OpenAPIDocument {
         "summary": "The cause chain of an event or command back to its root, and the tree of everything it caused",
         "operationId": "trace",
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "The trace", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Trace"}}}},
           "404": {"$ref": "#/components/responses/Problem"}
         }
@@ -102,7 +105,7 @@ enum OpenAPIDocument {
         "summary": "The event's payload in the Confluent wire format (0x00, 4-byte schema id, Avro binary)",
         "operationId": "getEventAvro",
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "Wire format bytes; the Evento-Schema-Id header names the schema", "content": {"application/vnd.confluent.avro": {}}},
           "404": {"$ref": "#/components/responses/Problem"}
         }
@@ -110,19 +113,19 @@ enum OpenAPIDocument {
     },
     "/schemas": {
       "get": {"summary": "Aggregates with a schema, and their versions", "operationId": "listAggregateSchemas",
-        "responses": {"200": {"description": "Aggregates", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "Aggregates", "content": {"application/json": {"schema": {"type": "object"}}}}}}
     },
     "/schemas/{aggregate}": {
       "get": {
         "summary": "An aggregate's schema file, version and schema ids", "operationId": "getAggregateSchema",
         "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "The schema", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": {"$ref": "#/components/responses/Problem"}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "The schema", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": {"$ref": "#/components/responses/Problem"}}
       },
       "put": {
-        "summary": "Register a new version of an aggregate's schema file (compatibility-checked)", "operationId": "putAggregateSchema",
+        "summary": "Register a new version of an aggregate's schema file (compatibility-checked)", "operationId": "putAggregateSchema", "security": [{"adminToken": []}],
         "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "201": {"description": "Registered", "content": {"application/json": {"schema": {"type": "object"}}}},
           "200": {"description": "Unchanged", "content": {"application/json": {"schema": {"type": "object"}}}},
           "409": {"$ref": "#/components/responses/Problem"},
@@ -133,69 +136,71 @@ enum OpenAPIDocument {
     "/schemas/ids/{id}": {
       "get": {"summary": "Confluent: a schema by id", "operationId": "confluentSchemaById", "tags": ["schema registry"],
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-        "responses": {"200": {"description": "{\"schema\": \"…\"}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40403"}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{\"schema\": \"…\"}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40403"}}}
     },
     "/subjects": {
       "get": {"summary": "Confluent: subjects", "operationId": "confluentSubjects", "tags": ["schema registry"],
-        "responses": {"200": {"description": "Subject names", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "string"}}}}}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "Subject names", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "string"}}}}}}}
     },
     "/subjects/{subject}": {
-      "post": {"summary": "Confluent: look a schema up under a subject", "operationId": "confluentLookup", "tags": ["schema registry"],
+      "post": {"summary": "Confluent: look a schema up under a subject", "operationId": "confluentLookup", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
         "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
-        "responses": {"200": {"description": "Found", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40403"}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "Found", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40403"}}}
     },
     "/subjects/{subject}/versions": {
       "get": {"summary": "Confluent: versions of a subject", "operationId": "confluentVersions", "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "Version numbers", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "integer"}}}}}, "404": {"description": "error_code 40401"}}},
-      "post": {"summary": "Confluent: register a schema", "operationId": "confluentRegister", "tags": ["schema registry"],
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "Version numbers", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "integer"}}}}}, "404": {"description": "error_code 40401"}}},
+      "post": {"summary": "Confluent: register a schema", "operationId": "confluentRegister", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
         "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
-        "responses": {"200": {"description": "{\"id\": N}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "409": {"description": "incompatible"}, "422": {"description": "error_code 42201"}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{\"id\": N}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "409": {"description": "incompatible"}, "422": {"description": "error_code 42201"}}}
     },
     "/subjects/{subject}/versions/{version}": {
       "get": {"summary": "Confluent: one version (a number or latest)", "operationId": "confluentVersion", "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "{subject, version, id, schema}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40402"}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{subject, version, id, schema}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40402"}}}
     },
     "/compatibility/subjects/{subject}/versions/{version}": {
-      "post": {"summary": "Confluent: test a schema against a subject", "operationId": "confluentCompatibility", "tags": ["schema registry"],
+      "post": {"summary": "Confluent: test a schema against a subject", "operationId": "confluentCompatibility", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}],
         "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
-        "responses": {"200": {"description": "{is_compatible, messages}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{is_compatible, messages}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/config": {
       "get": {"summary": "Confluent: the global compatibility level", "operationId": "confluentGetConfig", "tags": ["schema registry"],
-        "responses": {"200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}},
-      "put": {"summary": "Confluent: set the global compatibility level", "operationId": "confluentPutConfig", "tags": ["schema registry"],
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}},
+      "put": {"summary": "Confluent: set the global compatibility level", "operationId": "confluentPutConfig", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
-        "responses": {"200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/config/{subject}": {
       "get": {"summary": "Confluent: a subject's compatibility level", "operationId": "confluentGetSubjectConfig", "tags": ["schema registry"],
-        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40408"}}},
-      "put": {"summary": "Confluent: set a subject's compatibility level", "operationId": "confluentPutSubjectConfig", "tags": ["schema registry"],
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}},
+          {"name": "defaultToGlobal", "in": "query", "description": "true or false; any other value is a 400", "schema": {"type": "boolean", "default": false}}],
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40408"}}},
+      "put": {"summary": "Confluent: set a subject's compatibility level", "operationId": "confluentPutSubjectConfig", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
         "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
-        "responses": {"200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/commands": {
       "post": {
         "summary": "Send a command: 202 with its id, or with wait=true the resulting events once it finished",
-        "operationId": "sendCommand",
+        "operationId": "sendCommand", "security": [{"adminToken": []}],
         "parameters": [
-          {"name": "wait", "in": "query", "schema": {"type": "boolean", "default": false}},
+          {"name": "wait", "in": "query", "description": "true or false; any other value is a 400", "schema": {"type": "boolean", "default": false}},
           {"name": "timeoutMs", "in": "query", "description": "With wait=true: how long to wait before answering 202", "schema": {"type": "integer", "minimum": 1, "maximum": 300000, "default": 30000}},
           {"$ref": "#/components/parameters/traceparent"}
         ],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCommand"}}}},
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "202": {"description": "Accepted (or still running at the wait limit)", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"$ref": "#/components/schemas/CommandStatus"}}}}}},
           "200": {"description": "Finished (wait=true): succeeded, failed or dead", "content": {"application/json": {"schema": {"type": "object", "properties": {
             "command": {"$ref": "#/components/schemas/Command"},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "truncatedByBytes": {"type": "boolean", "description": "Not every event fitted in the response byte limit: command.resultEventIds names them all"}
           }}}}},
           "400": {"$ref": "#/components/responses/Problem"},
           "409": {"$ref": "#/components/responses/Problem"},
@@ -208,7 +213,7 @@ enum OpenAPIDocument {
         "summary": "A command and its processing record",
         "operationId": "getCommand",
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "The command", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
           "404": {"$ref": "#/components/responses/Problem"}
         }
@@ -219,7 +224,7 @@ enum OpenAPIDocument {
         "summary": "An aggregate's state at its latest version (a lagging snapshot is caught up first)",
         "operationId": "getAggregate",
         "parameters": [{"name": "entity", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "The aggregate; lagging=true when the aggregator cannot catch up", "content": {"application/json": {"schema": {"type": "object", "required": ["entity", "version", "state"], "properties": {
             "entity": {"type": "string"}, "version": {"type": "integer"}, "state": {"type": ["object", "null"]},
             "lagging": {"type": "boolean"}, "streamVersion": {"type": "integer"}, "error": {"type": "string"}
@@ -234,7 +239,7 @@ enum OpenAPIDocument {
         "operationId": "registerFunction",
         "security": [{"adminToken": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "201": {"description": "Registered and started", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
           "400": {"$ref": "#/components/responses/Problem"},
           "401": {"$ref": "#/components/responses/Problem"},
@@ -245,7 +250,7 @@ enum OpenAPIDocument {
         "summary": "The registered functions (admin)",
         "operationId": "listFunctions",
         "security": [{"adminToken": []}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "Functions", "content": {"application/json": {"schema": {"type": "object", "properties": {"functions": {"type": "array", "items": {"$ref": "#/components/schemas/Function"}}}}}}},
           "401": {"$ref": "#/components/responses/Problem"}
         }
@@ -257,7 +262,7 @@ enum OpenAPIDocument {
         "operationId": "getFunction",
         "security": [{"adminToken": []}],
         "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "The function", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
           "401": {"$ref": "#/components/responses/Problem"},
           "404": {"$ref": "#/components/responses/Problem"}
@@ -268,7 +273,7 @@ enum OpenAPIDocument {
         "operationId": "deleteFunction",
         "security": [{"adminToken": []}],
         "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "204": {"description": "Removed"},
           "401": {"$ref": "#/components/responses/Problem"},
           "404": {"$ref": "#/components/responses/Problem"}
@@ -281,8 +286,11 @@ enum OpenAPIDocument {
         "operationId": "listDeadLetters",
         "security": [{"adminToken": []}],
         "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
-        "responses": {
-          "200": {"description": "Dead letters", "content": {"application/json": {"schema": {"type": "object", "properties": {"deadLetters": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}}}}}}},
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
+          "200": {"description": "Dead letters, newest first", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "deadLetters": {"type": "array", "items": {"$ref": "#/components/schemas/DeadLetter"}},
+            "truncatedByBytes": {"type": "boolean", "description": "The response byte limit was reached: later entries have commandOmitted, and entries that did not fit even so are left out"}
+          }}}}},
           "401": {"$ref": "#/components/responses/Problem"}
         }
       }
@@ -293,7 +301,7 @@ enum OpenAPIDocument {
         "operationId": "retryDeadLetter",
         "security": [{"adminToken": []}],
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "202": {"description": "The command is pending again", "content": {"application/json": {"schema": {"type": "object"}}}},
           "200": {"description": "The dispatch succeeded; its commands are queued", "content": {"application/json": {"schema": {"type": "object"}}}},
           "401": {"$ref": "#/components/responses/Problem"},
@@ -305,35 +313,40 @@ enum OpenAPIDocument {
     },
     "/kafka": {
       "get": {"summary": "The Kafka relay: cursor, lag, in flight, published, resent, errors", "operationId": "kafkaStatus",
-        "responses": {"200": {"description": "Status", "content": {"application/json": {"schema": {"type": "object"}}}}, "503": {"$ref": "#/components/responses/Problem"}}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "Status", "content": {"application/json": {"schema": {"type": "object"}}}}, "503": {"$ref": "#/components/responses/Problem"}}}
     },
     "/kafka/republish": {
       "post": {"summary": "Publish history again from a position (admin)", "operationId": "kafkaRepublish", "security": [{"adminToken": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"fromPosition": {"type": "integer", "minimum": 1}}}}}},
-        "responses": {"202": {"description": "Republishing", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"}, "202": {"description": "Republishing", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}}
     },
     "/healthz": {
       "get": {
         "summary": "Liveness and the store's head position",
         "operationId": "health",
-        "responses": {"200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {
           "status": {"type": "string"}, "headPosition": {"type": "integer"}, "commandBacklog": {"type": "integer"}
         }}}}}}
       }
     },
     "/openapi.json": {
-      "get": {"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI document", "content": {"application/json": {}}}}}
+      "get": {"summary": "This document", "operationId": "openapi", "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "OpenAPI document", "content": {"application/json": {}}}}}
     }
   },
   "components": {
     "securitySchemes": {
-      "adminToken": {"type": "http", "scheme": "bearer", "description": "EVENTO_ADMIN_TOKEN, when the server has one"}
+      "adminToken": {"type": "http", "scheme": "bearer", "description": "EVENTO_ADMIN_TOKEN, when the server has one: needed by every request but GET, HEAD and OPTIONS, and by the function and dead-letter reads"}
     },
     "parameters": {
       "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}}
     },
     "responses": {
-      "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+      "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "Forbidden": {"description": "The Host header does not name this server (field Host), or the Origin header is not the server itself nor in --allowed-origins (field Origin)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "Unauthorized": {"description": "The server has an admin token and the request changes state (or reads functions or dead letters) without it", "headers": {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}}, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "UnsupportedMediaType": {"description": "The body is not declared as JSON (application/json or application/*+json), or has no Content-Type", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "RequestTimeout": {"description": "The body did not arrive within --body-timeout-ms; the connection is closed", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "ConfluentError": {"description": "Confluent Schema Registry error (error_code is the HTTP status, or Confluent's own code)", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object", "properties": {"error_code": {"type": "integer"}, "message": {"type": "string"}}}}}}
     },
     "schemas": {
       "CommandStatus": {"type": "string", "enum": ["pending", "succeeded", "failed", "dead"]},
@@ -408,7 +421,8 @@ enum OpenAPIDocument {
         "properties": {
           "id": {"type": "string"}, "kind": {"type": "string", "enum": ["command", "dispatch"]}, "function": {"type": "string"},
           "attempts": {"type": "integer"}, "lastError": {"type": "string"}, "time": {"type": "string", "format": "date-time"},
-          "command": {"$ref": "#/components/schemas/Command"}, "eventId": {"type": "string"}
+          "command": {"$ref": "#/components/schemas/Command"}, "eventId": {"type": "string"},
+          "commandOmitted": {"type": "boolean", "description": "Past the response byte limit: the command is left out (GET /commands/{id} has it) and lastError is cut to 500 characters"}
         }
       },
       "ExpectedVersion": {
@@ -459,7 +473,8 @@ enum OpenAPIDocument {
           "id": {"type": "string"},
           "kind": {"type": "string", "enum": ["event", "command", "external"]},
           "missing": {"type": "boolean"},
-          "caused": {"type": "array", "items": {"$ref": "#/components/schemas/TraceNode"}}
+          "caused": {"type": "array", "items": {"$ref": "#/components/schemas/TraceNode"}},
+          "truncated": {"type": "boolean", "description": "Its children were left out at the depth limit (128 generations): trace this node's id to see them"}
         },
         "additionalProperties": true
       },
@@ -470,7 +485,9 @@ enum OpenAPIDocument {
           "id": {"type": "string"},
           "chain": {"type": "array", "description": "From the root to the item itself", "items": {"$ref": "#/components/schemas/TraceNode"}},
           "descendants": {"type": "array", "items": {"$ref": "#/components/schemas/TraceNode"}},
-          "truncated": {"type": "boolean"}
+          "truncated": {"type": "boolean", "description": "descendants is not complete: cut at the depth limit (see the nodes' truncated), at 10,000 nodes or at the byte limit"},
+          "truncatedByBytes": {"type": "boolean", "description": "descendants was cut at the response byte limit"},
+          "chainTruncated": {"type": "boolean", "description": "chain stops before the root (1,000 links or the byte limit): trace the first link's causationId to continue"}
         }
       },
       "Problem": {

@@ -13,7 +13,8 @@ struct APIClient {
     }
 
     func post(_ path: String, body: [UInt8]) async throws -> JSONValue {
-        try await send(HTTPClientRequest(method: "POST", url: baseURL + path, body: body))
+        // The server refuses bodies not declared as JSON (docs/errors.md, 415).
+        try await send(HTTPClientRequest(method: "POST", url: baseURL + path, headers: [("Content-Type", "application/json")], body: body))
     }
 
     func delete(_ path: String) async throws -> JSONValue {

@@ -29,8 +29,9 @@ struct Events: AsyncParsableCommand {
                 let page = try await api.get("/entities/\(pathSegment(entity))/events?fromSequence=\(from)&limit=\(limit)")
                 let events = page["events"]?.arrayValue ?? []
                 for e in events { output(e.jsonText) }
-                guard events.count == limit, let last = events.last?["sequence"]?.intValue else { return }
-                from = Int(last) + 1
+                // A page ends at `limit` events or at the server's response byte limit (`truncatedByBytes`).
+                guard events.count == limit || page["truncatedByBytes"] == true, let last = events.last?["sequence"]?.intValue else { return }
+                from = Int(page["nextSequence"]?.intValue ?? last + 1)
             }
         }
         var after = afterPosition
@@ -41,7 +42,7 @@ struct Events: AsyncParsableCommand {
             for e in events { output(e.jsonText) }
             after = Int(page["lastPosition"]?.intValue ?? Int64(after))
             if events.isEmpty && !follow { return }
-            if events.count < limit && !follow { return }
+            if events.count < limit && page["truncatedByBytes"] != true && !follow { return }
         }
     }
 }

@@ -10,8 +10,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Evento server.",
         discussion: """
-            Administration routes (functions, dead letters) need `Authorization: Bearer $EVENTO_ADMIN_TOKEN` when that
-            variable is set; binding an address other than loopback requires it.
+            When $EVENTO_ADMIN_TOKEN is set, every request that changes state (any method but GET and HEAD) and the
+            administration reads (functions, dead letters) need `Authorization: Bearer $EVENTO_ADMIN_TOKEN`; binding an
+            address other than loopback requires it. docs/limits.md lists every limit and how to change it.
             """
     )
 
@@ -26,6 +27,24 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (default: $EVENTO_MAX_BODY_BYTES or 4194304).")
     var maxBodyBytes: Int?
+
+    @Option(name: .customLong("max-response-bytes"), help: "Largest answer of a listing; a page ends early and says where to continue (default: $EVENTO_MAX_RESPONSE_BYTES or 16777216).")
+    var maxResponseBytes: Int?
+
+    @Option(name: .customLong("idle-timeout-ms"), help: "Close a connection silent for this long, or whose request head stalls (default: $EVENTO_IDLE_TIMEOUT_MS or 15000).")
+    var idleTimeoutMs: Int?
+
+    @Option(name: .customLong("body-timeout-ms"), help: "Answer 408 when a request body has not arrived this long after its head (default: $EVENTO_BODY_TIMEOUT_MS or 30000).")
+    var bodyTimeoutMs: Int?
+
+    @Option(name: .customLong("max-connections"), help: "Most client connections at once; more wait (default: $EVENTO_MAX_CONNECTIONS or the descriptor limit less 256, at most 10000).")
+    var maxConnections: Int?
+
+    @Option(name: .customLong("allowed-origins"), help: "Comma-separated origins whose browser requests are accepted, with CORS, e.g. https://ui.example:3000 ($EVENTO_ALLOWED_ORIGINS; default: none).")
+    var allowedOrigins: String?
+
+    @Option(name: .customLong("allowed-hosts"), help: "Comma-separated Host names (name or name:port, * for any) accepted ($EVENTO_ALLOWED_HOSTS; default: the bound address).")
+    var allowedHosts: String?
 
     @Flag(name: .customLong("no-fsync"), help: "Do not fsync each commit (faster; the last commits can be lost on power loss).")
     var noFsync = false
@@ -82,7 +101,15 @@ struct Serve: AsyncParsableCommand {
         config.host = host ?? Environment.get("EVENTO_HOST") ?? config.host
         if let p = try port ?? Self.intEnv("EVENTO_PORT") { config.port = p }
         config.dataDirectory = dataDir ?? Environment.get("EVENTO_DATA_DIR") ?? config.dataDirectory
-        if let m = try maxBodyBytes ?? Self.intEnv("EVENTO_MAX_BODY_BYTES") { config.maxBodyBytes = m }
+        if let m = try maxBodyBytes ?? Self.intEnv("EVENTO_MAX_BODY_BYTES") { config.maxBodyBytes = try Self.positive(m, "--max-body-bytes") }
+        if let m = try maxResponseBytes ?? Self.intEnv("EVENTO_MAX_RESPONSE_BYTES") {
+            config.maxResponseBytes = try Self.positive(m, "--max-response-bytes")
+        }
+        if let t = try idleTimeoutMs ?? Self.intEnv("EVENTO_IDLE_TIMEOUT_MS") { config.idleTimeout = .milliseconds(try Self.positive(t, "--idle-timeout-ms")) }
+        if let t = try bodyTimeoutMs ?? Self.intEnv("EVENTO_BODY_TIMEOUT_MS") { config.bodyTimeout = .milliseconds(try Self.positive(t, "--body-timeout-ms")) }
+        if let n = try maxConnections ?? Self.intEnv("EVENTO_MAX_CONNECTIONS") { config.maxConnections = try Self.positive(n, "--max-connections") }
+        if let list = allowedOrigins ?? Environment.get("EVENTO_ALLOWED_ORIGINS") { config.allowedOrigins = Self.list(list) }
+        if let list = allowedHosts ?? Environment.get("EVENTO_ALLOWED_HOSTS") { config.allowedHosts = Self.list(list) }
         config.durable = !noFsync
         config.functionsFile = functions ?? Environment.get("EVENTO_FUNCTIONS")
         config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN")
@@ -136,6 +163,16 @@ struct Serve: AsyncParsableCommand {
         try await runServer(config) { host, port in
             output("Evento listening on http://\(host):\(port)")
         }
+    }
+
+    static func positive(_ value: Int, _ name: String) throws -> Int {
+        guard value > 0 else { throw ValidationError("\(name): expected a number above 0, got \(value)") }
+        return value
+    }
+
+    /// A comma-separated list, blanks dropped.
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     static func intEnv(_ name: String) throws -> Int? {

@@ -2,10 +2,18 @@
 ///
 /// Written for Evento rather than taken from Foundation for three reasons: integers stay exact
 /// (`.int` vs `.double`), duplicate object keys are an error, and every error says where it is
-/// (line and column) so that a client's problem+json tells them exactly what to fix.
+/// (line and column, and the path of keys and indexes) so that a client's problem+json tells them
+/// exactly what to fix.
+///
+/// Numbers: an integer literal that fits in 64 bits is `.int`; any other number is `.double`, unless
+/// no 64-bit double can hold it: a number that overflows to infinity, or a literal with a non-zero digit
+/// that underflows to 0, is an error (`JSONParseError.Reason.numberOutOfRange`) rather than a silently
+/// different value.
 public struct JSONParser {
-    /// Deepest nesting accepted; deeper documents are refused rather than risking the stack.
-    public static let maxDepth = 256
+    /// Deepest nesting accepted (objects and arrays). The parser recurses once per level, so deeper
+    /// documents are refused rather than risking the stack; 512 leaves room for the server's own answers
+    /// (a trace nests two levels per generation) to be read back by this parser.
+    public static let maxDepth = 512
 
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         var copy = text
@@ -32,7 +40,7 @@ public struct JSONParser {
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    private func error(_ message: String, at: Int? = nil) -> JSONParseError {
+    private func error(_ message: String, at: Int? = nil, reason: JSONParseError.Reason = .syntax) -> JSONParseError {
         let offset = min(at ?? index, bytes.count)
         var line = 1
         var column = 1
@@ -46,7 +54,7 @@ public struct JSONParser {
             }
             i += 1
         }
-        return JSONParseError(message: message, offset: offset, line: line, column: column)
+        return JSONParseError(message: message, offset: offset, line: line, column: column, reason: reason)
     }
 
     private mutating func skipWhitespace() {
@@ -86,7 +94,7 @@ public struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        if depth > Self.maxDepth { throw error("nesting deeper than \(Self.maxDepth) levels") }
+        if depth > Self.maxDepth { throw error("nesting deeper than \(Self.maxDepth) levels", reason: .tooDeep) }
         index += 1  // {
         var members: [JSONObject.Member] = []
         skipWhitespace()
@@ -110,7 +118,8 @@ public struct JSONParser {
             }
             index += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth)
+            let value: JSONValue
+            do { value = try parseValue(depth: depth) } catch { throw error.inside(.key(key)) }
             members.append(JSONObject.Member(key: key, value: value))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input inside an object") }
@@ -127,7 +136,7 @@ public struct JSONParser {
     }
 
     private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
-        if depth > Self.maxDepth { throw error("nesting deeper than \(Self.maxDepth) levels") }
+        if depth > Self.maxDepth { throw error("nesting deeper than \(Self.maxDepth) levels", reason: .tooDeep) }
         index += 1  // [
         var items: [JSONValue] = []
         skipWhitespace()
@@ -137,7 +146,7 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
-            items.append(try parseValue(depth: depth))
+            do { items.append(try parseValue(depth: depth)) } catch { throw error.inside(.index(items.count)) }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input inside an array") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -264,13 +273,18 @@ public struct JSONParser {
             index += 1
         }
         var isInteger = true
+        // Whether a digit other than 0 appears before the exponent: such a literal must not become 0.
+        var nonZero = acc != 0 || overflow
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
             guard index < bytes.count, isDigit(bytes[index]) else {
                 throw error("invalid number: expected digits after '.'", at: start)
             }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            while index < bytes.count, isDigit(bytes[index]) {
+                if bytes[index] != UInt8(ascii: "0") { nonZero = true }
+                index += 1
+            }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
             isInteger = false
@@ -288,18 +302,71 @@ public struct JSONParser {
             if acc != Int64.min { return .int(-acc) }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let d = Double(text), d.isFinite else { throw error("number out of range", at: start) }
+        // Double(_:) rounds to the nearest double: beyond the largest it gives infinity, below the smallest
+        // subnormal 0. Neither is the number the client wrote.
+        let d = Double(text) ?? .infinity
+        if !d.isFinite {
+            throw error("number \(Self.excerpt(text)) is too large for a 64-bit double (it overflows to infinity)", at: start, reason: .numberOutOfRange)
+        }
+        if d == 0 && nonZero {
+            throw error("number \(Self.excerpt(text)) is too small for a 64-bit double (it underflows to 0)", at: start, reason: .numberOutOfRange)
+        }
         return .double(d)
+    }
+
+    /// A number's text for an error message: literals can be megabytes of digits.
+    private static func excerpt(_ text: String) -> String {
+        text.count > 40 ? String(text.prefix(40)) + "…" : text
     }
 
     @inline(__always) private func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
 }
 
-/// A JSON syntax error with its position.
+/// A JSON document the parser refuses, with where: line and column, and the path of keys and indexes
+/// down to the value at fault (`events[2].payload.amount`; empty at the top level).
 public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    /// Why the document was refused, for callers that answer differently (a number out of range names a
+    /// field, a syntax error does not).
+    public enum Reason: Sendable, Hashable {
+        /// Not JSON.
+        case syntax
+        /// Nested deeper than `JSONParser.maxDepth`.
+        case tooDeep
+        /// A number no 64-bit double can hold (it overflows to infinity, or underflows to 0 from a non-zero literal).
+        case numberOutOfRange
+    }
+
+    enum PathComponent: Sendable, Hashable {
+        case key(String)
+        case index(Int)
+    }
+
     public var message: String
     public var offset: Int
     public var line: Int
     public var column: Int
+    public var reason: Reason = .syntax
+    /// Innermost first, as the error unwinds through the containers.
+    var reversedPath: [PathComponent] = []
+
     public var description: String { "\(message) at line \(line), column \(column)" }
+
+    /// The path to the value at fault, in the API's field notation: `payload.amount`, `events[2].id`, `[0][1]`.
+    public var path: String {
+        var out = ""
+        for component in reversedPath.reversed() {
+            switch component {
+            case .key(let k): out += out.isEmpty ? k : "." + k
+            case .index(let i): out += "[\(i)]"
+            }
+        }
+        return out
+    }
+
+    /// The same error, one container further out.
+    func inside(_ component: PathComponent) -> JSONParseError {
+        var e = self
+        e.reversedPath.append(component)
+        return e
+    }
 }

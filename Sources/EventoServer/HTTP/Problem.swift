@@ -12,6 +12,8 @@ struct Problem: HTTPResponseError {
     var headers: HTTPFields = [:]
     /// An error that renders itself (schema registry errors keep Confluent's format).
     var passthrough: (any HTTPResponseError)?
+    /// A problem only the HTTP layer raises (the core has no code for it); it decides type, title and status.
+    var httpType: HTTPProblemType?
 
     init(_ error: EventoError, instance: String? = nil, passthrough: (any HTTPResponseError)? = nil) {
         self.error = error
@@ -19,7 +21,14 @@ struct Problem: HTTPResponseError {
         self.passthrough = passthrough
     }
 
-    var status: HTTPResponse.Status { Self.status(for: error.code) }
+    /// A problem of the HTTP layer: `detail` and the request part at fault (a header name, say).
+    init(_ type: HTTPProblemType, _ detail: String, field: String? = nil) {
+        // The code stands in for logging and metrics only: status, type and title come from `type`.
+        self.init(EventoError(.invalidRequest, detail, field: field))
+        httpType = type
+    }
+
+    var status: HTTPResponse.Status { httpType?.status ?? Self.status(for: error.code) }
 
     static func status(for code: EventoError.Code) -> HTTPResponse.Status {
         switch code {
@@ -60,8 +69,8 @@ struct Problem: HTTPResponseError {
     func body() -> ByteBuffer {
         var w = JSONWriter()
         w.object { o in
-            o.field("type", "/problems/\(error.code.slug)")
-            o.field("title", Self.title(for: error.code))
+            o.field("type", "/problems/\(httpType?.slug ?? error.code.slug)")
+            o.field("title", httpType?.title ?? Self.title(for: error.code))
             o.field("status", Int(status.code))
             o.field("detail", error.message)
             o.field("instance", instance)
@@ -78,4 +87,17 @@ struct Problem: HTTPResponseError {
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: body()))
     }
+}
+
+/// Problem types of the HTTP layer alone: the pipeline never produces them, so they have no
+/// `EventoError.Code`.
+struct HTTPProblemType: Sendable {
+    var slug: String
+    var title: String
+    var status: HTTPResponse.Status
+
+    /// The body of a JSON route is declared as something else (or not declared).
+    static let unsupportedMediaType = HTTPProblemType(slug: "unsupported-media-type", title: "Unsupported media type", status: .unsupportedMediaType)
+    /// The request body did not arrive within the body timeout.
+    static let requestTimeout = HTTPProblemType(slug: "request-timeout", title: "Request timeout", status: .requestTimeout)
 }

@@ -10,16 +10,32 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let problem = Self.problem(for: error, request: request, context: context)
-            if let passthrough = problem.passthrough { return try passthrough.response(from: request, context: context) }
-            return try problem.response(from: request, context: context)
+            return try Self.response(for: error, request: request, context: context)
         }
+    }
+
+    /// The error as the client gets it: problem+json, or Confluent's format on the schema registry's routes.
+    static func response(for error: any Error, request: Request, context: Context) throws -> Response {
+        var problem = Self.problem(for: error, request: request, context: context)
+        if problem.passthrough == nil && isSchemaRegistryPath(request.uri.path) {
+            // Kafka clients parse Confluent's error format on these routes, whatever went wrong.
+            problem.passthrough = ConfluentError(.init(code: Int(problem.status.code), message: problem.error.message), headers: problem.headers)
+        }
+        if let passthrough = problem.passthrough { return try passthrough.response(from: request, context: context) }
+        return try problem.response(from: request, context: context)
+    }
+
+    /// The Confluent Schema Registry routes (Evento's own `/schemas` and `/schemas/{aggregate}` are not).
+    static func isSchemaRegistryPath(_ path: String) -> Bool {
+        path.hasPrefix("/schemas/ids/") || path == "/subjects" || path.hasPrefix("/subjects/") || path.hasPrefix("/compatibility/")
+            || path == "/config" || path.hasPrefix("/config/")
     }
 
     static func problem(for error: any Error, request: Request, context: Context) -> Problem {
         let instance = request.uri.path
         switch error {
-        case let p as Problem:
+        case var p as Problem:
+            if p.instance == nil { p.instance = instance }
             return p
         case let c as ConfluentError:
             // Schema registry clients parse Confluent's error format, not problem+json.

@@ -21,17 +21,23 @@ extension Request {
             return try buffer.readableBytesView.withContiguousStorageIfAvailable { try JSONParser.parse(bytes: $0) }
                 ?? JSONParser.parse(Array(buffer.readableBytesView))
         } catch let e as JSONParseError {
+            if e.reason == .numberOutOfRange {
+                // JSON, but with a number nothing here can hold: a 422 that names the field, like any value
+                // the field cannot take.
+                throw EventoError(.validation, e.path.isEmpty ? e.message : "\(e.path): \(e.message)", field: e.path.isEmpty ? nil : e.path)
+            }
             throw EventoError(.malformedJSON, "the request body is not valid JSON: \(e)")
         }
     }
 
-    /// A query parameter that is `true` or `false`, or `defaultValue` when absent.
+    /// A boolean query parameter: `true` or `false`, or `defaultValue` when absent. Anything else is a 400
+    /// naming the parameter (`wait=yes` must not quietly mean false).
     func queryBool(_ name: String, default defaultValue: Bool) throws -> Bool {
-        switch uri.queryParameters.get(name) {
-        case nil: return defaultValue
+        guard let text = uri.queryParameters.get(name) else { return defaultValue }
+        switch text {
         case "true": return true
         case "false": return false
-        case let text?:
+        default:
             throw EventoError(.invalidRequest, "query parameter \(name): expected true or false, got \"\(text)\"", field: name)
         }
     }
@@ -69,5 +75,12 @@ enum JSONResponse {
 
     static func object(_ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], _ body: (inout ObjectWriter) -> Void) -> Response {
         make(status, headers: headers) { $0.object(body) }
+    }
+
+    /// A response of JSON already written.
+    static func bytes(_ w: JSONWriter, _ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }

@@ -1,10 +1,13 @@
 import EventoCore
 import Hummingbird
+import ServiceLifecycle
 
 /// `POST /commands`, `GET /commands/{id}`, `GET /aggregates/{entity}`.
 struct CommandRoutes<Context: RequestContext>: Sendable {
     let evento: Evento
     let maxBodyBytes: Int
+    /// Largest answer with the events of a command (`?wait=true`), in bytes.
+    let maxResponseBytes: Int
 
     func register(on router: Router<Context>) {
         router.post("/commands") { request, _ in try await self.send(request) }
@@ -18,11 +21,23 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
 
     func send(_ request: Request) async throws -> Response {
         var request = request
-        let draft = try SubmissionParser.command(try await request.jsonBody(limit: maxBodyBytes))
+        // Query parameters first: a request that gets a 4xx writes nothing.
         let wait = try request.queryBool("wait", default: false)
         let timeoutMs = try request.queryInt("timeoutMs", default: 30_000, range: 1...300_000)
-        let reply = try await evento.submit(
-            draft, wait: wait ? .milliseconds(timeoutMs) : nil, headerTraceparent: request.headers[.traceparent])
+        let draft = try SubmissionParser.command(try await request.jsonBody(limit: maxBodyBytes))
+        let evento = self.evento
+        let traceparent = request.headers[.traceparent]
+        let reply: Evento.CommandReply
+        if wait {
+            // At shutdown the wait ends at once (the server waits for answers in flight before it exits): the
+            // client gets the 202, as at the deadline. Cancelling ends only the wait (`Waiters.wait` returns nil);
+            // the command is logged before the 202 either way.
+            reply = try await cancelWhenGracefulShutdown {
+                try await evento.submit(draft, wait: .milliseconds(timeoutMs), headerTraceparent: traceparent)
+            }
+        } else {
+            reply = try await evento.submit(draft, wait: nil, headerTraceparent: traceparent)
+        }
         switch reply {
         case .accepted(let record):
             return JSONResponse.object(.accepted, headers: [.location: "/commands/\(record.id)"]) { o in
@@ -37,10 +52,17 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
                     o.field("status", record.status.rawValue)
                 }
             }
-            return JSONResponse.object(.ok, headers: [.location: "/commands/\(record.id)"]) { o in
-                o.object("command") { record.writeMembers(to: &$0) }
-                o.array("events", events) { w, e in e.write(to: &w) }
-            }
+            // The events, as many as fit in the byte limit (the command's resultEventIds name them all).
+            var w = JSONWriter(capacity: 4096)
+            w.raw("{\"command\":")
+            w.object { record.writeMembers(to: &$0) }
+            w.raw(",\"events\":[")
+            var page = ResponsePage(maxBytes: maxResponseBytes, limit: events.count)
+            for e in events where page.isOpen { _ = page.append(to: &w) { e.write(to: &$0) } }
+            w.raw("]")
+            if page.cut { w.raw(",\"truncatedByBytes\":true") }
+            w.raw("}")
+            return JSONResponse.bytes(w, .ok, headers: [.location: "/commands/\(record.id)"])
         }
     }
 

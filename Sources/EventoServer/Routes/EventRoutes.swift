@@ -4,6 +4,7 @@ import EventoStore
 import NIOCore
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 
 /// `POST /events`, `GET /events/{id}`, `GET /events`, `GET /entities/{entity}/events`.
 struct EventRoutes<Context: RequestContext>: Sendable {
@@ -13,6 +14,8 @@ struct EventRoutes<Context: RequestContext>: Sendable {
     /// Decodes `payloadAvro` and serves `GET /events/{id}/avro`.
     let schemas: SchemaRegistry
     let maxBodyBytes: Int
+    /// Largest answer of a listing (`GET /events`, `GET /entities/{entity}/events`), in bytes.
+    let maxResponseBytes: Int
 
     func register(on router: Router<Context>) {
         router.post("/events") { request, context in try await self.publish(request) }
@@ -71,30 +74,70 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         let after = try request.queryInt("afterPosition", default: 0, range: 0...Int64.max)
         let limit = Int(try request.queryInt("limit", default: 1000, range: 1...10_000))
         let waitMs = try request.queryInt("waitMs", default: 0, range: 0...60_000)
-        var events = try await store.events(afterPosition: after, limit: limit)
-        if events.isEmpty, waitMs > 0, let commits {
-            // Long poll: answer as soon as something beyond `after` commits, or at the deadline.
-            let head = await commits.wait(after: after, timeout: .milliseconds(waitMs))
-            if head > after { events = try await store.events(afterPosition: after, limit: limit) }
+        var page = try await feedPage(after: after, limit: limit)
+        if page.count == 0, waitMs > 0, let commits {
+            // Long poll: answer as soon as something beyond `after` commits, at the deadline, or at once when
+            // the server starts shutting down (it waits for answers in flight before it exits).
+            let head = await withGracefulShutdownHandler {
+                await commits.longPoll(after: after, timeout: .milliseconds(waitMs))
+            } onGracefulShutdown: {
+                commits.endLongPolls()
+            }
+            if head > after { page = try await feedPage(after: after, limit: limit) }
         }
-        let last = events.last?.position ?? after
-        return JSONResponse.object { o in
-            o.array("events", events) { w, e in e.write(to: &w) }
-            o.field("lastPosition", last)
-        }
+        return JSONResponse.bytes(page.json)
     }
 
+    /// `{"events": […], "lastPosition": N}` (and `"truncatedByBytes": true` when the byte limit ended the
+    /// page), read from the store in chunks so that neither the answer nor what is read for it grows much
+    /// past the byte limit. `lastPosition` is where the next page starts.
+    func feedPage(after: Int64, limit: Int) async throws -> (json: JSONWriter, count: Int) {
+        var w = JSONWriter(capacity: 4096)
+        w.raw("{\"events\":[")
+        var page = ResponsePage(maxBytes: maxResponseBytes, limit: limit)
+        var last = after
+        reading: while let n = page.nextChunk(written: w.bytes.count) {
+            let chunk = try await store.events(afterPosition: last, limit: n)
+            for e in chunk {
+                guard page.append(to: &w, { e.write(to: &$0) }) else { break reading }
+                last = e.position
+            }
+            if chunk.count < n { break }
+        }
+        w.raw("],\"lastPosition\":")
+        w.int(last)
+        if page.cut { w.raw(",\"truncatedByBytes\":true") }
+        w.raw("}")
+        return (w, page.count)
+    }
+
+    /// `{"entity", "events": […], "nextSequence"}`, bounded like the feed; `nextSequence` is where the next
+    /// page starts (`fromSequence`).
     func stream(_ request: Request, _ context: Context) async throws -> Response {
         let text = try context.parameters.decoded("entity")
         let entity: EntityId
         do { entity = try EntityId(parsing: text) } catch { throw EventoError(.invalidRequest, error.description, field: "entity") }
         let from = try request.queryInt("fromSequence", default: 1, range: 1...Int64.max)
         let limit = Int(try request.queryInt("limit", default: 1000, range: 1...10_000))
-        let events = try await store.events(entity: entity, fromSequence: from, limit: limit)
-        return JSONResponse.object { o in
-            o.field("entity", entity.rawValue)
-            o.array("events", events) { w, e in e.write(to: &w) }
+        var w = JSONWriter(capacity: 4096)
+        w.raw("{\"entity\":")
+        w.string(entity.rawValue)
+        w.raw(",\"events\":[")
+        var page = ResponsePage(maxBytes: maxResponseBytes, limit: limit)
+        var next = from
+        reading: while let n = page.nextChunk(written: w.bytes.count) {
+            let chunk = try await store.events(entity: entity, fromSequence: next, limit: n)
+            for e in chunk {
+                guard page.append(to: &w, { e.write(to: &$0) }) else { break reading }
+                next = e.sequence + 1
+            }
+            if chunk.count < n { break }
         }
+        w.raw("],\"nextSequence\":")
+        w.int(next)
+        if page.cut { w.raw(",\"truncatedByBytes\":true") }
+        w.raw("}")
+        return JSONResponse.bytes(w)
     }
 }
 

@@ -5,24 +5,20 @@ import Hummingbird
 /// `POST /functions`, `GET /functions`, `GET /functions/{name}`, `DELETE /functions/{name}`.
 struct FunctionRoutes<Context: RequestContext>: Sendable {
     let registry: FunctionRegistry
-    let admin: AdminAuth
     let maxBodyBytes: Int
 
     func register(on router: Router<Context>) {
         router.post("/functions") { request, _ in
-            try admin.check(request)
             var request = request
             let definition = try FunctionDefinition.parse(try await request.jsonBody(limit: maxBodyBytes))
             try await registry.register(definition)
             return JSONResponse.make(.created, headers: [.location: "/functions/\(definition.name)"]) { $0.value(definition.json) }
         }
         router.get("/functions") { request, _ in
-            try admin.check(request)
             let all = registry.list()
             return JSONResponse.object { o in o.array("functions", all) { w, f in w.value(f.json) } }
         }
         router.get("/functions/:name") { request, context in
-            try admin.check(request)
             let name = try context.parameters.decoded("name")
             guard let f = registry.function(named: name) else { throw EventoError.notFound("no function named \(name)") }
             var json = f.json.objectValue ?? [:]
@@ -30,7 +26,6 @@ struct FunctionRoutes<Context: RequestContext>: Sendable {
             return JSONResponse.make { $0.value(.object(json)) }
         }
         router.delete("/functions/:name") { request, context in
-            try admin.check(request)
             let name = try context.parameters.decoded("name")
             guard try await registry.remove(name) else { throw EventoError.notFound("no function named \(name)") }
             return Response(status: .noContent)

@@ -122,9 +122,10 @@ struct SchemaRoutes<Context: RequestContext>: Sendable {
         }
         router.get("/config/:subject") { request, context in
             let subject = try context.parameters.decoded("subject")
+            let defaultToGlobal = try request.queryBool("defaultToGlobal", default: false)
             return try confluent {
                 if let level = registry.compatibility(subject: subject) { return ["compatibilityLevel": .string(level.rawValue)] }
-                guard request.uri.queryParameters.get("defaultToGlobal") == "true" else {
+                guard defaultToGlobal else {
                     throw SchemaRegistry.Failure(code: 40408, message: "Subject '\(subject)' does not have subject-level compatibility configured")
                 }
                 return ["compatibilityLevel": .string(registry.compatibility(subject: nil)!.rawValue)]
@@ -183,13 +184,20 @@ let confluentContentType = "application/vnd.schemaregistry.v1+json"
 /// A Confluent-format error response: `{"error_code": 40401, "message": "…"}`.
 struct ConfluentError: HTTPResponseError {
     let failure: SchemaRegistry.Failure
-    init(_ failure: SchemaRegistry.Failure) { self.failure = failure }
+    /// Extra response headers (`WWW-Authenticate` on a 401).
+    var headers: HTTPFields = [:]
+    init(_ failure: SchemaRegistry.Failure, headers: HTTPFields = [:]) {
+        self.failure = failure
+        self.headers = headers
+    }
 
     var status: HTTPResponse.Status { HTTPResponse.Status(code: failure.httpStatus) }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var w = JSONWriter()
         w.value(["error_code": .int(Int64(failure.code)), "message": .string(failure.message)])
-        return Response(status: status, headers: [.contentType: confluentContentType], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        var headers = self.headers
+        headers[.contentType] = confluentContentType
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }
