@@ -6,25 +6,6 @@ import Testing
 /// processes: stray stdout lines, respawns that fail, workers that stop reading, unbounded output, and
 /// business rules that must not crash a worker.
 
-/// One `evento serve` for all the tests of a suite (`.sharedServer`), stopped when the suite ends.
-struct SharedServerTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    @TaskLocal static var current: ServerProcess?
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let server = try await ServerProcess()
-        try await Self.$current.withValue(server) { try await function() }
-        await server.stop()
-    }
-
-    static func server() throws -> ServerProcess { try #require(current, "the suite needs the .sharedServer trait") }
-}
-
-extension Trait where Self == SharedServerTrait {
-    static var sharedServer: Self { Self() }
-}
-
 extension ServerProcess {
     /// The live worker pids of a process function.
     func workerPids(_ function: String) async throws -> [Int64] {
@@ -53,9 +34,9 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
 
 // MARK: - 1. The line protocol: call ids
 
-@Suite(.serialized, .sharedServer) struct WorkerProtocolTests {
+@Suite(.serialized, .sharedServer()) struct WorkerProtocolTests {
     @Test func aStrayStdoutLineKillsTheWorkerAndNoCommandGetsAnotherCommandsEvents() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let state = try stateDirectory(server, "stray")
         let r = try await server.register(
             Fixtures.python("stray", kind: "handler", aggregate: "stray", script: Fixtures.function("stray.py"), env: ["STATE_DIR": state]))
@@ -89,7 +70,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aWorkerThatLeavesOutTheCallIdIsKilledAndItsCallsFail() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let r = try await server.register(
             Fixtures.python("no-echo", kind: "handler", aggregate: "noecho", script: Fixtures.function("handwritten.py"), env: ["ECHO": "none"],
                             maxAttempts: 1))
@@ -104,7 +85,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aReplyWithAnotherCallsIdIsAProtocolViolation() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let r = try await server.register(
             Fixtures.python("wrong-echo", kind: "handler", aggregate: "wrongecho", script: Fixtures.function("handwritten.py"),
                             env: ["ECHO": "wrong"], maxAttempts: 1))
@@ -116,7 +97,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aHandWrittenWorkerMayEchoTheCallIdAnywhereInItsReply() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let r = try await server.register(
             Fixtures.python("echo-last", kind: "handler", aggregate: "echolast", script: Fixtures.function("handwritten.py"), env: ["ECHO": "last"]))
         #expect(r.status == 201, "\(r.text)")
@@ -132,7 +113,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
 
 // MARK: - 2. Respawns
 
-@Suite(.serialized, .sharedServer) struct WorkerRespawnTests {
+@Suite(.serialized, .sharedServer()) struct WorkerRespawnTests {
     /// A copy of counter.py that runs as its own program (a shebang, executable), so that taking away its
     /// execute permission makes spawning it fail.
     static func executableScript(in dir: String) throws -> String {
@@ -157,7 +138,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aRespawnThatFailsIsRetriedWithBackoffUntilTheProgramStartsAgain() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let script = try Self.executableScript(in: try stateDirectory(server, "respawn"))
         try await Self.register(server, "respawner", aggregate: "respawn", command: [script])
         let pids = try await server.workerPids("respawner")
@@ -190,7 +171,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aStoredFunctionThatCannotStartWhenTheServerStartsIsRespawnedOnceItCan() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let script = try Self.executableScript(in: try stateDirectory(server, "stored"))
         try await Self.register(server, "stored", aggregate: "stored", command: [script])
         #expect(await server.stop())
@@ -207,7 +188,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func workersComeBackOnceFileDescriptorsReturn() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         try await Self.register(server, "fd-counter", aggregate: "fdcount", command: ["python3", Fixtures.function("counter.py")])
         let pids = try await server.workerPids("fd-counter")
         try #require(pids.count == 2)
@@ -248,7 +229,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func removingAFunctionStopsItsRespawns() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let dir = try stateDirectory(server, "removed")
         let script = try Self.executableScript(in: dir)
         try await Self.register(server, "removed", aggregate: "removed", command: [script], workers: 1)
@@ -306,7 +287,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
 
 // MARK: - 4 and 5. Output size: replies and log lines
 
-@Suite(.serialized, .sharedServer) struct FunctionOutputTests {
+@Suite(.serialized, .sharedServer()) struct FunctionOutputTests {
     static let cap = 16 * 1024 * 1024
 
     static func registerNoisy(_ server: ServerProcess) async throws {
@@ -317,7 +298,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func anEndlessStdoutLineIsCutAtTheReplyCapAndTheWorkerReplaced() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         try await Self.registerNoisy(server)
         let pid = try #require(try await server.workerPids("noisy").first)
         let started = ContinuousClock.now
@@ -335,7 +316,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aReplyLineOverTheCapFailsTheCallForGood() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         try await Self.registerNoisy(server)
         let reply = try await server.send("noisy:long", "Run", ["stdoutBytes": .int(Int64(Self.cap + 1024))])
         #expect(reply.json["command"]?["status"] == "dead", "\(reply.text.prefix(500))")
@@ -345,7 +326,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func anEndlessChunkedHTTPReplyIsAbortedAtTheCap() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         let helper = try await HelperProcess(["python3", Fixtures.function("big_http.py")])
         let url = try #require(helper.url)
         let r = try await server.register([
@@ -369,7 +350,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func unterminatedStderrIsReadInLinearTimeAndLoggedTruncated() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         try await Self.registerNoisy(server)
         let started = ContinuousClock.now
         let reply = try await server.send("noisy:stderr", "Run", ["stderrBytes": 20_000_000])
@@ -391,9 +372,9 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
 
 // MARK: - 6. Business rules that must not crash a worker
 
-@Suite(.serialized, .sharedServer) struct ExampleFunctionOverflowTests {
+@Suite(.serialized, .sharedServer()) struct ExampleFunctionOverflowTests {
     @Test func aDepositThatWouldOverflowACheckingBalanceIsRejectedAndTheWorkerLives() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         for name in ["checking-handler", "checking-aggregator"] {
             let r = try await server.register([
                 "name": .string(name), "kind": .string(name.hasSuffix("handler") ? "handler" : "aggregator"), "aggregate": "checking",
@@ -423,7 +404,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     }
 
     @Test func aDepositThatWouldPushASavingsBalanceBeyondALongIsRejected() async throws {
-        let server = try SharedServerTrait.server()
+        let server = try SharedServer.current
         for kind in ["handler", "aggregator"] {
             let r = try await server.register([
                 "name": .string("savings-\(kind)"), "kind": .string(kind), "aggregate": "savings",
