@@ -135,7 +135,7 @@ public func buildApplication(
         maxResponseBytes: config.maxResponseBytes
     ).register(on: router)
     SchemaRoutes(registry: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
-    TraceRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    TraceRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
     FunctionRoutes(registry: registry, maxBodyBytes: config.maxBodyBytes).register(on: router)
     CommandRoutes(evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes).register(on: router)
     DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)

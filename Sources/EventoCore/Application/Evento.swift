@@ -143,6 +143,13 @@ public final class Evento: Sendable {
         return try await store.append(events)
     }
 
+    // MARK: Traces
+
+    /// The chain from an item back to its root and the tree of everything it caused, within `maxBytes`.
+    public func trace(id: String, maxBytes: Int) async throws -> Trace {
+        try await TraceWalker(store: store, maxBytes: maxBytes).walk(id)
+    }
+
     // MARK: Aggregates
 
     /// An aggregate's state as a reader sees it.
