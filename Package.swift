@@ -38,10 +38,15 @@ let package = Package(
         // Linux calls that need _GNU_SOURCE (pipe2, posix_spawn file actions).
         .target(name: "CEventoSystem"),
 
-        // Envelopes, ids, JSON, the store protocol. No C, no NIO.
+        // JSON as Evento needs it: a strict parser (exact 64-bit integers, duplicate keys refused, line and
+        // column in every error, bounded nesting), values that keep member order, a writer that splices
+        // stored text. No dependencies.
+        .target(name: "EventoJSON", swiftSettings: strict),
+        // Envelopes, ids, the application layer, the pipeline, the store protocols. No C, no NIO.
         .target(
             name: "EventoCore",
             dependencies: [
+                "EventoJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -134,7 +139,7 @@ let package = Package(
         .executableTarget(name: "checking-function", dependencies: ["EventoRuntime"], path: "functions/checking", swiftSettings: strict),
         .executableTarget(name: "transfer-function", dependencies: ["EventoRuntime"], path: "functions/transfer/Swift", swiftSettings: strict),
 
-        .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
+        .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore", "EventoJSON", "EventoStore"], swiftSettings: strict),
         .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
         .testTarget(name: "EventoAvroTests", dependencies: ["EventoCore", "EventoAvro"], swiftSettings: strict),
         .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
