@@ -128,9 +128,12 @@ extension SQLiteEventStore {
             record.lastError = nil
             record.resultEventIds = events.map(\.id)
             record.updatedAt = tx.now
-            // The command's row: updated when logged and pending, inserted when not logged yet.
+            // The command's row: updated when logged and pending, inserted when not logged yet (one statement
+            // either way in the common case).
             var found = false
-            if completion.isLogged {
+            if !completion.isLogged {
+                found = try Self.insert(record, in: tx, ifAbsent: true)
+            } else {
                 let update = try c.statement(
                     """
                     UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
@@ -160,7 +163,7 @@ extension SQLiteEventStore {
                     try update.step()
                     record.createdAt = stored.createdAt
                 } else {
-                    try Self.insert(record, in: tx)
+                    _ = try Self.insert(record, in: tx)
                 }
             }
             let result = try Self.append(events, in: tx, replays: .refuse)
@@ -181,13 +184,16 @@ extension SQLiteEventStore {
     }
 
     /// Adds a command's row as the record says.
-    static func insert(_ r: CommandRecord, in tx: WriteTransaction) throws {
+    /// - Parameter ifAbsent: do nothing when the id is taken (and return false) instead of throwing.
+    /// - Returns: whether the row was added.
+    @discardableResult
+    static func insert(_ r: CommandRecord, in tx: WriteTransaction, ifAbsent: Bool = false) throws -> Bool {
         let s = try tx.connection.statement(
             """
             INSERT INTO commands(id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent,
                 status, attempts, last_error, result_event_ids, next_attempt_at, created_at, updated_at)
             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
-            """)
+            """ + (ifAbsent ? " ON CONFLICT(id) DO NOTHING" : ""))
         var ids = JSONWriter()
         ids.array(r.resultEventIds) { w, id in w.string(id) }
         try s.bind(1, r.id)
@@ -205,6 +211,7 @@ extension SQLiteEventStore {
         try s.bind(13, r.createdAt.millisecondsSinceEpoch)
         try s.bind(14, r.updatedAt.millisecondsSinceEpoch)
         try s.step()
+        return tx.connection.changes > 0
     }
 
     public func deadCommands(limit: Int) async throws -> [CommandRecord] {

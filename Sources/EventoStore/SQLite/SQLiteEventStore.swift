@@ -179,7 +179,6 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
                 continue
             }
             let position = tx.connection.lastInsertRowID
-            EventoMetrics.eventsAppended.increment()
             tx.setVersion(version + 1, of: e.entity.rawValue)
             tx.wroteEvent(at: position)
             out.append(
@@ -190,6 +189,8 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
                 )
             )
         }
+        let written = out.count - duplicates
+        if written > 0 { EventoMetrics.eventsAppended.increment(by: Int64(written)) }
         return AppendResult(events: out, duplicates: duplicates)
     }
 
