@@ -67,6 +67,6 @@ import Testing
         // Another store (another key) derives other ids: nobody outside can compute them.
         let other = IdDerivation(key: Array(repeating: 8, count: 32))
         #expect(a != other.commandId(event: "event-1", dispatcher: "transfer", index: 0))
-        #expect(ids.eventId(command: "c", index: 0) != ids.id("c", "event", "1"))
+        #expect(ids.id("c", "event", "0") != ids.id("c", "event", "1"))
     }
 }

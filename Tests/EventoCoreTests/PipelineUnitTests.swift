@@ -38,7 +38,8 @@ extension Evento.CommandReply {
         #expect(record.status == .succeeded && record.attempts == 1)
         try #require(events.count == 1)
         let e = events[0]
-        #expect(e.id == h.memory.idDerivation.eventId(command: "c1", index: 0))
+        #expect(Array(e.id)[14] == "7", "a handler's event gets a fresh UUIDv7")
+        #expect(record.resultEventIds == [e.id])
         #expect(e.type == "Added" && e.sequence == 1 && e.causationId == "c1" && e.causationKind == .command)
         #expect(try e.payload.value() == ["n": 5])
         #expect(try await h.memory.command(id: "c1") == record)

@@ -238,10 +238,10 @@ func event(_ entity: String, _ type: String = "Happened", id: String = Identifie
 
     @Test func theIdKeySurvivesAReopenSoDerivedIdsStayTheSame() async throws {
         let t = try TemporaryStore()
-        let before = t.store.idDerivation.eventId(command: "c", index: 0)
+        let before = t.store.idDerivation.commandId(event: "c", dispatcher: "d", index: 0)
         try t.reopen()
-        #expect(t.store.idDerivation.eventId(command: "c", index: 0) == before)
+        #expect(t.store.idDerivation.commandId(event: "c", dispatcher: "d", index: 0) == before)
         let other = try TemporaryStore()
-        #expect(other.store.idDerivation.eventId(command: "c", index: 0) != before)
+        #expect(other.store.idDerivation.commandId(event: "c", dispatcher: "d", index: 0) != before)
     }
 }

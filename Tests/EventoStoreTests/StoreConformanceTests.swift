@@ -448,10 +448,10 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
         let (first, second) = (try backend.open(), try backend.open())
         defer { first.close(); second.close() }
         let (one, other) = (first.store, second.store)
-        let id = one.idDerivation.eventId(command: "c1", index: 0)
-        #expect(one.idDerivation.eventId(command: "c1", index: 0) == id)
-        #expect(one.idDerivation.eventId(command: "c1", index: 1) != id)
-        #expect(other.idDerivation.eventId(command: "c1", index: 0) != id, "each store has its own key")
+        let id = one.idDerivation.commandId(event: "c1", dispatcher: "d", index: 0)
+        #expect(one.idDerivation.commandId(event: "c1", dispatcher: "d", index: 0) == id)
+        #expect(one.idDerivation.commandId(event: "c1", dispatcher: "d", index: 1) != id)
+        #expect(other.idDerivation.commandId(event: "c1", dispatcher: "d", index: 0) != id, "each store has its own key")
         #expect(Array(id)[14] == "8", "a UUIDv8")
     }
 
@@ -965,7 +965,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
         return Written(
             events: appended.events + events, commands: [done, submitted[1]],
             pending: try await store.pendingCommands(afterSeq: 0, limit: 100),
-            derivedId: store.idDerivation.eventId(command: "c", index: 0))
+            derivedId: store.idDerivation.commandId(event: "c", dispatcher: "d", index: 0))
     }
 
     static func expectEverything(_ written: Written, in store: any EventoStorage) async throws {
@@ -981,7 +981,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
         #expect(try await store.deadDispatch(id: "dd") != nil)
         #expect(try await store.functionDefinitions().map(\.name) == ["f"])
         #expect(try await store.loadRegistry().schemas.map(\.key) == ["k"])
-        #expect(store.idDerivation.eventId(command: "c", index: 0) == written.derivedId, "the id key is kept")
+        #expect(store.idDerivation.commandId(event: "c", dispatcher: "d", index: 0) == written.derivedId, "the id key is kept")
         // And it goes on where it stopped.
         let next = try await store.append([try draft("a:1", expected: .exact(2))])
         #expect(next.events.map(\.sequence) == [3])

@@ -357,6 +357,10 @@ public final class CommandProcessor: Sendable {
                     retryable: false)
             }
             let now = Timestamp.now()
+            // A handler's events get fresh UUIDv7s: unguessable (nobody can take one first with POST /events),
+            // time-ordered (appended at the end of the id index instead of all over it), and they need not
+            // be the same on a redo: a command's events, its record and its snapshot commit together, so a
+            // command that ran again after a crash had written nothing the first time.
             let traceparent = command.traceparent.flatMap(TraceParent.init)?.child().description
             var events: [NewEvent] = []
             events.reserveCapacity(returned.count)
@@ -375,7 +379,7 @@ public final class CommandProcessor: Sendable {
                 }
                 events.append(
                     NewEvent(
-                        id: ids.eventId(command: command.id, index: i), entity: command.entity, type: e.type, payload: payload,
+                        id: Identifiers.uuidV7(now: now), entity: command.entity, type: e.type, payload: payload,
                         causationId: command.id, causationKind: .command, correlationId: command.correlationId,
                         traceparent: traceparent, schemaId: schemaId, time: now))
             }

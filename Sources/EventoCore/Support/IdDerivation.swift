@@ -1,7 +1,7 @@
 import Crypto
 
-/// Derives the ids Evento gives to what it creates from something else: a handler's events (from the
-/// command id), a dispatcher's commands (from the event id and the dispatcher), dead dispatches.
+/// Derives the ids Evento gives to what it creates from something else: a dispatcher's commands (from the
+/// event id and the dispatcher), dead dispatches.
 ///
 /// Derived ids must be deterministic (a step redone after a crash writes the same ids, so it adds nothing)
 /// and must not be guessable from outside: an id a client can compute is an id a client can take first
@@ -30,9 +30,6 @@ public struct IdDerivation: Sendable {
         bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
         return Identifiers.uuidText(bytes)
     }
-
-    /// The id of a handler's `index`th event for a command.
-    public func eventId(command: String, index: Int) -> String { id(command, "event", String(index)) }
 
     /// The id of a dispatcher's `index`th command for an event.
     public func commandId(event: String, dispatcher: String, index: Int) -> String { id(event, dispatcher, String(index)) }
