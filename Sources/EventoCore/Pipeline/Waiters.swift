@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Tasks waiting for keyed outcomes (a command reaching a final status), with timeouts.
@@ -6,11 +7,15 @@ import Synchronization
 /// between the two is kept in the waiter's slot: registration, resolution and the wait itself all go
 /// through one lock, so no wake-up is lost. Each continuation is resumed exactly once: whoever removes it
 /// from the table under the lock resumes it, outside the lock.
+///
+/// Deadlines are kept in the slots and swept by one thread of its own every `sweepInterval` (the
+/// precision of the timeouts), not by a timer and a child task per wait: a command submitted with
+/// `?wait=true` costs a slot, not three tasks.
 public final class Waiters<Value: Sendable>: Sendable {
     private enum Slot {
         /// Registered; not waiting yet (the caller is checking).
         case registered
-        case waiting(CheckedContinuation<Value?, Never>)
+        case waiting(CheckedContinuation<Value?, Never>, deadline: ContinuousClock.Instant)
         /// Resolved before the caller started waiting.
         case resolved(Value)
     }
@@ -18,17 +23,29 @@ public final class Waiters<Value: Sendable>: Sendable {
     private struct State {
         var slots: [String: [UInt64: Slot]] = [:]
         var next: UInt64 = 0
+        /// Waiting slots (for the sweeper to skip work when there are none).
+        var waiting = 0
 
         mutating func remove(_ key: String, _ token: UInt64) -> Slot? {
             let slot = slots[key]?.removeValue(forKey: token)
             if slots[key]?.isEmpty == true { slots[key] = nil }
+            if case .waiting? = slot { waiting -= 1 }
             return slot
         }
     }
 
     private let state = Mutex(State())
+    private let sweeper: OwnedThreads<Never>
 
-    public init() {}
+    /// - Parameter sweepInterval: how often expired waits are ended (their timeouts' precision).
+    public init(sweepInterval: Duration = .milliseconds(20)) {
+        let target = SweepTarget()
+        sweeper = OwnedThreads(name: "evento-waiters", tick: sweepInterval) { _, _ in target.sweep() }
+        target.set { [weak self] in self?.expire() }
+    }
+
+    // Not waiting: the last reference may be dropped on the sweeper's own thread.
+    deinit { sweeper.stop(wait: false) }
 
     /// Waiters registered now (tests, metrics).
     public var count: Int { state.withLock { $0.slots.values.reduce(0) { $0 + $1.count } } }
@@ -40,9 +57,10 @@ public final class Waiters<Value: Sendable>: Sendable {
             var ready: [CheckedContinuation<Value?, Never>] = []
             for (token, slot) in slots {
                 switch slot {
-                case .waiting(let c):
+                case .waiting(let c, _):
                     ready.append(c)
                     slots[token] = nil
+                    s.waiting -= 1
                 case .registered, .resolved:
                     slots[token] = .resolved(value)
                 }
@@ -65,47 +83,59 @@ public final class Waiters<Value: Sendable>: Sendable {
             _ = state.withLock { $0.remove(key, token) }
             return v
         }
-        return await withTaskGroup(of: Value?.self) { group in
-            group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (c: CheckedContinuation<Value?, Never>) in
-                        // nil: now waiting; .some(v): resume at once with v.
-                        let now = self.state.withLock { s -> Value?? in
-                            switch s.slots[key]?[token] {
-                            case .resolved(let v)?:
-                                _ = s.remove(key, token)
-                                return .some(v)
-                            case .registered?:
-                                if Task.isCancelled {
-                                    _ = s.remove(key, token)
-                                    return .some(nil)
-                                }
-                                s.slots[key]![token] = .waiting(c)
-                                return nil
-                            case .waiting?, nil:
-                                // Removed by a cancellation that ran first.
-                                return .some(nil)
-                            }
+        let deadline = ContinuousClock.now + timeout
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Value?, Never>) in
+                // nil: now waiting; .some(v): resume at once with v.
+                let now = state.withLock { s -> Value?? in
+                    switch s.slots[key]?[token] {
+                    case .resolved(let v)?:
+                        _ = s.remove(key, token)
+                        return .some(v)
+                    case .registered?:
+                        if Task.isCancelled {
+                            _ = s.remove(key, token)
+                            return .some(nil)
                         }
-                        if let now { c.resume(returning: now) }
+                        s.slots[key]![token] = .waiting(c, deadline: deadline)
+                        s.waiting += 1
+                        return nil
+                    case .waiting?, nil:
+                        // Removed by a cancellation that ran first.
+                        return .some(nil)
                     }
-                } onCancel: {
-                    self.cancel(key, token)
                 }
+                if let now { c.resume(returning: now) }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            // Whichever finishes first decides: the resolved value, or nil at the deadline.
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        } onCancel: {
+            let slot = state.withLock { $0.remove(key, token) }
+            if case .waiting(let c, _)? = slot { c.resume(returning: nil) }
         }
     }
 
-    private func cancel(_ key: String, _ token: UInt64) {
-        let slot = state.withLock { $0.remove(key, token) }
-        if case .waiting(let c)? = slot { c.resume(returning: nil) }
+    /// Ends the waits whose deadline passed (the sweeper's tick).
+    private func expire() {
+        let now = ContinuousClock.now
+        let expired = state.withLock { s -> [CheckedContinuation<Value?, Never>] in
+            guard s.waiting > 0 else { return [] }
+            var expired: [CheckedContinuation<Value?, Never>] = []
+            for (key, slots) in s.slots {
+                for (token, slot) in slots {
+                    if case .waiting(let c, let deadline) = slot, deadline <= now {
+                        expired.append(c)
+                        _ = s.remove(key, token)
+                    }
+                }
+            }
+            return expired
+        }
+        for c in expired { c.resume(returning: nil) }
     }
+}
+
+/// Lets the sweeper's thread reach its `Waiters` without keeping it alive.
+private final class SweepTarget: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+    func set(_ f: @escaping @Sendable () -> Void) { action.withLock { $0 = f } }
+    func sweep() { action.withLock { $0 }?() }
 }

@@ -55,12 +55,13 @@ public final class OwnedThreads<Job>: @unchecked Sendable {
         return queue.count
     }
 
-    /// Runs the jobs queued so far, then ends the threads and waits for them.
-    public func stop() {
+    /// Runs the jobs queued so far, then ends the threads.
+    /// - Parameter wait: wait until they have ended (never from one of them: that would wait forever).
+    public func stop(wait: Bool = true) {
         condition.lock()
         stopping = true
         condition.broadcast()
-        while running > 0 { condition.wait() }
+        while wait && running > 0 { condition.wait() }
         condition.unlock()
     }
 
