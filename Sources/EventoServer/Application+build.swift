@@ -73,13 +73,6 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// The parts of a running Evento, wired together.
-struct Pipeline: Sendable {
-    let evento: Evento
-    let registry: FunctionRegistry
-    let http: HTTPClient
-}
-
 /// Builds the Evento application: the store, the pipeline's services and the HTTP routes. `evento serve`
 /// and the tests both go through here.
 public func buildApplication(
@@ -103,7 +96,6 @@ public func buildApplication(
         store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, logger: logger)
     let processor = evento.processor
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
-    let pipeline = Pipeline(evento: evento, registry: registry, http: http)
 
     do {
         try await schemas.load()
@@ -185,7 +177,9 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(config.host, port: config.port), serverName: "evento",
             availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
-        services: [StoreService(store: store), PipelineService(pipeline: pipeline)] + (kafka.map { [KafkaService(relay: $0)] } ?? []),
+        // Started in this order, stopped in reverse: the HTTP server (last) stops first, the store last.
+        services: [StoreService(store: store), FunctionsService(registry: registry, http: http), PipelineService(evento: evento, registry: registry)]
+            + (kafka.map { [KafkaService(relay: $0)] } ?? []),
         onServerRunning: { channel in
             onReady(config.host, channel.localAddress?.port ?? config.port)
         },
@@ -244,24 +238,40 @@ struct StoreService: Service {
     }
 }
 
-/// Runs the command processor and the dispatch relay; on shutdown stops them and the function workers.
-struct PipelineService: Service {
-    let pipeline: Pipeline
+/// Stops the functions' transports once the pipeline has stopped calling them: process workers get
+/// end-of-file (then SIGTERM), container supervision ends (the containers stay for the next start to adopt).
+struct FunctionsService: Service {
+    let registry: FunctionRegistry
+    let http: HTTPClient
 
     func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await pipeline.evento.processor.run() }
-            group.addTask { try await cancelWhenGracefulShutdown { try await pipeline.evento.relay.run() } }
+        try? await gracefulShutdown()
+        await registry.shutdown()
+        http.shutdown()
+    }
+}
+
+/// Runs the command processor and the dispatch relay. On shutdown no new command starts; those in flight
+/// get `grace` to finish their call and commit (the functions are still up: they stop after this service);
+/// past it the functions are stopped under them. Whatever did not finish stays pending for the next start.
+struct PipelineService: Service {
+    let evento: Evento
+    let registry: FunctionRegistry
+    var grace: Duration = .seconds(2)
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await evento.run() }
             group.addTask {
-                try? await gracefulShutdown()
-                // No new lanes; give calls in flight a moment, then stop the workers. A call cut short leaves
-                // its command pending, and the next start finishes it.
-                pipeline.evento.shutdown()
-                try? await Task.sleep(for: .milliseconds(500))
-                await pipeline.registry.shutdown()
+                do { try await gracefulShutdown() } catch { return }  // cancelled: the pipeline ended first
+                evento.shutdown()
+                try await Task.sleep(for: grace)
+                await registry.shutdown()
             }
+            // The pipeline drained (or failed): the grace timer is not needed any more.
+            try await group.next()
+            group.cancelAll()
         }
-        pipeline.http.shutdown()
     }
 }
 

@@ -33,7 +33,7 @@ extension Evento.CommandReply {
 @Suite struct CommandProcessorTests {
     @Test func aCommandRunsThroughHandlerAndAggregatorAndIsLoggedWithItsResultInOneWrite() async throws {
         let h = counterHarness()
-        let reply = try await h.running { try await h.evento.submit(addDraft("c1", n: 5), wait: .seconds(5)) }
+        let reply = try await h.running { try await h.evento.submit(addDraft("c1", n: 5), wait: .seconds(30)) }
         let (record, events) = try #require(reply.finishedResult)
         #expect(record.status == .succeeded && record.attempts == 1)
         try #require(events.count == 1)
@@ -59,8 +59,8 @@ extension Evento.CommandReply {
         h.functions.register(.fake("counter-handler", .handler, aggregate: "counter", program: "counter")) { Counter.handle($0, folds: true) }
         h.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter", program: "counter")) { Counter.fold($0) }
         try await h.running {
-            _ = try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(5))
-            _ = try await h.evento.submit(addDraft("c2", n: 3), wait: .seconds(5))
+            _ = try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(30))
+            _ = try await h.evento.submit(addDraft("c2", n: 3), wait: .seconds(30))
         }
         #expect(h.functions.calls(to: "counter-handler").map { $0["fold"] } == [true, true])
         #expect(h.functions.calls(to: "counter-aggregator").isEmpty)
@@ -72,8 +72,8 @@ extension Evento.CommandReply {
         h.functions.register(.fake("counter-handler", .handler, aggregate: "counter", program: "counter")) { Counter.handle($0, folds: false) }
         h.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter", program: "counter")) { Counter.fold($0) }
         try await h.running {
-            _ = try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(5))
-            _ = try await h.evento.submit(addDraft("c2", n: 3), wait: .seconds(5))
+            _ = try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(30))
+            _ = try await h.evento.submit(addDraft("c2", n: 3), wait: .seconds(30))
         }
         #expect(h.functions.calls(to: "counter-handler").map { $0["fold"] } == [true, nil], "asked once, then no more")
         #expect(h.functions.calls(to: "counter-aggregator").count == 2)
@@ -138,7 +138,7 @@ extension Evento.CommandReply {
 
     @Test func aRetryableFailureIsRetriedWithBackoffUntilMaxAttemptsThenTheCommandIsDead() async throws {
         let h = counterHarness(maxAttempts: 3) { _ in Counter.error("database down", retryable: true) }
-        let reply = try await h.running { try await h.evento.submit(addDraft("c1"), wait: .seconds(5)) }
+        let reply = try await h.running { try await h.evento.submit(addDraft("c1"), wait: .seconds(30)) }
         let (record, events) = try #require(reply.finishedResult)
         #expect(record.status == .dead && record.attempts == 3)
         #expect(record.lastError?.contains("database down") == true)
@@ -158,7 +158,7 @@ extension Evento.CommandReply {
             }
             return call == 1 ? Counter.error("blip", retryable: true) : Counter.handle(request)
         }
-        let reply = try await h.running { try await h.evento.submit(addDraft("c1"), wait: .seconds(5)) }
+        let reply = try await h.running { try await h.evento.submit(addDraft("c1"), wait: .seconds(30)) }
         let (record, events) = try #require(reply.finishedResult)
         #expect(record.status == .succeeded && record.attempts == 2 && record.lastError == nil)
         #expect(events.map(\.sequence) == [1])
@@ -167,7 +167,7 @@ extension Evento.CommandReply {
 
     @Test func aFailureThatIsNotRetryableKillsTheCommandAtOnce() async throws {
         let h = counterHarness(maxAttempts: 5) { _ in Counter.error("insufficient funds is an event, not an error", retryable: false) }
-        let reply = try await h.running { try await h.evento.submit(addDraft("c1"), wait: .seconds(5)) }
+        let reply = try await h.running { try await h.evento.submit(addDraft("c1"), wait: .seconds(30)) }
         let (record, _) = try #require(reply.finishedResult)
         #expect(record.status == .dead && record.attempts == 1)
         #expect(h.functions.calls(to: "counter-handler").count == 1)
@@ -185,7 +185,7 @@ extension Evento.CommandReply {
             return Counter.handle(request)
         }
         h.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter")) { Counter.fold($0) }
-        let reply = try await h.running { try await h.evento.submit(addDraft("c1", n: 5), wait: .seconds(5)) }
+        let reply = try await h.running { try await h.evento.submit(addDraft("c1", n: 5), wait: .seconds(30)) }
         let (record, events) = try #require(reply.finishedResult)
         #expect(record.status == .succeeded && record.attempts == 1, "a conflict is not a failed attempt")
         #expect(events.map(\.sequence) == [2])
@@ -263,7 +263,7 @@ extension Evento.CommandReply {
             let (again, events) = try #require(try await h.evento.submit(addDraft("c1", n: 4), wait: nil).finishedResult)
             #expect(again == done)
             #expect(events.map(\.id) == done.resultEventIds, "its events, read back")
-            let (waited, _) = try #require(try await h.evento.submit(addDraft("c1", n: 4), wait: .seconds(5)).finishedResult)
+            let (waited, _) = try #require(try await h.evento.submit(addDraft("c1", n: 4), wait: .seconds(30)).finishedResult)
             #expect(waited == done, "waiting for it again answers the stored result")
         }
         #expect(try await h.memory.headPosition() == 1, "the command's events were written once")
@@ -272,11 +272,11 @@ extension Evento.CommandReply {
     @Test func aCommandIdReusedWithAnotherPayloadIsRefusedWhetherTheClientWaitsOrNot() async throws {
         let h = counterHarness()
         try await h.running {
-            _ = try await h.evento.submit(addDraft("c1", n: 1), wait: .seconds(5))
+            _ = try await h.evento.submit(addDraft("c1", n: 1), wait: .seconds(30))
             let unwaited = try await #require(throws: IdempotencyConflict.self) { try await h.evento.submit(addDraft("c1", n: 2), wait: nil) }
             #expect(unwaited.kind == .command && unwaited.differentPayload)
             let waited = try await #require(throws: IdempotencyConflict.self) {
-                try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(5))
+                try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(30))
             }
             #expect(waited.kind == .command && waited.differentPayload)
         }
@@ -354,7 +354,7 @@ extension Evento.CommandReply {
         let h = auditedCounter()
         let ids = h.memory.idDerivation
         let (source, derived, dead) = try await h.running {
-            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(5)).finishedResult)
+            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(30)).finishedResult)
             let source = try #require(events.first)
             let derived = try await h.finished(ids.commandId(event: source.id, dispatcher: "notify", index: 0))
             let dead = try await eventually("the dead dispatch") {
@@ -381,7 +381,7 @@ extension Evento.CommandReply {
         let h = auditedCounter()
         let ids = h.memory.idDerivation
         try await h.running {
-            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(5)).finishedResult)
+            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(30)).finishedResult)
             let source = try #require(events.first)
             let deadId = ids.id("dead-dispatch", source.id, "broken")
             _ = try await eventually("the dead dispatch") { try await h.memory.deadDispatch(id: deadId) }

@@ -33,15 +33,20 @@ public final class Evento: Sendable {
         relay = DispatchRelay(store: store, functions: functions, processor: processor, validator: validator, ids: ids, logger: logger)
     }
 
-    /// Runs the pipeline (pending commands first, then what arrives) until cancelled.
+    /// Runs the pipeline (pending commands first, then what arrives) until `shutdown()`, then returns once
+    /// the commands in flight have finished their current attempt (or until cancelled).
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.processor.run() }
             group.addTask { try await self.relay.run() }
+            try await self.processor.run()
+            // The processor has drained: the relay stops too (what it would still dispatch is in the log,
+            // behind its cursor, for the next start).
+            group.cancelAll()
         }
     }
 
-    /// Stops handing out work; commands in flight finish or stay pending for the next start.
+    /// Stops handing out work: no new lane starts, running ones stop after their current command, backoff
+    /// timers end. What is left stays pending in the log for the next start.
     public func shutdown() { processor.shutdown() }
 
     // MARK: Commands

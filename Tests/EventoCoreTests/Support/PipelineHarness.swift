@@ -40,7 +40,7 @@ struct PipelineHarness {
     }
 
     /// The command's record once it is final (succeeded, failed, dead).
-    func finished(_ id: String, within timeout: Duration = .seconds(5)) async throws -> CommandRecord {
+    func finished(_ id: String, within timeout: Duration = .seconds(30)) async throws -> CommandRecord {
         let memory = self.memory
         let outcome = await evento.processor.completions.wait(for: id, timeout: timeout) {
             guard let r = try? await memory.command(id: id), r.status.isFinal else { return nil }
@@ -57,7 +57,7 @@ struct PipelineHarness {
 
 /// Polls `probe` until it gives a value (a few milliseconds apart), or records an issue at the deadline.
 @discardableResult
-func eventually<T>(_ what: String, within timeout: Duration = .seconds(5), _ probe: () async throws -> T?) async throws -> T {
+func eventually<T>(_ what: String, within timeout: Duration = .seconds(30), _ probe: () async throws -> T?) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if let value = try await probe() { return value }
