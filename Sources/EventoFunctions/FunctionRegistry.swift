@@ -69,7 +69,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     public func loadPersisted() async throws {
         for (name, json) in try await store.functionDefinitions() {
             do {
-                let definition = try FunctionDefinition.parse(try json.value())
+                let definition = try FunctionDefinition.parse(try json.value()).normalized()
                 let transport = try await makeTransport(definition, verify: false)  // containers: adopted or restarted
                 state.withLock { s in
                     s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
@@ -83,7 +83,12 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
 
     /// Registers a function: starts its transport, persists it, then routes to it.
     /// - Parameter replace: replace a registration of the same name instead of refusing it.
-    public func register(_ definition: FunctionDefinition, replace: Bool = false) async throws {
+    /// - Returns: the definition as registered (its transport's defaults filled in).
+    @discardableResult
+    public func register(_ definition: FunctionDefinition, replace: Bool = false) async throws -> FunctionDefinition {
+        // The transport's own spec is checked here (a container spec is EventoFunctions' business), before
+        // anything is started or stored, and stored with its defaults filled in.
+        let definition = try definition.normalized()
         try await changes.withLock {
             let existing = state.withLock { $0.entries[definition.name] }
             if existing != nil && !replace {
@@ -127,6 +132,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
             }
             logger.info("function registered", metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
         }
+        return definition
     }
 
     /// Unregisters a function and stops its workers. Returns false when there was none.
@@ -178,7 +184,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         switch d.transport {
         case .process(_, let workers, _, _): slots = workers
         case .http: slots = 16
-        case .container(let spec): slots = 8 * spec.replicas
+        case .container: slots = 8 * ((try? d.containerSpec())??.replicas ?? 1)
         }
         return BatchingTransport(inner: transport, function: d.name, maxBatch: d.maxBatch, slots: slots)
     }
@@ -199,7 +205,8 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
             // with backoff instead of leaving the function without workers for good.
             try await pool.start(verify: verify)
             return pool
-        case .container(let spec):
+        case .container(let object):
+            let spec = try ContainerSpec.parse(object)
             guard let containers else {
                 throw EventoError(.unavailable, "no container engine is configured", field: "transport.container")
             }

@@ -119,7 +119,7 @@ struct Manifest: AsyncParsableCommand {
             o["status"] = nil  // what the server adds about the running replicas
             f = .object(o)
         }
-        guard let definition = try? FunctionDefinition.parse(f), case .container(let spec) = definition.transport else {
+        guard let definition = try? FunctionDefinition.parse(f), let spec = (try? definition.containerSpec()) ?? nil else {
             throw CLIError("\(name) is not a container function (its transport: \(f["transport"]?.jsonText ?? "none"))")
         }
         var clusterSpec = spec

@@ -15,52 +15,9 @@ public enum TransportSpec: Sendable, Hashable {
     /// A pool of long-lived worker processes speaking one JSON object per line on stdin/stdout.
     case process(command: [String], workers: Int, environment: [String: String], workingDirectory: String?)
     /// Replicas of a container image, started by Evento through the container engine, called over HTTP.
-    case container(ContainerSpec)
-}
-
-/// A function deployed as containers (`transport: {"container": {…}}`).
-public struct ContainerSpec: Sendable, Hashable {
-    /// The image, e.g. `localhost/evento-fn-savings:latest`. Evento never pulls: the image must be on the host.
-    public var image: String
-    /// The port the function listens on inside the container (the image's `EVENTO_HTTP_PORT`).
-    public var port: Int
-    public var replicas: Int
-    /// Extra environment of the function process.
-    public var environment: [String: String]
-    /// CPU limit in cores (`--cpus`), nil: none.
-    public var cpu: Double?
-    /// Memory limit as the engine takes it (`512m`, `1g`), nil: none.
-    public var memory: String?
-    /// Time allowed for a replica to start and answer GET /healthz.
-    public var startTimeoutMs: Int
-
-    public static let defaultPort = 8080
-    public static let defaultStartTimeoutMs = 60_000
-
-    public init(
-        image: String, port: Int = defaultPort, replicas: Int = 1, environment: [String: String] = [:], cpu: Double? = nil,
-        memory: String? = nil, startTimeoutMs: Int = defaultStartTimeoutMs
-    ) {
-        self.image = image
-        self.port = port
-        self.replicas = replicas
-        self.environment = environment
-        self.cpu = cpu
-        self.memory = memory
-        self.startTimeoutMs = startTimeoutMs
-    }
-
-    /// The JSON form, as registered.
-    public var json: JSONValue {
-        var c: JSONObject = ["image": .string(image), "port": .int(Int64(port)), "replicas": .int(Int64(replicas))]
-        if !environment.isEmpty {
-            c["env"] = .object(JSONObject(environment.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }))
-        }
-        if let cpu { c["cpu"] = .double(cpu) }
-        if let memory { c["memory"] = .string(memory) }
-        c["startTimeoutMs"] = .int(Int64(startTimeoutMs))
-        return .object(c)
-    }
+    /// The spec is kept as registered; EventoFunctions reads and checks it (`ContainerSpec`), since how a
+    /// container is run is its business, not the core's.
+    case container(JSONObject)
 }
 
 /// A registered function.
@@ -208,46 +165,15 @@ extension FunctionDefinition {
             try p.rejectUnknownFields()
             return .process(command: command, workers: Int(workers), environment: environment, workingDirectory: cwd)
         case "container":
-            guard var c = try t.object("container") else { throw EventoError.invalid(t.path("container"), "is required") }
-            let image = try c.requireString("image")
-            guard isValidImageReference(image) else {
-                throw EventoError.invalid(c.path("image"), "\"\(image)\" is not an image reference (e.g. localhost/evento-fn-savings:latest)")
-            }
-            let port = try c.int("port") ?? Int64(ContainerSpec.defaultPort)
-            guard (1...65535).contains(port) else { throw EventoError.invalid(c.path("port"), "expected 1 to 65535, got \(port)") }
-            let replicas = try c.int("replicas") ?? 1
-            guard (1...32).contains(replicas) else { throw EventoError.invalid(c.path("replicas"), "expected 1 to 32, got \(replicas)") }
-            let environment = try parseEnvironment(&c)
-            var cpu: Double?
-            if let v = c.value("cpu") {
-                switch v {
-                case .int(let i): cpu = Double(i)
-                case .double(let d): cpu = d
-                default: throw EventoError.invalid(c.path("cpu"), "expected a number of cores, got \(v.typeName)")
-                }
-                guard let cores = cpu, cores > 0, cores <= 1024 else {
-                    throw EventoError.invalid(c.path("cpu"), "expected more than 0 cores, got \(v.jsonText)")
-                }
-            }
-            let memory = try c.string("memory")
-            if let memory, !isValidMemory(memory) {
-                throw EventoError.invalid(c.path("memory"), "expected a size like 256m or 1g, got \"\(memory)\"")
-            }
-            let startTimeoutMs = try c.int("startTimeoutMs") ?? Int64(ContainerSpec.defaultStartTimeoutMs)
-            guard (1000...600_000).contains(startTimeoutMs) else {
-                throw EventoError.invalid(c.path("startTimeoutMs"), "expected 1000 to 600000 milliseconds, got \(startTimeoutMs)")
-            }
-            try c.rejectUnknownFields()
-            return .container(
-                ContainerSpec(
-                    image: image, port: Int(port), replicas: Int(replicas), environment: environment, cpu: cpu, memory: memory,
-                    startTimeoutMs: Int(startTimeoutMs)))
+            guard let c = try t.object("container") else { throw EventoError.invalid(t.path("container"), "is required") }
+            return .container(c.object)
         default:
             throw EventoError.invalid(t.path(key), "unknown transport \"\(key)\"; expected http, process or container")
         }
     }
 
-    private static func parseEnvironment(_ r: inout FieldReader) throws(EventoError) -> [String: String] {
+    /// An `env` object of string values (process and container transports).
+    public static func parseEnvironment(_ r: inout FieldReader) throws(EventoError) -> [String: String] {
         var environment: [String: String] = [:]
         if let env = try r.object("env") {
             for m in env.object {
@@ -261,21 +187,6 @@ extension FunctionDefinition {
             }
         }
         return environment
-    }
-
-    /// `[registry/]name[:tag][@digest]` in the characters image references use.
-    static func isValidImageReference(_ s: String) -> Bool {
-        guard !s.isEmpty, s.utf8.count <= 255, !s.hasPrefix("-") else { return false }
-        return s.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D
-                || $0 == 0x2F || $0 == 0x3A || $0 == 0x40
-        }
-    }
-
-    static func isValidMemory(_ s: String) -> Bool {
-        var digits = s[...]
-        if let last = digits.last, "bkmgBKMG".contains(last) { digits = digits.dropLast() }
-        return !digits.isEmpty && digits.allSatisfy(\.isNumber) && (Int(digits) ?? 0) > 0
     }
 
     static func isValidName(_ s: String) -> Bool {
@@ -299,7 +210,7 @@ extension FunctionDefinition {
             if let cwd { p["cwd"] = .string(cwd) }
             o["transport"] = ["process": .object(p)]
         case .container(let spec):
-            o["transport"] = ["container": spec.json]
+            o["transport"] = ["container": .object(spec)]
         }
         o["timeoutMs"] = .int(Int64(timeoutMs))
         o["maxAttempts"] = .int(Int64(maxAttempts))

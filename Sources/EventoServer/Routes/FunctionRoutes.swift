@@ -10,8 +10,8 @@ struct FunctionRoutes<Context: RequestContext>: Sendable {
     func register(on router: Router<Context>) {
         router.post("/functions") { request, _ in
             var request = request
-            let definition = try FunctionDefinition.parse(try await request.jsonBody(limit: maxBodyBytes))
-            try await registry.register(definition)
+            let parsed = try FunctionDefinition.parse(try await request.jsonBody(limit: maxBodyBytes))
+            let definition = try await registry.register(parsed)
             return JSONResponse.make(.created, headers: [.location: "/functions/\(definition.name)"]) { $0.value(definition.json) }
         }
         router.get("/functions") { request, _ in
