@@ -135,10 +135,7 @@ final class BatchingTransport: FunctionTransport, Sendable {
         do { value = try JSONParser.parse(reply) } catch {
             throw FunctionCallError(function: function, message: "batch reply is not JSON (\(error))", retryable: true)
         }
-        if let error = value["error"] {
-            throw FunctionCallError(
-                function: function, message: error["message"]?.stringValue ?? error.jsonText, retryable: error["retryable"]?.boolValue ?? true)
-        }
+        if let failure = FunctionProtocol.failure(value, function: function) { throw failure }
         guard let items = value["replies"]?.arrayValue, items.count == requests.count else {
             throw FunctionCallError(
                 function: function, message: "batch reply needs \"replies\" with \(requests.count) items", retryable: true)

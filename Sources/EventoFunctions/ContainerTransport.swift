@@ -224,17 +224,10 @@ final class ContainerTransport: FunctionTransport {
                 markSuspect(replica)
                 continue
             }
-            switch response.status {
-            case 200..<300:
-                return response.body
-            case 400..<500:
-                let message =
-                    (try? JSONParser.parse(response.body))?["error"]?["message"]?.stringValue ?? response.bodyText.prefix(300).description
-                throw FunctionCallError(function: function, message: "HTTP \(response.status): \(message)", retryable: false)
-            default:
-                throw FunctionCallError(
-                    function: function, message: "HTTP \(response.status): \(response.bodyText.prefix(300))", retryable: true)
+            guard (200..<300).contains(response.status) else {
+                throw FunctionProtocol.httpFailure(status: response.status, body: response.body, function: function)
             }
+            return response.body
         }
         throw FunctionCallError(function: function, message: "no reply within \(timeout): \(lastFailure)", retryable: true, reason: .unavailable)
     }

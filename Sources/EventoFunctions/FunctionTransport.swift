@@ -34,17 +34,10 @@ struct HTTPTransport: FunctionTransport {
         } catch let e as HTTPClientError {
             throw e.functionCallError(function: function, url: url, timeout: timeout, maxReplyBytes: maxReplyBytes)
         }
-        switch response.status {
-        case 200..<300:
-            return response.body
-        case 400..<500:
-            // A 4xx will not get better by retrying; keep the function's own error message when it gave one.
-            let message = (try? JSONParser.parse(response.body))?["error"]?["message"]?.stringValue ?? response.bodyText.prefix(300).description
-            throw FunctionCallError(function: function, message: "HTTP \(response.status): \(message)", retryable: false)
-        default:
-            throw FunctionCallError(
-                function: function, message: "HTTP \(response.status): \(response.bodyText.prefix(300))", retryable: true)
+        guard (200..<300).contains(response.status) else {
+            throw FunctionProtocol.httpFailure(status: response.status, body: response.body, function: function)
         }
+        return response.body
     }
 
     func shutdown() async {}

@@ -108,12 +108,27 @@ public enum FunctionProtocol {
         guard case .object(let o) = value else {
             throw FunctionCallError(function: function, message: "reply is not a JSON object", retryable: true)
         }
-        if let error = o["error"] {
-            let message = error["message"]?.stringValue ?? error.stringValue ?? error.jsonText
-            let retryable = error["retryable"]?.boolValue ?? true
-            throw FunctionCallError(function: function, message: message, retryable: retryable)
-        }
+        if let failure = failure(value, function: function) { throw failure }
         do { return try FieldReader(value) } catch { throw invalid(function, error) }
+    }
+
+    /// The function's own error, when the reply is `{"error": {"message": …, "retryable": …}}` (or
+    /// `{"error": "text"}`): the one place that reads that shape, for every transport and the batch form.
+    public static func failure(_ reply: JSONValue, function: String, prefix: String = "") -> FunctionCallError? {
+        guard let error = reply["error"] else { return nil }
+        let message = error["message"]?.stringValue ?? error.stringValue ?? error.jsonText
+        return FunctionCallError(function: function, message: prefix + message, retryable: error["retryable"]?.boolValue ?? true)
+    }
+
+    /// A function's HTTP answer that is not a 2xx, as a call error: a 4xx is not retried (keeping the
+    /// function's own message when it gave one), anything else is.
+    public static func httpFailure(status: Int, body: [UInt8], function: String) -> FunctionCallError {
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
+        if (400..<500).contains(status) {
+            let own = (try? JSONParser.parse(body)).flatMap { failure($0, function: function) }?.message
+            return FunctionCallError(function: function, message: "HTTP \(status): \(own ?? text)", retryable: false)
+        }
+        return FunctionCallError(function: function, message: "HTTP \(status): \(text)", retryable: true)
     }
 
     static func invalid(_ function: String, _ error: EventoError) -> FunctionCallError {

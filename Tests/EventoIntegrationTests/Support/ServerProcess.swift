@@ -143,7 +143,8 @@ final class ServerProcess: @unchecked Sendable {
             }
         }
         client.shutdown()
-        try? FileManager.default.removeItem(atPath: dataDirectory)
+        // EVENTO_TEST_KEEP_DATA=1 keeps each server's data directory and log for a post-mortem.
+        if ProcessInfo.processInfo.environment["EVENTO_TEST_KEEP_DATA"] == nil { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }
 
     // MARK: HTTP
