@@ -421,11 +421,13 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
         try await store.save(Snapshot(entity: eid("a:1"), version: 2, state: RawJSON(["n": 2])))
         #expect(store.commits.head == 2, "neither a refused append nor a write without events advances it")
         let started = ContinuousClock.now
-        async let woken = store.commits.wait(after: 2, timeout: .seconds(10))
+        // The deadline is far beyond any scheduling delay of a loaded test run, so finishing well before it
+        // means the commit woke the waiter.
+        async let woken = store.commits.wait(after: 2, timeout: .seconds(120))
         try await Task.sleep(for: .milliseconds(20))
         _ = try await store.append([try draft("b:1")])
         #expect(await woken == 3)
-        #expect(ContinuousClock.now - started < .seconds(5), "woken by the commit, not the deadline")
+        #expect(ContinuousClock.now - started < .seconds(60), "woken by the commit, not the deadline")
     }
 
     @Test(arguments: Backend.all)

@@ -159,7 +159,11 @@ final class ServerProcess: @unchecked Sendable {
 
     func request(_ method: String, _ path: String, body: String? = nil, headers: [(name: String, value: String)] = []) async throws -> Reply {
         let r = try await client.execute(
-            HTTPClientRequest(method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, collectHeaders: true))
+            // The timeout is longer than any wait a test asks the server for (30 s by default), so that the
+            // server's own answer is what a test sees even on a loaded machine.
+            HTTPClientRequest(
+                method: method, url: baseURL + path, headers: headers, body: body.map { Array($0.utf8) }, timeout: .seconds(120),
+                collectHeaders: true))
         let json = (try? JSONParser.parse(r.body)) ?? .null
         return Reply(status: r.status, json: json, headers: r.headers, text: r.bodyText)
     }
