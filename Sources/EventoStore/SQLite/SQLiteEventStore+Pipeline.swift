@@ -11,48 +11,22 @@ extension SQLiteEventStore {
 
     static func insert(_ commands: [NewCommand], in tx: WriteTransaction) throws -> [CommandSubmission] {
         let c = tx.connection
-        let insert = try c.statement(
-            """
-            INSERT INTO commands(id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent,
-                status, attempts, result_event_ids, next_attempt_at, created_at, updated_at)
-            VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, '[]', ?9, ?9, ?9) ON CONFLICT(id) DO NOTHING
-            """
-        )
         var out: [CommandSubmission] = []
         for (index, cmd) in commands.enumerated() {
-            insert.reset()
-            try insert.bind(1, cmd.id)
-            try insert.bind(2, cmd.entity.rawValue)
-            try insert.bind(3, cmd.type)
-            try insert.bind(4, cmd.payload.text)
-            try insert.bind(5, cmd.causationId)
-            try insert.bind(6, cmd.causationKind.rawValue)
-            try insert.bind(7, cmd.correlationId)
-            try insert.bind(8, cmd.traceparent)
-            try insert.bind(9, tx.now.millisecondsSinceEpoch)
-            try insert.step()
-            if c.changes == 0 {
-                guard let stored = try CommandRows.command(id: cmd.id, c) else {
-                    throw EventoError(.internal, "command \(cmd.id) was neither inserted nor found")
-                }
-                guard stored.entity == cmd.entity, stored.type == cmd.type else {
-                    throw IdempotencyConflict(kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index)
-                }
-                // The same id with another payload is another command, not a retry of this one.
-                if stored.payload.text != cmd.payload.text, (try? stored.payload.value()) != (try? cmd.payload.value()) {
-                    throw IdempotencyConflict(
-                        kind: .command, id: cmd.id, storedEntity: stored.entity, storedType: stored.type, index: index, differentPayload: true)
-                }
-                out.append(CommandSubmission(record: stored, isNew: false))
-            } else {
-                out.append(
-                    CommandSubmission(
-                        record: CommandRecord(
-                            id: cmd.id, entity: cmd.entity, type: cmd.type, payload: cmd.payload, causationId: cmd.causationId,
-                            causationKind: cmd.causationKind, correlationId: cmd.correlationId, traceparent: cmd.traceparent,
-                            createdAt: tx.now, updatedAt: tx.now),
-                        isNew: true, seq: c.lastInsertRowID))
+            let record = cmd.record(at: tx.now)
+            if try insert(record, in: tx, ifAbsent: true) {
+                out.append(CommandSubmission(record: record, isNew: true, seq: c.lastInsertRowID))
+                continue
             }
+            guard let stored = try CommandRows.command(id: cmd.id, c) else {
+                throw EventoError(.internal, "command \(cmd.id) was neither inserted nor found")
+            }
+            // The same id for another entity or type, or with another payload, is another command.
+            do { try checkSame(record, stored) } catch var conflict as IdempotencyConflict {
+                conflict.index = index
+                throw conflict
+            }
+            out.append(CommandSubmission(record: stored, isNew: false))
         }
         return out
     }
