@@ -105,7 +105,7 @@ public enum FunctionProtocol {
             let preview = String(decoding: bytes.prefix(200), as: UTF8.self)
             throw FunctionCallError(function: function, message: "reply is not JSON (\(error)): \(preview)", retryable: true)
         }
-        guard case .object(let o) = value else {
+        guard case .object = value else {
             throw FunctionCallError(function: function, message: "reply is not a JSON object", retryable: true)
         }
         if let failure = failure(value, function: function) { throw failure }
