@@ -110,3 +110,19 @@ public enum TraceItem: Sendable, Hashable {
         }
     }
 }
+
+extension CommandRecord {
+    /// The conflict when `other` (a command under the same id) is another command: another entity or
+    /// type, or the same with another payload (JSON-equal payloads, members in any order, are the same);
+    /// nil when it is this command. The one rule every command log and the processor apply to a reused id.
+    public func conflict(with other: CommandRecord, index: Int = 0) -> IdempotencyConflict? {
+        guard other.entity == entity, other.type == type else {
+            return IdempotencyConflict(kind: .command, id: id, storedEntity: other.entity, storedType: other.type, index: index)
+        }
+        if other.payload.text != payload.text, (try? other.payload.value()) != (try? payload.value()) {
+            return IdempotencyConflict(
+                kind: .command, id: id, storedEntity: other.entity, storedType: other.type, index: index, differentPayload: true)
+        }
+        return nil
+    }
+}

@@ -180,16 +180,9 @@ extension InMemoryStore.State {
         return (submissions, new)
     }
 
-    /// Throws when the log holds another command under `command`'s id: another entity or type, or the same
-    /// with another payload (JSON-equal payloads, members in any order, are the same).
+    /// Throws when the log holds another command under `command`'s id (`CommandRecord.conflict(with:)`).
     static func checkSame(_ command: CommandRecord, _ stored: CommandRecord, index: Int) throws {
-        guard stored.entity == command.entity, stored.type == command.type else {
-            throw IdempotencyConflict(kind: .command, id: command.id, storedEntity: stored.entity, storedType: stored.type, index: index)
-        }
-        if stored.payload.text != command.payload.text, (try? stored.payload.value()) != (try? command.payload.value()) {
-            throw IdempotencyConflict(
-                kind: .command, id: command.id, storedEntity: stored.entity, storedType: stored.type, index: index, differentPayload: true)
-        }
+        if let conflict = command.conflict(with: stored, index: index) { throw conflict }
     }
 
     /// Adds a command's row (at the next seq) as the record says.

@@ -22,10 +22,7 @@ extension SQLiteEventStore {
                 throw EventoError(.internal, "command \(cmd.id) was neither inserted nor found")
             }
             // The same id for another entity or type, or with another payload, is another command.
-            do { try checkSame(record, stored) } catch var conflict as IdempotencyConflict {
-                conflict.index = index
-                throw conflict
-            }
+            try checkSame(record, stored, index: index)
             out.append(CommandSubmission(record: stored, isNew: false))
         }
         return out
@@ -46,98 +43,38 @@ extension SQLiteEventStore {
 
     public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
         try await writer.perform { tx in
-            let c = tx.connection
             var record = command
             record.status = status
             record.attempts = attempts
             record.lastError = error
             record.updatedAt = tx.now
-            // The row of this very command (same entity, type and payload text), still pending.
-            let s = try c.statement(
-                """
-                UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5
-                WHERE id = ?1 AND status = 'pending' AND entity = ?6 AND type = ?7 AND payload = ?8
-                """)
-            try s.bind(1, command.id)
-            try s.bind(2, status.rawValue)
-            try s.bind(3, attempts)
-            try s.bind(4, error)
-            try s.bind(5, tx.now.millisecondsSinceEpoch)
-            try s.bind(6, command.entity.rawValue)
-            try s.bind(7, command.type)
-            try s.bind(8, command.payload.text)
-            try s.step()
-            if c.changes > 0 { return record }
-            guard let stored = try CommandRows.command(id: command.id, c) else {
-                try Self.insert(record, in: tx)
+            switch try Self.writeOutcome(record, resultEventIds: nil, in: tx) {
+            case .written(let createdAt):
+                record.createdAt = createdAt
                 return record
+            case .final(let stored): return stored
             }
-            // Another command under this id is refused; this one finished meanwhile (another instance of it)
-            // keeps its end; pending with its payload written otherwise (the same JSON) is updated.
-            try Self.checkSame(command, stored)
-            guard stored.status == .pending else { return stored }
-            let u = try c.statement("UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1")
-            try u.bind(1, command.id)
-            try u.bind(2, status.rawValue)
-            try u.bind(3, attempts)
-            try u.bind(4, error)
-            try u.bind(5, tx.now.millisecondsSinceEpoch)
-            try u.step()
-            record.createdAt = stored.createdAt
-            return record
         }
     }
 
     public func complete(_ completion: CommandCompletion) async throws -> CompletionResult {
         try await writer.perform { tx in
-            let c = tx.connection
-            let command = completion.command
             var events = completion.events
             for i in events.indices { events[i].expectedVersion = .exact(completion.expectedVersion + Int64(i)) }
-            var ids = JSONWriter()
-            ids.array(events) { w, e in w.string(e.id) }
-            var record = command
+            var record = completion.command
             record.status = .succeeded
             record.attempts = completion.attempts
             record.lastError = nil
             record.resultEventIds = events.map(\.id)
             record.updatedAt = tx.now
-            // The command's row: updated when logged and pending, inserted when not logged yet (one statement
-            // either way in the common case).
-            var found = false
-            if !completion.isLogged {
-                found = try Self.insert(record, in: tx, ifAbsent: true)
-            } else {
-                let update = try c.statement(
-                    """
-                    UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
-                        updated_at = ?4 WHERE id = ?1 AND status = 'pending'
-                    """)
-                try update.bind(1, command.id)
-                try update.bind(2, completion.attempts)
-                try update.bind(3, ids.string)
-                try update.bind(4, tx.now.millisecondsSinceEpoch)
-                try update.step()
-                found = c.changes > 0
-            }
-            if !found {
-                if let stored = try CommandRows.command(id: command.id, c) {
-                    try Self.checkSame(command, stored)
-                    if stored.status.isFinal { return .alreadyFinal(stored) }
-                    // Logged meanwhile (its waiter gave up), still pending: finish it.
-                    let update = try c.statement(
-                        """
-                        UPDATE commands SET status = 'succeeded', attempts = ?2, last_error = NULL, result_event_ids = ?3,
-                            updated_at = ?4 WHERE id = ?1
-                        """)
-                    try update.bind(1, command.id)
-                    try update.bind(2, completion.attempts)
-                    try update.bind(3, ids.string)
-                    try update.bind(4, tx.now.millisecondsSinceEpoch)
-                    try update.step()
-                    record.createdAt = stored.createdAt
-                } else {
-                    _ = try Self.insert(record, in: tx)
+            var ids = JSONWriter()
+            ids.array(record.resultEventIds) { w, id in w.string(id) }
+            // Not logged yet: one insert (the common case of a waited-for command); else the outcome onto its row.
+            let inserted = try !completion.isLogged && Self.insert(record, in: tx, ifAbsent: true)
+            if !inserted {
+                switch try Self.writeOutcome(record, resultEventIds: ids.string, in: tx) {
+                case .written(let createdAt): record.createdAt = createdAt
+                case .final(let stored): return .alreadyFinal(stored)
                 }
             }
             let result = try Self.append(events, in: tx, replays: .refuse)
@@ -146,15 +83,60 @@ extension SQLiteEventStore {
         }
     }
 
-    /// Throws when the log holds another command under `command`'s id.
-    static func checkSame(_ command: CommandRecord, _ stored: CommandRecord) throws {
-        guard stored.entity == command.entity, stored.type == command.type else {
-            throw IdempotencyConflict(kind: .command, id: command.id, storedEntity: stored.entity, storedType: stored.type, index: 0)
+    /// What `writeOutcome` did.
+    enum OutcomeWrite {
+        /// The record's outcome is on its row (updated, or inserted when the log had no row yet), which was
+        /// created at this time.
+        case written(createdAt: Timestamp)
+        /// The log holds the command in a final status already: nothing was written.
+        case final(CommandRecord)
+    }
+
+    /// Writes a command's outcome (status, attempts, error, and `resultEventIds` when given) onto its pending
+    /// row, or inserts the row when the log has none; a command finished meanwhile keeps its end.
+    /// - Throws: `IdempotencyConflict` when the log holds another command under this id.
+    static func writeOutcome(_ record: CommandRecord, resultEventIds: String?, in tx: WriteTransaction) throws -> OutcomeWrite {
+        let c = tx.connection
+        // The row of this very command (same entity, type and payload text), still pending: one statement.
+        if let createdAt = try update(record, resultEventIds: resultEventIds, matching: true, in: tx) { return .written(createdAt: createdAt) }
+        guard let stored = try CommandRows.command(id: record.id, c) else {
+            try insert(record, in: tx)
+            return .written(createdAt: record.createdAt)
         }
-        if stored.payload.text != command.payload.text, (try? stored.payload.value()) != (try? command.payload.value()) {
-            throw IdempotencyConflict(
-                kind: .command, id: command.id, storedEntity: stored.entity, storedType: stored.type, index: 0, differentPayload: true)
+        try checkSame(record, stored)
+        guard stored.status == .pending else { return .final(stored) }
+        // Pending, its payload written otherwise (the same JSON).
+        try update(record, resultEventIds: resultEventIds, matching: false, in: tx)
+        return .written(createdAt: stored.createdAt)
+    }
+
+    /// Sets the outcome columns of a pending row; `matching`: only if the row has the record's entity, type
+    /// and payload text. Returns the row's creation time, nil when no row changed.
+    @discardableResult
+    private static func update(_ r: CommandRecord, resultEventIds: String?, matching: Bool, in tx: WriteTransaction) throws -> Timestamp? {
+        let s = try tx.connection.statement(
+            """
+            UPDATE commands SET status = ?2, attempts = ?3, last_error = ?4, result_event_ids = COALESCE(?5, result_event_ids),
+                updated_at = ?6 WHERE id = ?1 AND status = 'pending'
+            """ + (matching ? " AND entity = ?7 AND type = ?8 AND payload = ?9" : "") + " RETURNING created_at")
+        try s.bind(1, r.id)
+        try s.bind(2, r.status.rawValue)
+        try s.bind(3, r.attempts)
+        try s.bind(4, r.lastError)
+        try s.bind(5, resultEventIds)
+        try s.bind(6, r.updatedAt.millisecondsSinceEpoch)
+        if matching {
+            try s.bind(7, r.entity.rawValue)
+            try s.bind(8, r.type)
+            try s.bind(9, r.payload.text)
         }
+        defer { s.reset() }
+        return try s.step() ? Timestamp(millisecondsSinceEpoch: s.int64(0)) : nil
+    }
+
+    /// Throws when the log holds another command under `command`'s id (`CommandRecord.conflict(with:)`).
+    static func checkSame(_ command: CommandRecord, _ stored: CommandRecord, index: Int = 0) throws {
+        if let conflict = command.conflict(with: stored, index: index) { throw conflict }
     }
 
     /// Adds a command's row as the record says.
