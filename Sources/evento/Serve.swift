@@ -142,12 +142,10 @@ struct Serve: AsyncParsableCommand {
             config.containerNetwork = network
         }
         if let n = try maxEventsPerCommand ?? Self.intEnv("EVENTO_MAX_EVENTS_PER_COMMAND") {
-            guard n > 0 else { throw ValidationError("--max-events-per-command: expected at least 1, got \(n)") }
-            config.processor.maxEventsPerCommand = n
+            config.processor.maxEventsPerCommand = try Self.positive(n, "--max-events-per-command")
         }
         if let n = try maxEventBytes ?? Self.intEnv("EVENTO_MAX_EVENT_BYTES") {
-            guard n > 0 else { throw ValidationError("--max-event-bytes: expected at least 1, got \(n)") }
-            config.processor.maxEventBytes = n
+            config.processor.maxEventBytes = try Self.positive(n, "--max-event-bytes")
         }
         if let n = try maxReplyBytes ?? Self.intEnv("EVENTO_MAX_REPLY_BYTES") {
             guard n >= 1024 else { throw ValidationError("--max-reply-bytes: expected at least 1024, got \(n)") }

@@ -13,10 +13,11 @@ func command(_ entity: String, _ id: String = Identifiers.uuidV7()) -> CommandRe
         var s = LaneScheduler(maxRunning: 10)
         for i in 0..<3 {
             let queued = s.enqueue(command("a:1", "c\(i)"))
-            #expect(queued)
+            guard case .queued = queued else { Issue.record("c\(i) not queued"); return }
         }
         let again = s.enqueue(command("a:1", "c1"))
-        #expect(!again, "a command is never queued twice")
+        guard case .alreadyQueued(let existing) = again else { Issue.record("c1 queued twice"); return }
+        #expect(existing.id == "c1", "a command is never queued twice: the one queued is handed back")
         let first = s.startable { _ in 10 }
         #expect(first == ["a:1"])
         let second = s.startable { _ in 10 }
@@ -44,6 +45,33 @@ func command(_ entity: String, _ id: String = Identifiers.uuidV7()) -> CommandRe
         #expect(!more)
         let next = s.startable { $0 == "hang" ? 3 : 100 }
         #expect(next.count == 1)
+    }
+
+    @Test func anAggregateAtItsLimitDoesNotStopOthersFromTakingEveryFreeSlot() throws {
+        // "a" is full and comes first in the rotation; "b" has room for three lanes.
+        var s = LaneScheduler(maxRunning: 100)
+        _ = s.enqueue(command("a:0"))
+        let first = s.startable { _ in 1 }
+        #expect(first == ["a:0"])
+        _ = s.enqueue(command("a:1"))
+        for i in 0..<3 { _ = s.enqueue(command("b:\(i)")) }
+        let more = s.startable { $0 == "a" ? 1 : 4 }
+        #expect(more == ["b:0", "b:1", "b:2"], "every ready lane of b starts, though a is full")
+    }
+
+    @Test func aCommandIdQueuedTwiceIsHandedBackAndItsLoggedStateIsKept() throws {
+        var s = LaneScheduler(maxRunning: 10)
+        let unlogged = command("a:1", "x")
+        _ = s.enqueue(unlogged, isLogged: false)
+        #expect(s.startable { _ in 10 } == ["a:1"])
+        #expect(s.front(of: "a:1")?.isLogged == false)
+        s.markLogged("x")
+        #expect(s.front(of: "a:1")?.isLogged == true)
+        guard case .alreadyQueued = s.enqueue(command("b:1", "x")) else {
+            Issue.record("the same id under another entity was queued a second time")
+            return
+        }
+        #expect(s.backlog == 1)
     }
 
     @Test func aLaneBackingOffHoldsNoSlotAndKeepsItsOrder() throws {
@@ -101,8 +129,8 @@ func command(_ entity: String, _ id: String = Identifiers.uuidV7()) -> CommandRe
 
     @Test func aWaiterGetsALaterOutcomeAndATimeoutGivesNil() async {
         let waiters = Waiters<Int>()
-        async let got = waiters.wait(for: "k", timeout: .seconds(5)) { nil }
-        try? await Task.sleep(for: .milliseconds(50))
+        async let got = waiters.wait(for: "k", timeout: .seconds(60)) { nil }
+        while waiters.count == 0 { try? await Task.sleep(for: .milliseconds(1)) }  // registered
         waiters.resolve("k", with: 7)
         #expect(await got == 7)
         #expect(await waiters.wait(for: "none", timeout: .milliseconds(50)) { nil } == nil)

@@ -233,6 +233,58 @@ extension Evento.CommandReply {
         #expect(h.functions.calls(to: "counter-handler").count == 1)
     }
 
+    @Test func anIdReusedWhileItsCommandIsStillQueuedIsRefusedOrJoined() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        let h = counterHarness { request in
+            await gate.wait()
+            return Counter.handle(request)
+        }
+        try await h.running {
+            // c1 (n: 1) is logged and held at its handler call.
+            _ = try #require(try await h.evento.submit(addDraft("c1", n: 1), wait: nil).acceptedRecord)
+            try await eventually("c1 at its handler") { h.functions.calls(to: "counter-handler").isEmpty ? nil : true }
+            // The same id with another payload, waited for: another command, refused at once.
+            let refused = try await #require(throws: IdempotencyConflict.self) {
+                try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(30))
+            }
+            #expect(refused.differentPayload)
+            // The same command again, waited for: it joins c1 and gets c1's outcome.
+            let joined = Task { try await h.evento.submit(addDraft("c1", n: 1), wait: .seconds(30)) }
+            try await eventually("the second c1 waits") { h.evento.processor.completions.count >= 1 ? true : nil }
+            gate.open()
+            let (record, events) = try #require(try await joined.value.finishedResult)
+            #expect(record.status == .succeeded && events.count == 1)
+        }
+        #expect(h.functions.calls(to: "counter-handler").count == 1, "the command ran once")
+        #expect(try await h.memory.headPosition() == 1)
+    }
+
+    @Test func aCommandLoggedUnderTheIdOfAQueuedUnloggedOneRunsOnceThatOneIsRefused() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        let h = counterHarness { request in
+            await gate.wait()
+            return Counter.handle(request)
+        }
+        try await h.running {
+            // A waited-for c1 (n: 2), not logged yet, is held at its handler call...
+            let waited = Task { try await h.evento.submit(addDraft("c1", n: 2), wait: .seconds(30)) }
+            try await eventually("the waited c1 at its handler") { h.functions.calls(to: "counter-handler").isEmpty ? nil : true }
+            // ...when a c1 (n: 1) is accepted without waiting: the log holds that one.
+            _ = try #require(try await h.evento.submit(addDraft("c1", n: 1), wait: nil).acceptedRecord)
+            gate.open()
+            let refused = try await #require(throws: IdempotencyConflict.self) { try await waited.value }
+            #expect(refused.differentPayload)
+            // The accepted one runs (it was in no lane while the other held the id).
+            let done = try await h.finished("c1")
+            #expect(done.status == .succeeded)
+        }
+        let stored = try #require(try await h.memory.command(id: "c1"))
+        #expect(try stored.payload.value() == ["n": 1])
+        #expect(try await h.memory.headPosition() == 1)
+    }
+
     @Test func pendingCommandsOfTheLogRunAtStartInAcceptanceOrder() async throws {
         let h = counterHarness()
         _ = try await h.memory.submit((0..<3).map { i in
@@ -393,7 +445,8 @@ extension Evento.CommandReply {
                 return
             }
             #expect(commands.map(\.id) == [ids.commandId(event: source.id, dispatcher: "broken", index: 0)])
-            #expect(try await h.finished(commands[0].id).status == .succeeded)
+            let derived = try #require(commands.first)
+            #expect(try await h.finished(derived.id).status == .succeeded)
             #expect(try await h.memory.deadDispatch(id: deadId) == nil)
         }
     }

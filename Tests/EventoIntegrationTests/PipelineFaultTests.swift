@@ -97,7 +97,8 @@ import Testing
             for w in 0..<4 {
                 group.addTask {
                     for i in stride(from: w, to: 300, by: 4) {
-                        _ = try await server.post("/commands", json: ["entity": .string("hang:\(i)"), "type": "Run", "payload": [:]])
+                        let r = try await server.post("/commands", json: ["entity": .string("hang:\(i)"), "type": "Run", "payload": [:]])
+                        guard r.status == 202 else { throw ServerError("POST /commands: \(r.status) \(r.text)") }
                     }
                 }
             }

@@ -86,9 +86,21 @@ public final class Evento: Sendable {
             }
             return try await reply(submitted.record)
         }
-        EventoMetrics.commandsAccepted.increment()
-        processor.enqueueUnlogged(command.record(at: .now()))
-        if let outcome = await processor.completions.wait(for: id, timeout: wait, check: { nil }) {
+        let record = command.record(at: .now())
+        let processor = self.processor
+        // Queued only once the wait is registered, so that an outcome that comes at once is not missed.
+        let outcome = await processor.completions.wait(for: id, timeout: wait) {
+            switch processor.enqueueUnlogged(record) {
+            case .queued:
+                EventoMetrics.commandsAccepted.increment()
+                return nil
+            case .joined:
+                return nil
+            case .refused(let conflict):
+                return CommandOutcome(record: record, events: nil, conflict: conflict)
+            }
+        }
+        if let outcome {
             if let conflict = outcome.conflict { throw conflict }
             return .finished(outcome.record, events: try await events(of: outcome))
         }

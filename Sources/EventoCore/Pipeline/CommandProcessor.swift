@@ -132,19 +132,29 @@ public final class CommandProcessor: Sendable {
         var after: Int64 = 0
         var count = 0
         while true {
+            try Task.checkCancellation()
             let page = try await store.pendingCommands(afterSeq: after, limit: 1000)
             guard let last = page.last else { break }
             let records = page.map(\.record)
-            state.withLock { s in
-                for r in records { s.heldIds.remove(r.id) }
+            // A command submitted meanwhile under a recovered command's id is that command (its waiter gets
+            // the logged one's outcome), or another one, refused.
+            let refused = state.withLock { s -> [(String, IdempotencyConflict)] in
+                var refused: [(String, IdempotencyConflict)] = []
+                for r in records where s.heldIds.remove(r.id) != nil {
+                    guard let i = s.held.firstIndex(where: { $0.record.id == r.id }) else { continue }
+                    let held = s.held.remove(at: i)
+                    if let conflict = held.record.conflict(with: r) { refused.append((r.id, conflict)) }
+                }
+                return refused
             }
+            for (id, conflict) in refused { completions.resolve(id, with: CommandOutcome(record: records.first { $0.id == id }!, events: nil, conflict: conflict)) }
             enqueue(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
             count += page.count
             after = last.seq
         }
         let held = state.withLock { s -> [LaneScheduler.Queued] in
             s.recovering = false
-            let held = s.held.filter { s.heldIds.contains($0.record.id) }
+            let held = s.held
             s.held = []
             s.heldIds = []
             return held
@@ -159,10 +169,37 @@ public final class CommandProcessor: Sendable {
         submit(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
     }
 
+    /// What `enqueueUnlogged` did.
+    public enum Enqueued: Sendable {
+        case queued
+        /// The same command (same id, entity, type and payload) is queued already: wait for its outcome.
+        case joined
+        /// Another command under this id is queued already.
+        case refused(IdempotencyConflict)
+    }
+
     /// Queues a command that is not in the log yet: its completion logs it together with its events.
     /// Whoever waits for it must call `ensureLogged` before answering that it was accepted.
-    public func enqueueUnlogged(_ record: CommandRecord) {
-        submit([LaneScheduler.Queued(record: record, isLogged: false)])
+    public func enqueueUnlogged(_ record: CommandRecord) -> Enqueued {
+        let (result, work) = state.withLock { s -> (Enqueued, AsyncStream<Work>.Continuation?) in
+            if s.recovering {
+                if let held = s.held.first(where: { $0.record.id == record.id }) {
+                    return (held.record.conflict(with: record).map { .refused($0) } ?? .joined, nil)
+                }
+                s.heldIds.insert(record.id)
+                s.held.append(LaneScheduler.Queued(record: record, isLogged: false))
+                return (.queued, nil)
+            }
+            switch s.scheduler.enqueue(record, isLogged: false) {
+            case .queued: return (.queued, s.work)
+            case .alreadyQueued(let existing): return (existing.conflict(with: record).map { .refused($0) } ?? .joined, nil)
+            }
+        }
+        if case .queued = result {
+            start(work)
+            EventoMetrics.commandBacklog.record(backlog)
+        }
+        return result
     }
 
     private func submit(_ queued: [LaneScheduler.Queued]) {
@@ -179,14 +216,16 @@ public final class CommandProcessor: Sendable {
     public func ensureLogged(_ command: NewCommand) async throws -> CommandRecord {
         let record = try await store.submit([command])[0].record
         state.withLock { s in
-            s.scheduler.markLogged(record)
-            if let i = s.held.firstIndex(where: { $0.record.id == record.id }) { s.held[i].isLogged = true }
+            s.scheduler.markLogged(record.id)
+            if s.heldIds.contains(record.id), let i = s.held.firstIndex(where: { $0.record.id == record.id }) { s.held[i].isLogged = true }
         }
         return record
     }
 
     private func enqueue(_ queued: [LaneScheduler.Queued]) {
         let (backlog, work) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?) in
+            // A logged command whose id is queued as another, unlogged one joins the lane when that one is
+            // refused at its completion (see `process`).
             for q in queued where !q.record.status.isFinal { _ = s.scheduler.enqueue(q.record, isLogged: q.isLogged) }
             return (s.scheduler.backlog, s.work)
         }
@@ -216,16 +255,17 @@ public final class CommandProcessor: Sendable {
                 return
             }
             switch await process(queued) {
-            case .finished:
+            case .finished(let requeue):
                 let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
                 EventoMetrics.commandBacklog.record(backlog)
+                if let requeue { submit([requeue]) }
                 if !more {
                     start(state.withLock { $0.work })
                     return
                 }
-            case .retry(let attempts, let delay):
+            case .retry(let attempts, let isLogged, let delay):
                 let work = state.withLock { s in
-                    s.scheduler.backOff(entity, attempts: attempts, isLogged: true)
+                    s.scheduler.backOff(entity, attempts: attempts, isLogged: isLogged)
                     return s.work
                 }
                 work?.yield(.wake(entity, after: delay))
@@ -258,10 +298,11 @@ public final class CommandProcessor: Sendable {
 
     /// What became of one attempt of a lane's front command.
     enum Step {
-        /// It reached a final status.
-        case finished
-        /// It failed, is logged as pending, and is tried again after `delay`.
-        case retry(attempts: Int, delay: Duration)
+        /// It reached a final status (or was refused); `requeue`: the logged command its id belongs to,
+        /// which is to run now.
+        case finished(requeue: CommandRecord?)
+        /// It failed and is tried again after `delay`; `isLogged`: the log holds it now.
+        case retry(attempts: Int, isLogged: Bool, delay: Duration)
         /// Shutdown cut it short; it stays pending in the log (or, never logged, unanswered).
         case interrupted
     }
@@ -289,12 +330,13 @@ public final class CommandProcessor: Sendable {
         let message: String
         switch outcome {
         case .succeeded(let done):
-            EventoMetrics.commandsFinished(.succeeded).increment()
+            // A command another instance of it finished first was not run by this attempt.
+            if done.events != nil { EventoMetrics.commandsFinished(.succeeded).increment() }
             completions.resolve(command.id, with: done)
-            return .finished
+            return .finished(requeue: nil)
         case .refused(let conflict):
             completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
-            return .finished
+            return .finished(requeue: await loggedPending(command.id, after: queued))
         case .conflicted(let m):
             status = .failed
             message = m
@@ -313,17 +355,26 @@ public final class CommandProcessor: Sendable {
         } catch let conflict as IdempotencyConflict {
             // Never logged, and its id is another command's: nothing more to do for this one.
             completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
-            return .finished
+            return .finished(requeue: await loggedPending(command.id, after: queued))
         } catch {
             // Not even the failure can be written (the store is failing): try again later, like a failure.
             logged.error("cannot record the failed attempt: \(error)")
-            return .retry(attempts: attempts - 1, delay: backoff(attempts))
+            return .retry(attempts: attempts - 1, isLogged: queued.isLogged, delay: backoff(attempts))
         }
-        if status.isFinal {
-            completions.resolve(command.id, with: CommandOutcome(record: record, events: []))
-            return .finished
+        // The log decides: a command that another instance of it finished meanwhile is done, whatever this
+        // attempt thought.
+        if record.status.isFinal {
+            completions.resolve(command.id, with: CommandOutcome(record: record, events: record.status == .succeeded ? nil : []))
+            return .finished(requeue: nil)
         }
-        return .retry(attempts: attempts, delay: backoff(attempts))
+        return .retry(attempts: attempts, isLogged: true, delay: backoff(attempts))
+    }
+
+    /// After an unlogged command was refused because the log holds another command under its id: that
+    /// command, when it is pending (it was accepted while this one was queued, so it is in no lane).
+    private func loggedPending(_ id: String, after refused: LaneScheduler.Queued) async -> CommandRecord? {
+        guard !refused.isLogged, let stored = try? await store.command(id: id), stored.status == .pending else { return nil }
+        return stored
     }
 
     func backoff(_ attempt: Int) -> Duration {

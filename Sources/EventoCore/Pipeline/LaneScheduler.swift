@@ -27,13 +27,22 @@ struct LaneScheduler {
 
     struct Lane {
         let aggregate: String
-        var queue: Deque<Queued> = []
+        var queue: Deque<CommandRecord> = []
         var phase: Phase = .ready
     }
 
+    /// What `enqueue` did.
+    enum Enqueued {
+        case queued
+        /// A command under this id is queued (or running) already; this is it.
+        case alreadyQueued(CommandRecord)
+    }
+
     private(set) var lanes: [String: Lane] = [:]
-    /// Ids of every command queued (or running): a command is never queued twice.
-    private var queued: Set<String> = []
+    /// Every command queued (or running), by id, with its lane: a command is never queued twice.
+    private var queued: [String: String] = [:]
+    /// The queued commands the log does not hold yet.
+    private var unlogged: Set<String> = []
     /// Ready lanes, per aggregate, in the order they became ready.
     private var ready: [String: Deque<String>] = [:]
     /// Aggregates that have ready lanes, in turn order.
@@ -49,55 +58,50 @@ struct LaneScheduler {
     /// Commands queued or running.
     var backlog: Int { queued.count }
 
-    func contains(_ id: String) -> Bool { queued.contains(id) }
-
-    /// Queues a command at the back of its entity's lane. False when it is already queued.
-    mutating func enqueue(_ command: CommandRecord, isLogged: Bool = true) -> Bool {
-        guard queued.insert(command.id).inserted else { return false }
+    /// Queues a command at the back of its entity's lane, unless a command under its id is queued already.
+    mutating func enqueue(_ command: CommandRecord, isLogged: Bool = true) -> Enqueued {
         let key = command.entity.rawValue
+        if let lane = queued[command.id] {
+            // Rare (a client sending an id again while it runs): worth a look along that lane.
+            if let existing = lanes[lane]?.queue.first(where: { $0.id == command.id }) { return .alreadyQueued(existing) }
+        }
+        queued[command.id] = key
+        if !isLogged { unlogged.insert(command.id) }
         if lanes[key] == nil {
             lanes[key] = Lane(aggregate: command.entity.aggregate)
             makeReady(key, aggregate: command.entity.aggregate)
         }
         // In place: `lanes[key]?.queue.append` mutates the stored deque (a copy taken out and put back
         // would copy the whole queue on every command).
-        lanes[key]!.queue.append(Queued(record: command, isLogged: isLogged))
-        return true
-    }
-
-    /// Whether a queued command is in the log; nil when it is not queued.
-    func isLogged(_ command: CommandRecord) -> Bool? {
-        lanes[command.entity.rawValue]?.queue.first { $0.record.id == command.id }?.isLogged
+        lanes[key]!.queue.append(command)
+        return .queued
     }
 
     /// Notes that a queued command is now in the log.
-    mutating func markLogged(_ command: CommandRecord) {
-        let key = command.entity.rawValue
-        guard let i = lanes[key]?.queue.firstIndex(where: { $0.record.id == command.id }) else { return }
-        lanes[key]!.queue[i].isLogged = true
-    }
+    mutating func markLogged(_ id: String) { unlogged.remove(id) }
 
-    /// Lanes that can start now, marked running. `limit` gives an aggregate's concurrency.
+    /// Lanes that can start now, marked running. `limit` gives an aggregate's concurrency (asked once per
+    /// aggregate and call).
     mutating func startable(limit: (String) -> Int) -> [String] {
         var started: [String] = []
+        var limits: [String: Int] = [:]
+        // Aggregates passed over in a row because they are full: a whole round of them ends the search.
         var skipped = 0
         // Each aggregate in turn gets one slot, until the slots or the candidates run out.
         while running < maxRunning, skipped < turns.count, let aggregate = turns.popFirst() {
-            guard var queue = ready.removeValue(forKey: aggregate), !queue.isEmpty else {
-                skipped = 0
-                continue
-            }
-            if runningPerAggregate[aggregate, default: 0] >= limit(aggregate) {
+            guard var queue = ready.removeValue(forKey: aggregate), !queue.isEmpty else { continue }
+            let cap = limits[aggregate] ?? limit(aggregate)
+            limits[aggregate] = cap
+            if runningPerAggregate[aggregate, default: 0] >= cap {
                 // Full: it keeps its place in the rotation and its lanes wait.
                 ready[aggregate] = queue
                 turns.append(aggregate)
                 skipped += 1
                 continue
             }
+            skipped = 0
             let entity = queue.removeFirst()
-            if queue.isEmpty {
-                skipped = 0
-            } else {
+            if !queue.isEmpty {
                 ready[aggregate] = queue
                 turns.append(aggregate)
             }
@@ -110,13 +114,18 @@ struct LaneScheduler {
     }
 
     /// The command at the front of a running lane.
-    func front(of entity: String) -> Queued? { lanes[entity]?.queue.first }
+    func front(of entity: String) -> Queued? {
+        lanes[entity]?.queue.first.map { Queued(record: $0, isLogged: !unlogged.contains($0.id)) }
+    }
 
     /// The front command ended (any final status): the lane goes on with its next command, or retires.
     /// - Returns: whether the lane has another command (it keeps its slot and runs it).
     mutating func finished(_ entity: String) -> Bool {
         guard var lane = lanes.removeValue(forKey: entity) else { return false }
-        if let done = lane.queue.popFirst() { queued.remove(done.record.id) }
+        if let done = lane.queue.popFirst() {
+            queued[done.id] = nil
+            unlogged.remove(done.id)
+        }
         if lane.queue.isEmpty {
             release(lane.aggregate)
             return false
@@ -128,8 +137,8 @@ struct LaneScheduler {
     /// The front command failed and waits for its next attempt: the lane gives up its slot meanwhile.
     mutating func backOff(_ entity: String, attempts: Int, isLogged: Bool = true) {
         guard lanes[entity] != nil else { return }
-        lanes[entity]!.queue[0].record.attempts = attempts
-        lanes[entity]!.queue[0].isLogged = isLogged
+        lanes[entity]!.queue[0].attempts = attempts
+        if isLogged { unlogged.remove(lanes[entity]!.queue[0].id) }
         lanes[entity]!.phase = .waiting
         release(lanes[entity]!.aggregate)
     }

@@ -118,14 +118,16 @@ public final class Waiters<Value: Sendable>: Sendable {
         let now = ContinuousClock.now
         let expired = state.withLock { s -> [CheckedContinuation<Value?, Never>] in
             guard s.waiting > 0 else { return [] }
-            var expired: [CheckedContinuation<Value?, Never>] = []
+            // Found first, removed after: removing while iterating would copy the table at each removal.
+            var due: [(key: String, token: UInt64)] = []
             for (key, slots) in s.slots {
                 for (token, slot) in slots {
-                    if case .waiting(let c, let deadline) = slot, deadline <= now {
-                        expired.append(c)
-                        _ = s.remove(key, token)
-                    }
+                    if case .waiting(_, let deadline) = slot, deadline <= now { due.append((key, token)) }
                 }
+            }
+            var expired: [CheckedContinuation<Value?, Never>] = []
+            for (key, token) in due {
+                if case .waiting(let c, _)? = s.remove(key, token) { expired.append(c) }
             }
             return expired
         }

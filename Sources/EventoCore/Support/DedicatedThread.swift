@@ -11,7 +11,7 @@ public final class DedicatedThread: Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             if !threads.submit({ c.resume(with: Result { try body() }) }) {
-                c.resume(throwing: CancellationError())
+                c.resume(throwing: EventoError(.unavailable, "the thread has stopped"))
             }
         }
     }

@@ -17,7 +17,7 @@ final class ReaderPool: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let queued = threads.submit { connection in continuation.resume(with: Result { try body(connection) }) }
-            if !queued { continuation.resume(throwing: CancellationError()) }
+            if !queued { continuation.resume(throwing: EventoError(.unavailable, "the store is shutting down")) }
         }
     }
 
