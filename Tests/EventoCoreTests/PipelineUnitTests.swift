@@ -204,7 +204,10 @@ extension Evento.CommandReply {
             correlationId: "corr", traceparent: nil
         ).record(at: .now())
         let done = try await h.running {
-            h.evento.processor.enqueueUnlogged(record)
+            guard case .queued = h.evento.processor.enqueueUnlogged(record) else {
+                Issue.record("c1 was not queued")
+                throw CancellationError()
+            }
             return try await h.finished("c1")
         }
         #expect(done.status == .succeeded && done.correlationId == "corr" && done.causationId == "evt-x")
