@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // C libraries: a module map and a shim header each, nothing else.
@@ -60,6 +61,19 @@ let package = Package(
             name: "EventoStore",
             dependencies: [
                 "EventoCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // PostgreSQL store (a cluster of instances on one database): every store protocol over postgres-nio,
+        // plus the leases, instance registry and notifications a cluster needs.
+        .target(
+            name: "EventoPostgres",
+            dependencies: [
+                "EventoCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -102,7 +116,7 @@ let package = Package(
         .target(
             name: "EventoServer",
             dependencies: [
-                "EventoCore", "EventoStore", "EventoFunctions", "EventoHTTP", "EventoAvro", "EventoKafka",
+                "EventoCore", "EventoStore", "EventoPostgres", "EventoFunctions", "EventoHTTP", "EventoAvro", "EventoKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -140,7 +154,7 @@ let package = Package(
         .executableTarget(name: "transfer-function", dependencies: ["EventoRuntime"], path: "functions/transfer/Swift", swiftSettings: strict),
 
         .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore", "EventoJSON", "EventoStore"], swiftSettings: strict),
-        .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore"], swiftSettings: strict),
+        .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore", "EventoPostgres"], swiftSettings: strict),
         .testTarget(name: "EventoAvroTests", dependencies: ["EventoCore", "EventoAvro"], swiftSettings: strict),
         .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
         .testTarget(

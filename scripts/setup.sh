@@ -8,6 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 DEBIAN_PACKAGES=(
   libsqlite3-dev          # the embedded event store
+  postgresql              # the clustered store (scripts/postgres.sh runs a local server)
   libcurl4-openssl-dev    # outbound HTTP to functions
   librdkafka-dev          # Kafka (kf-evento-events)
   libavro-dev             # Avro schemas

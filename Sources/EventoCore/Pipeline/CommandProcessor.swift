@@ -47,6 +47,9 @@ public final class CommandProcessor: Sendable {
         public var maxEventsPerCommand = 1_000
         /// Largest event payload (JSON bytes) a handler may return; a larger one fails the command (not retried).
         public var maxEventBytes = 4 * 1024 * 1024
+        /// Queue every pending command of the log at start. A cluster instance adopts the pending commands
+        /// of each partition it takes instead (`adopt`).
+        public var recoverAtStart = true
         public init() {}
     }
 
@@ -59,6 +62,8 @@ public final class CommandProcessor: Sendable {
     let configuration: Configuration
     let ids: IdDerivation
     let logger: Logger
+    /// Where each entity's commands run (everything here on a single instance).
+    public let placement: any CommandPlacement
     /// Resolved when a command reaches a final status.
     public let completions = Waiters<CommandOutcome>()
 
@@ -76,6 +81,9 @@ public final class CommandProcessor: Sendable {
         var recovering = true
         var held: [LaneScheduler.Queued] = []
         var heldIds: Set<String> = []
+        /// Partitions whose pending commands are being queued (just taken over): their commands wait in
+        /// `held` likewise.
+        var adopting: Set<Int> = []
         /// Handlers whose replies to `"fold": true` came without a state: they get separate aggregator calls.
         var noFold: Set<String> = []
     }
@@ -84,8 +92,9 @@ public final class CommandProcessor: Sendable {
 
     public init(
         store: any Store, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator, ids: IdDerivation,
-        configuration: Configuration = Configuration(), logger: Logger
+        configuration: Configuration = Configuration(), placement: any CommandPlacement = LocalPlacement(), logger: Logger
     ) {
+        self.placement = placement
         self.store = store
         self.functions = functions
         self.aggregates = aggregates
@@ -93,7 +102,16 @@ public final class CommandProcessor: Sendable {
         self.configuration = configuration
         self.ids = ids
         self.logger = logger
-        state = Mutex(State(scheduler: LaneScheduler(maxRunning: configuration.maxActiveLanes)))
+        var initial = State(scheduler: LaneScheduler(maxRunning: configuration.maxActiveLanes))
+        initial.recovering = configuration.recoverAtStart
+        state = Mutex(initial)
+    }
+
+    /// Whether a command of `entity` must wait in `held` (its pending elders are still being queued).
+    private func isHeld(_ entity: EntityId, _ s: State) -> Bool {
+        if s.recovering { return true }
+        guard !s.adopting.isEmpty, let p = placement.partition(of: entity) else { return false }
+        return s.adopting.contains(p)
     }
 
     /// Processes commands until cancelled: first the pending ones the log holds (a restart finishes what
@@ -102,7 +120,7 @@ public final class CommandProcessor: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: Work.self)
         state.withLock { $0.work = continuation }
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.recover() }
+            if configuration.recoverAtStart { group.addTask { try await self.recover() } }
             for await work in stream {
                 switch work {
                 case .lane(let entity):
@@ -129,15 +147,65 @@ public final class CommandProcessor: Sendable {
 
     /// Queues every pending command of the log, in acceptance order, then the commands submitted meanwhile.
     func recover() async throws {
+        let count = try await queuePending { after in try await self.store.pendingCommands(afterSeq: after, limit: 1000) }
+        let held = state.withLock { s -> [LaneScheduler.Queued] in
+            s.recovering = false
+            return takeHeld(&s) { _ in true }
+        }
+        enqueue(held)
+        if count > 0 { logger.info("recovered pending commands", metadata: ["count": "\(count)"]) }
+    }
+
+    /// Takes over partitions (in a cluster): queues their pending commands in acceptance order, holding
+    /// the commands submitted for them meanwhile until then, so that none overtakes an elder of its entity.
+    /// - Parameter pending: pages of the partitions' pending commands after a log sequence.
+    public func adopt(partitions: Set<Int>, pending: @Sendable (Int64) async throws -> [(seq: Int64, record: CommandRecord)]) async throws {
+        state.withLock { $0.adopting.formUnion(partitions) }
+        let count: Int
+        do {
+            count = try await queuePending(pending)
+        } catch {
+            let held = state.withLock { s in
+                s.adopting.subtract(partitions)
+                return takeHeld(&s) { q in self.placement.partition(of: q.record.entity).map(partitions.contains) ?? false }
+            }
+            enqueue(held)
+            throw error
+        }
+        let held = state.withLock { s in
+            s.adopting.subtract(partitions)
+            return takeHeld(&s) { q in self.placement.partition(of: q.record.entity).map(partitions.contains) ?? false }
+        }
+        enqueue(held)
+        if count > 0 { logger.info("adopted pending commands", metadata: ["count": "\(count)", "partitions": "\(partitions.count)"]) }
+    }
+
+    /// Removes the held commands `matching` from `held`.
+    private func takeHeld(_ s: inout State, matching: (LaneScheduler.Queued) -> Bool) -> [LaneScheduler.Queued] {
+        var taken: [LaneScheduler.Queued] = []
+        var kept: [LaneScheduler.Queued] = []
+        for q in s.held {
+            if matching(q) {
+                taken.append(q)
+                s.heldIds.remove(q.record.id)
+            } else {
+                kept.append(q)
+            }
+        }
+        s.held = kept
+        return taken
+    }
+
+    /// Queues pages of pending commands; a command held meanwhile under a paged command's id is that
+    /// command (its waiter gets the logged one's outcome), or another one, refused.
+    private func queuePending(_ pages: (Int64) async throws -> [(seq: Int64, record: CommandRecord)]) async throws -> Int {
         var after: Int64 = 0
         var count = 0
         while true {
             try Task.checkCancellation()
-            let page = try await store.pendingCommands(afterSeq: after, limit: 1000)
+            let page = try await pages(after)
             guard let last = page.last else { break }
             let records = page.map(\.record)
-            // A command submitted meanwhile under a recovered command's id is that command (its waiter gets
-            // the logged one's outcome), or another one, refused.
             let refused = state.withLock { s -> [(String, IdempotencyConflict)] in
                 var refused: [(String, IdempotencyConflict)] = []
                 for r in records where s.heldIds.remove(r.id) != nil {
@@ -151,16 +219,9 @@ public final class CommandProcessor: Sendable {
             enqueue(records.map { LaneScheduler.Queued(record: $0, isLogged: true) })
             count += page.count
             after = last.seq
+            if page.count < 1000 { break }
         }
-        let held = state.withLock { s -> [LaneScheduler.Queued] in
-            s.recovering = false
-            let held = s.held
-            s.held = []
-            s.heldIds = []
-            return held
-        }
-        enqueue(held)
-        if count > 0 { logger.info("recovered pending commands", metadata: ["count": "\(count)"]) }
+        return count
     }
 
     /// Queues logged commands on their entities' lanes (in the given order). Commands already queued, and
@@ -182,7 +243,7 @@ public final class CommandProcessor: Sendable {
     /// Whoever waits for it must call `ensureLogged` before answering that it was accepted.
     public func enqueueUnlogged(_ record: CommandRecord) -> Enqueued {
         let (result, work) = state.withLock { s -> (Enqueued, AsyncStream<Work>.Continuation?) in
-            if s.recovering {
+            if isHeld(record.entity, s) {
                 if let held = s.held.first(where: { $0.record.id == record.id }) {
                     return (held.record.conflict(with: record).map { .refused($0) } ?? .joined, nil)
                 }
@@ -203,12 +264,20 @@ public final class CommandProcessor: Sendable {
     }
 
     private func submit(_ queued: [LaneScheduler.Queued]) {
-        let held = state.withLock { s -> Bool in
-            guard s.recovering else { return false }
-            for q in queued where !q.record.status.isFinal && s.heldIds.insert(q.record.id).inserted { s.held.append(q) }
-            return true
+        // Commands of partitions another instance runs are its to run (it learns of them from the log).
+        let mine = queued.filter { placement.placement(of: $0.record.entity).runsHere }
+        let ready = state.withLock { s -> [LaneScheduler.Queued] in
+            var ready: [LaneScheduler.Queued] = []
+            for q in mine where !q.record.status.isFinal {
+                if isHeld(q.record.entity, s) {
+                    if s.heldIds.insert(q.record.id).inserted { s.held.append(q) }
+                } else {
+                    ready.append(q)
+                }
+            }
+            return ready
         }
-        if !held { enqueue(queued) }
+        if !ready.isEmpty { enqueue(ready) }
     }
 
     /// Logs a command accepted with `enqueueUnlogged`, unless it is logged (or finished) already.
@@ -294,6 +363,8 @@ public final class CommandProcessor: Sendable {
         case conflicted(String)
         /// The log holds another command under this id: nothing is written for this one.
         case refused(IdempotencyConflict)
+        /// Its partition's lease changed hands: its new owner runs it.
+        case handedOver
     }
 
     /// What became of one attempt of a lane's front command.
@@ -310,9 +381,11 @@ public final class CommandProcessor: Sendable {
     func process(_ queued: LaneScheduler.Queued) async -> Step {
         let command = queued.record
         let attempts = command.attempts + 1
+        let placed = placement.placement(of: command.entity)
+        guard placed.runsHere else { return await handOver(queued) }
         let outcome: Outcome
         do {
-            outcome = try await attempt(command, isLogged: queued.isLogged, attempt: attempts)
+            outcome = try await attempt(command, isLogged: queued.isLogged, attempt: attempts, fence: placed.fence)
         } catch let e as FunctionCallError {
             outcome = .failed(e.description, retryable: e.retryable)
         } catch let e as EventoError where e.code == .validation {
@@ -337,6 +410,8 @@ public final class CommandProcessor: Sendable {
         case .refused(let conflict):
             completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
             return .finished(requeue: await loggedPending(command.id, after: queued))
+        case .handedOver:
+            return await handOver(queued)
         case .conflicted(let m):
             status = .failed
             message = m
@@ -370,6 +445,22 @@ public final class CommandProcessor: Sendable {
         return .retry(attempts: attempts, isLogged: true, delay: backoff(attempts))
     }
 
+    /// Leaves a command to the instance that now holds its partition: logged (if it was not yet) so that
+    /// its new owner finds it; whoever waits for it here is answered when the log says it finished.
+    private func handOver(_ queued: LaneScheduler.Queued) async -> Step {
+        guard !queued.isLogged else { return .finished(requeue: nil) }
+        do {
+            _ = try await store.submit([NewCommand(queued.record)])
+            return .finished(requeue: nil)
+        } catch let conflict as IdempotencyConflict {
+            completions.resolve(queued.record.id, with: CommandOutcome(record: queued.record, events: nil, conflict: conflict))
+            return .finished(requeue: nil)
+        } catch {
+            logger.error("cannot log a command for its partition's new owner: \(error)", metadata: ["evento.command.id": "\(queued.record.id)"])
+            return .retry(attempts: queued.record.attempts, isLogged: false, delay: backoff(1))
+        }
+    }
+
     /// After an unlogged command was refused because the log holds another command under its id: that
     /// command, when it is pending (it was accepted while this one was queued, so it is in no lane).
     private func loggedPending(_ id: String, after refused: LaneScheduler.Queued) async -> CommandRecord? {
@@ -384,7 +475,7 @@ public final class CommandProcessor: Sendable {
         return capped * Double.random(in: 0.8...1.2)
     }
 
-    func attempt(_ command: CommandRecord, isLogged: Bool, attempt: Int) async throws -> Outcome {
+    func attempt(_ command: CommandRecord, isLogged: Bool, attempt: Int, fence: Fence? = nil) async throws -> Outcome {
         guard let handler = functions.handler(for: command.entity.aggregate) else {
             return .failed("no handler is registered for aggregate \(command.entity.aggregate)", retryable: true)
         }
@@ -458,7 +549,7 @@ public final class CommandProcessor: Sendable {
                 let result = try await store.complete(
                     CommandCompletion(
                         command: command, isLogged: isLogged, attempts: attempt, events: events, expectedVersion: aggregate.version,
-                        snapshot: snapshot))
+                        snapshot: snapshot, fence: fence))
                 switch result {
                 case .committed(let record, let stored):
                     if let snapshot { aggregates.remember(snapshot) } else { aggregates.forget(command.entity) }
@@ -466,6 +557,9 @@ public final class CommandProcessor: Sendable {
                 case .alreadyFinal(let record):
                     return .succeeded(CommandOutcome(record: record, events: nil))
                 }
+            } catch is FenceLost {
+                aggregates.forget(command.entity)
+                return .handedOver
             } catch let conflict as VersionConflict {
                 EventoMetrics.commandConflicts.increment()
                 lastConflict = conflict.description

@@ -25,6 +25,13 @@ public struct NewCommand: Sendable, Hashable {
 }
 
 extension NewCommand {
+    /// The command a record logs.
+    public init(_ r: CommandRecord) {
+        self.init(
+            id: r.id, entity: r.entity, type: r.type, payload: r.payload, causationId: r.causationId, causationKind: r.causationKind,
+            correlationId: r.correlationId, traceparent: r.traceparent)
+    }
+
     /// The command as the log holds it once accepted.
     public func record(at time: Timestamp) -> CommandRecord {
         CommandRecord(
@@ -60,14 +67,21 @@ public struct CommandCompletion: Sendable {
     public var events: [NewEvent]
     public var expectedVersion: Int64
     public var snapshot: Snapshot?
+    /// In a cluster: the lease of the entity's partition the command ran under. The completion commits only
+    /// while that lease is still held with this token; else it throws `FenceLost` and writes nothing.
+    public var fence: Fence?
 
-    public init(command: CommandRecord, isLogged: Bool, attempts: Int, events: [NewEvent], expectedVersion: Int64, snapshot: Snapshot?) {
+    public init(
+        command: CommandRecord, isLogged: Bool, attempts: Int, events: [NewEvent], expectedVersion: Int64, snapshot: Snapshot?,
+        fence: Fence? = nil
+    ) {
         self.command = command
         self.isLogged = isLogged
         self.attempts = attempts
         self.events = events
         self.expectedVersion = expectedVersion
         self.snapshot = snapshot
+        self.fence = fence
     }
 }
 
@@ -93,7 +107,7 @@ public protocol CommandLog: Sendable {
     func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord
     /// Commits a command's events, its `succeeded` record and its snapshot in one transaction.
     /// - Throws: `VersionConflict` (nothing written), `IdempotencyConflict` (an event id is taken, or the
-    ///   log holds another command under this id).
+    ///   log holds another command under this id), `FenceLost` (its fence's lease changed hands).
     func complete(_ completion: CommandCompletion) async throws -> CompletionResult
     /// Dead commands, most recent first.
     func deadCommands(limit: Int) async throws -> [CommandRecord]

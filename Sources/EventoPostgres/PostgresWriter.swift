@@ -1,0 +1,291 @@
+import DequeModule
+import CoreMetrics
+import EventoCore
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// One transaction of the writer: its connection, the feed head it locked, the entity versions it read
+/// or wrote, and what it will announce when it commits. Used by one job at a time, on the writer's task.
+final class PostgresTransaction: @unchecked Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+    let now: Timestamp
+    let partitionCount: Int
+    /// The last position handed out (the feed row is locked: no one else hands out positions meanwhile).
+    var head: Int64
+    let startHead: Int64
+    /// Entity versions as of this transaction (events of other writers cannot land meanwhile: they
+    /// would need the feed row).
+    var versions: [String: Int64] = [:]
+    /// Partitions that got new pending commands (announced to their owners).
+    var commandPartitions: Set<Int> = []
+    /// Commands that reached a final status (announced to whoever waits for them).
+    var finished: [String] = []
+
+    init(connection: PostgresConnection, head: Int64, now: Timestamp, partitionCount: Int, logger: Logger) {
+        self.connection = connection
+        self.head = head
+        self.startHead = head
+        self.now = now
+        self.partitionCount = partitionCount
+        self.logger = logger
+    }
+
+    @discardableResult
+    func query(_ q: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.query(q, logger: logger).collect()
+    }
+
+    /// What a job may change, to undo when it fails.
+    struct Mark {
+        var head: Int64
+        var versions: [String: Int64]
+        var commandPartitions: Set<Int>
+        var finished: Int
+    }
+
+    func mark() -> Mark { Mark(head: head, versions: versions, commandPartitions: commandPartitions, finished: finished.count) }
+
+    func restore(_ m: Mark) {
+        head = m.head
+        versions = m.versions
+        commandPartitions = m.commandPartitions
+        finished.removeLast(finished.count - m.finished)
+    }
+
+    /// The current versions of `entities` (0 for an entity without events).
+    func loadVersions(_ entities: [String]) async throws {
+        let missing = Array(Set(entities.filter { versions[$0] == nil }))
+        guard !missing.isEmpty else { return }
+        for e in missing { versions[e] = 0 }
+        let rows = try await query("SELECT entity, max(sequence) FROM events WHERE entity = ANY(\(missing)) GROUP BY entity")
+        for row in rows {
+            let (entity, version) = try row.decode((String, Int64).self)
+            versions[entity] = version
+        }
+    }
+
+    func partition(of entity: EntityId) -> Int { Partitioning.partition(of: entity.rawValue, count: partitionCount) }
+}
+
+/// The single writer of one instance: jobs queued by any task are committed in groups, one transaction
+/// (and one fsync) per group on one connection. Each job runs under a savepoint, so one that fails (a
+/// version conflict) is undone alone and the others commit.
+final class PostgresWriter: Sendable {
+    struct Job: Sendable {
+        let run: @Sendable (PostgresTransaction) async throws -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+    }
+
+    private struct Queue {
+        var jobs: Deque<Job> = []
+        var waiter: CheckedContinuation<Bool, Never>?
+        var closed = false
+    }
+
+    private let queue = Mutex(Queue())
+    let maxBatch: Int
+    let partitionCount: Int
+    let logger: Logger
+    /// Called after each commit that wrote events, with the new head, before the jobs are answered.
+    let onCommit: @Sendable (Int64) -> Void
+
+    init(maxBatch: Int, partitionCount: Int, logger: Logger, onCommit: @escaping @Sendable (Int64) -> Void) {
+        self.maxBatch = maxBatch
+        self.partitionCount = partitionCount
+        self.logger = logger
+        self.onCommit = onCommit
+    }
+
+    @discardableResult
+    func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        let result = Mutex<T?>(nil)
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let job = Job(
+                run: { tx in
+                    let value = try await body(tx)
+                    result.withLock { $0 = value }
+                },
+                finish: { error in
+                    if let error { c.resume(throwing: error) } else { c.resume() }
+                })
+            let (accepted, waiter) = queue.withLock { q -> (Bool, CheckedContinuation<Bool, Never>?) in
+                guard !q.closed else { return (false, nil) }
+                q.jobs.append(job)
+                let w = q.waiter
+                q.waiter = nil
+                return (true, w)
+            }
+            if !accepted {
+                c.resume(throwing: EventoError(.unavailable, "the store is closed"))
+                return
+            }
+            waiter?.resume(returning: true)
+        }
+        return result.withLock { $0.take()! }
+    }
+
+    /// Stops taking jobs; `run` returns once the queued ones are committed.
+    func close() {
+        let waiter = queue.withLock { q -> CheckedContinuation<Bool, Never>? in
+            q.closed = true
+            let w = q.waiter
+            q.waiter = nil
+            return w
+        }
+        waiter?.resume(returning: false)
+    }
+
+    /// The next group of jobs; nil once closed and drained.
+    private func nextBatch() async -> [Job]? {
+        while true {
+            let batch = queue.withLock { q -> [Job]? in
+                guard !q.jobs.isEmpty else { return q.closed ? nil : [] }
+                var out: [Job] = []
+                while out.count < maxBatch, let j = q.jobs.popFirst() { out.append(j) }
+                return out
+            }
+            guard let batch else { return nil }
+            if !batch.isEmpty { return batch }
+            let more = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let resumeNow = queue.withLock { q -> Bool in
+                    if !q.jobs.isEmpty || q.closed { return true }
+                    q.waiter = c
+                    return false
+                }
+                if resumeNow { c.resume(returning: true) }
+            }
+            _ = more
+        }
+    }
+
+    /// Commits groups until closed, (re)connecting through the pool as needed.
+    func run(client: PostgresClient) async {
+        var pending: [Job]? = nil
+        while true {
+            do {
+                try await client.withConnection { connection in
+                    while true {
+                        let batch: [Job]
+                        if let p = pending {
+                            batch = p
+                        } else if let next = await nextBatch() {
+                            batch = next
+                        } else {
+                            return
+                        }
+                        pending = batch
+                        try await commit(batch, on: connection)
+                        pending = nil
+                    }
+                }
+                return
+            } catch {
+                // The connection failed: the group's outcome is unknown to it, so its jobs get the error
+                // (their callers retry: every write is idempotent by id).
+                if let batch = pending {
+                    for job in batch { job.finish(EventoError(.unavailable, "PostgreSQL write failed: \(String(reflecting: error))")) }
+                    pending = nil
+                }
+                logger.error("PostgreSQL writer connection failed; reconnecting: \(String(reflecting: error))")
+                if queue.withLock({ $0.closed && $0.jobs.isEmpty }) { return }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    /// One group: BEGIN, lock the feed, each job under a savepoint, announce, COMMIT. Job errors are the
+    /// jobs'; a thrown error is the connection's (every job of the group is then unanswered).
+    private func commit(_ batch: [Job], on connection: PostgresConnection) async throws {
+        let start = ContinuousClock.now
+        try await connection.query("BEGIN", logger: logger)
+        let head: Int64
+        do {
+            let rows = try await connection.query("SELECT head FROM evento_feed WHERE id = 1 FOR UPDATE", logger: logger).collect()
+            head = try rows[0].decode(Int64.self)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        let tx = PostgresTransaction(connection: connection, head: head, now: .now(), partitionCount: partitionCount, logger: logger)
+        var failures: [(any Error)?] = Array(repeating: nil, count: batch.count)
+        var succeeded = 0
+        let single = batch.count == 1
+        for (i, job) in batch.enumerated() {
+            let mark = tx.mark()
+            if !single { try await connection.query("SAVEPOINT job", logger: logger) }
+            do {
+                try await job.run(tx)
+                succeeded += 1
+            } catch {
+                if Self.isConnectionError(error) {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+                failures[i] = Self.translate(error)
+                tx.restore(mark)
+                if !single { try await connection.query("ROLLBACK TO SAVEPOINT job", logger: logger) }
+            }
+        }
+        if succeeded == 0 {
+            try await connection.query("ROLLBACK", logger: logger)
+            for (i, job) in batch.enumerated() { job.finish(failures[i]) }
+            return
+        }
+        let wroteEvents = tx.head > tx.startHead
+        if wroteEvents || !tx.commandPartitions.isEmpty || !tx.finished.isEmpty {
+            let partitions = tx.commandPartitions.sorted().map(String.init).joined(separator: ",")
+            let events = wroteEvents ? String(tx.head) : ""
+            let finished = Self.chunks(tx.finished, maxBytes: 7_000)
+            try await connection.query(
+                """
+                WITH h AS (UPDATE evento_feed SET head = \(tx.head) WHERE id = 1 AND \(wroteEvents))
+                SELECT CASE WHEN \(events) <> '' THEN pg_notify('evento_events', \(events)) END,
+                       CASE WHEN \(partitions) <> '' THEN pg_notify('evento_commands', \(partitions)) END,
+                       (SELECT count(pg_notify('evento_finished', f)) FROM unnest(\(finished)::text[]) AS f)
+                """, logger: logger)
+        }
+        try await connection.query("COMMIT", logger: logger)
+        EventoMetrics.appendGroupSize.record(batch.count)
+        EventoMetrics.appendCommitDuration.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+        if wroteEvents { onCommit(tx.head) }
+        for (i, job) in batch.enumerated() { job.finish(failures[i]) }
+    }
+
+    /// Ids joined by commas into payloads below `maxBytes` (a notification's payload is under 8000 bytes).
+    static func chunks(_ ids: [String], maxBytes: Int) -> [String] {
+        var out: [String] = []
+        var current = ""
+        for id in ids {
+            if !current.isEmpty && current.utf8.count + id.utf8.count + 1 > maxBytes {
+                out.append(current)
+                current = ""
+            }
+            current += current.isEmpty ? id : "," + id
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+
+    static func isConnectionError(_ error: any Error) -> Bool {
+        guard let e = error as? PSQLError else { return false }
+        return e.code != .server
+    }
+
+    /// A server error a caller understands (a unique violation is an idempotency or version conflict).
+    static func translate(_ error: any Error) -> any Error {
+        guard let e = error as? PSQLError, e.code == .server else { return error }
+        let state = e.serverInfo?[.sqlState] ?? ""
+        let message = e.serverInfo?[.message] ?? "\(e)"
+        if state == "40P01" || state == "40001" { return EventoError(.unavailable, "PostgreSQL: \(message) (retry)") }
+        return EventoError(.internal, "PostgreSQL: \(message) [\(state)]")
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, a) = components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+}
