@@ -144,7 +144,7 @@ extension PostgresStore {
             do {
                 try await client.withConnection { connection in
                     try await withThrowingTaskGroup(of: Void.self) { group in
-                        for channel in ["evento_events", "evento_commands", "evento_finished", "evento_catalogue"] {
+                        for channel in [channels.events, channels.commands, channels.finished, channels.catalogue] {
                             group.addTask {
                                 try await connection.listen(on: channel) { notifications in
                                     for try await n in notifications { self.received(channel: channel, payload: n.payload) }
@@ -172,16 +172,16 @@ extension PostgresStore {
 
     private func received(channel: String, payload: String) {
         switch channel {
-        case "evento_events":
+        case channels.events:
             if let head = Int64(payload) {
                 commits.advance(to: head)
                 broadcast(.events(head: head))
             }
-        case "evento_commands":
+        case channels.commands:
             broadcast(.commands(partitions: payload.split(separator: ",").compactMap { Int($0) }))
-        case "evento_finished":
+        case channels.finished:
             broadcast(.finished(commandIds: payload.split(separator: ",").map(String.init)))
-        case "evento_catalogue":
+        case channels.catalogue:
             broadcast(.catalogueChanged)
         default: break
         }

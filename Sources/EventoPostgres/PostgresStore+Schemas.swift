@@ -48,7 +48,7 @@ extension PostgresStore: SchemaStore {
                     VALUES (\(a.aggregate), \(a.version), \(a.definition), \(tx.now.millisecondsSinceEpoch))
                     """)
             }
-            try await tx.query("SELECT pg_notify('evento_catalogue', 'schemas')")
+            try await tx.query("SELECT pg_notify(\(self.channels.catalogue), 'schemas')")
         }
     }
 
@@ -70,7 +70,7 @@ extension PostgresStore: SchemaStore {
             } else {
                 try await tx.query("DELETE FROM registry_config WHERE subject = \(subject)")
             }
-            try await tx.query("SELECT pg_notify('evento_catalogue', 'schemas')")
+            try await tx.query("SELECT pg_notify(\(self.channels.catalogue), 'schemas')")
         }
     }
 }

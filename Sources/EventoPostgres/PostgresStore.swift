@@ -22,6 +22,9 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         public var maxGroupCommit: Int = 256
         /// Partitions of a new database (an existing one keeps its own).
         public var partitions: Int = 64
+        /// A schema of the database to keep Evento's tables in (created if missing); nil: the default
+        /// (`public`). Several Evento clusters can share a database this way.
+        public var schema: String?
 
         public init(url: String) { self.url = url }
     }
@@ -34,6 +37,11 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
     let writer: PostgresWriter
     let logger: Logger
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Versions this instance wrote or read (never ahead of the store; behind it when another instance
+    /// appended since, which optimistic concurrency catches). Bounded.
+    let versions = KnownVersions()
+    /// The notification channels of this store's schema (notifications are database-wide).
+    let channels: Channels
     let notificationStreams = Mutex<[UUID: AsyncStream<ClusterNotification>.Continuation]>([:])
 
     /// Connects, applies the migrations and reads the store's settings.
@@ -42,10 +50,17 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         clientConfig.options.maximumConnections = max(2, configuration.poolSize + 2)
         clientConfig.options.minimumConnections = 0
         clientConfig.options.connectTimeout = .seconds(10)
+        if let schema = configuration.schema {
+            guard !schema.isEmpty, schema.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw EventoError(.invalidRequest, "a schema name has letters, digits, _ and - only", field: "schema")
+            }
+            clientConfig.options.additionalStartupParameters = [("search_path", "\"\(schema)\"")]
+        }
         let client = PostgresClient(configuration: clientConfig, backgroundLogger: logger)
         let runner = Task { await client.run() }
         do {
-            let (key, partitions, head) = try await migrate(client, partitions: configuration.partitions, logger: logger)
+            let (key, partitions, head) = try await migrate(
+                client, schema: configuration.schema, partitions: configuration.partitions, logger: logger)
             let store = PostgresStore(
                 configuration: configuration, client: client, key: key, partitions: partitions, head: head, logger: logger)
             store.tasks.withLock { $0.append(runner) }
@@ -68,8 +83,29 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         partitionCount = partitions
         let commits = CommitSignal(head: head)
         self.commits = commits
-        writer = PostgresWriter(maxBatch: configuration.maxGroupCommit, partitionCount: partitions, logger: logger) { head in
-            commits.advance(to: head)
+        let channels = Channels(schema: configuration.schema)
+        self.channels = channels
+        let versions = self.versions
+        writer = PostgresWriter(maxBatch: configuration.maxGroupCommit, partitionCount: partitions, channels: channels, logger: logger) {
+            head, written in
+            versions.raise(written)
+            if let head { commits.advance(to: head) }
+        }
+    }
+
+    /// Notification channel names, one set per schema (NOTIFY is database-wide).
+    struct Channels: Sendable {
+        let events: String
+        let commands: String
+        let finished: String
+        let catalogue: String
+
+        init(schema: String?) {
+            let suffix = schema.map { "_" + String(Partitioning.partition(of: $0, count: Int(Int32.max)), radix: 36) } ?? ""
+            events = "evento_events" + suffix
+            commands = "evento_commands" + suffix
+            finished = "evento_finished" + suffix
+            catalogue = "evento_catalogue" + suffix
         }
     }
 
@@ -132,12 +168,17 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
 
     // MARK: Migrations
 
-    static func migrate(_ client: PostgresClient, partitions: Int, logger: Logger) async throws -> (key: [UInt8], partitions: Int, head: Int64) {
+    static func migrate(_ client: PostgresClient, schema: String?, partitions: Int, logger: Logger) async throws -> (
+        key: [UInt8], partitions: Int, head: Int64
+    ) {
         try await client.withConnection { c in
+            if let schema { try await c.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger) }
             try await c.query("BEGIN", logger: logger)
             do {
-                try await c.query("SELECT pg_advisory_xact_lock(8_245_001)", logger: logger)
-                let exists = try await c.query("SELECT to_regclass('evento_meta') IS NOT NULL", logger: logger).collect()[0].decode(Bool.self)
+                try await c.query("SELECT pg_advisory_xact_lock(8245001)", logger: logger)
+                let exists = try await c.query(
+                    "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'evento_meta')", logger: logger
+                ).collect()[0].decode(Bool.self)
                 var version = 0
                 if exists {
                     let rows = try await c.query("SELECT value FROM evento_meta WHERE key = 'schema_version'", logger: logger).collect()
@@ -229,11 +270,12 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
 
     public func version(of entity: EntityId) async throws -> Int64 {
         let rows = try await read("SELECT COALESCE(max(sequence), 0) FROM events WHERE entity = \(entity.rawValue)")
-        return try rows[0].decode(Int64.self)
+        let version = try rows[0].decode(Int64.self)
+        versions.raise([entity.rawValue: version])
+        return version
     }
 
-    /// Another instance may append to any entity: this one never knows a version without reading it.
-    public func knownVersion(of entity: EntityId) -> Int64? { nil }
+    public func knownVersion(of entity: EntityId) -> Int64? { versions[entity.rawValue] }
 
     public func headPosition() async throws -> Int64 {
         try await read("SELECT head FROM evento_feed WHERE id = 1")[0].decode(Int64.self)
@@ -373,13 +415,25 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
             seen.insert(e.id)
             out.append(envelope)
         }
-        if !fresh.isEmpty { try await insert(fresh, in: tx) }
-        if !fresh.isEmpty { EventoMetrics.eventsAppended.increment(by: Int64(fresh.count)) }
+        if !fresh.isEmpty {
+            let inserted = try await insert(fresh, in: tx)
+            if inserted.count < fresh.count {
+                // Only a refusing append gets here (an answering one looked its ids up first): say whose id.
+                let index = fresh.firstIndex { !inserted.contains($0.id) } ?? 0
+                let e = fresh[index]
+                let stored = try await tx.query("SELECT entity, type FROM events WHERE id = \(e.id)").first?.decode((String, String).self)
+                throw IdempotencyConflict(
+                    kind: .event, id: e.id, storedEntity: stored.map { EntityId(stored: $0.0) } ?? e.entity, storedType: stored?.1 ?? e.type,
+                    index: index)
+            }
+            EventoMetrics.eventsAppended.increment(by: Int64(fresh.count))
+        }
         return AppendResult(events: out, duplicates: duplicates)
     }
 
-    /// Inserts envelopes in one statement (arrays unnested; "" and -1 stand for NULL).
-    static func insert(_ es: [EventEnvelope], in tx: PostgresTransaction) async throws {
+    /// Inserts envelopes in one statement (arrays unnested; "" and -1 stand for NULL); an id already
+    /// stored is skipped. Returns the ids inserted.
+    static func insert(_ es: [EventEnvelope], in tx: PostgresTransaction) async throws -> Set<String> {
         var b = PostgresBindings()
         b.append(es.map(\.position))
         b.append(es.map(\.id))
@@ -393,22 +447,18 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         b.append(es.map(\.correlationId))
         b.append(es.map { $0.traceparent ?? "" })
         b.append(es.map { Int64($0.schemaId ?? -1) })
-        do {
-            try await tx.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO events(\(PostgresRows.eventColumns))
-                        SELECT p, i, e, s, t, tm, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), NULLIF(si, -1)::int
-                        FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::text[], $8::text[],
-                            $9::text[], $10::text[], $11::text[], $12::int8[]) AS u(p, i, e, s, t, tm, pl, c, ck, co, tp, si)
-                        """, binds: b))
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            // An id taken (the feed lock rules out another writer's sequence): say whose.
-            if let c = error.serverInfo?[.constraintName], c == "events_id_key" {
-                throw EventoError(.conflict, "an event id is already stored")  // refined by the caller
-            }
-            throw error
-        }
+        let rows = try await tx.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO events(\(PostgresRows.eventColumns))
+                    SELECT p, i, e, s, t, tm, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), NULLIF(si, -1)::int
+                    FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::text[], $8::text[],
+                        $9::text[], $10::text[], $11::text[], $12::int8[]) AS u(p, i, e, s, t, tm, pl, c, ck, co, tp, si)
+                    ON CONFLICT (id) DO NOTHING RETURNING id
+                    """, binds: b))
+        var ids = Set<String>()
+        for row in rows { ids.insert(try row.decode(String.self)) }
+        return ids
     }
 
     public func submit(_ commands: [NewCommand]) async throws -> [CommandSubmission] {
@@ -505,12 +555,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
                 case .final(let stored): return .alreadyFinal(stored)
                 }
             }
-            let result: AppendResult
-            do {
-                result = try await Self.append(events, in: tx, replays: .refuse)
-            } catch let e as EventoError where e.code == .conflict {
-                throw IdempotencyConflict(kind: .event, id: events.first?.id ?? "", storedEntity: record.entity, storedType: events.first?.type ?? "", index: 0)
-            }
+            let result = try await Self.append(events, in: tx, replays: .refuse)
             if let snapshot = completion.snapshot { try await Self.save(snapshot, in: tx) }
             return .committed(record, result.events)
         }
@@ -639,6 +684,21 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
     public func deleteFunction(name: String) async throws -> Bool {
         try await writer.perform { tx in
             try await !tx.query("DELETE FROM functions WHERE name = \(name) RETURNING name").isEmpty
+        }
+    }
+}
+
+/// Entity versions an instance knows without reading; raised by commits and reads, never lowered. Bounded.
+final class KnownVersions: Sendable {
+    private let map = Mutex<[String: Int64]>([:])
+
+    subscript(entity: String) -> Int64? { map.withLock { $0[entity] } }
+
+    func raise(_ versions: [String: Int64]) {
+        guard !versions.isEmpty else { return }
+        map.withLock { m in
+            if m.count + versions.count > 200_000 { m.removeAll(keepingCapacity: true) }
+            m.merge(versions) { old, new in max(old, new) }
         }
     }
 }

@@ -88,12 +88,18 @@ final class PostgresWriter: Sendable {
     let maxBatch: Int
     let partitionCount: Int
     let logger: Logger
-    /// Called after each commit that wrote events, with the new head, before the jobs are answered.
-    let onCommit: @Sendable (Int64) -> Void
+    let channels: PostgresStore.Channels
+    /// Called after each commit, with the new head when events were written and the entity versions the
+    /// commit set, before the jobs are answered.
+    let onCommit: @Sendable (Int64?, [String: Int64]) -> Void
 
-    init(maxBatch: Int, partitionCount: Int, logger: Logger, onCommit: @escaping @Sendable (Int64) -> Void) {
+    init(
+        maxBatch: Int, partitionCount: Int, channels: PostgresStore.Channels, logger: Logger,
+        onCommit: @escaping @Sendable (Int64?, [String: Int64]) -> Void
+    ) {
         self.maxBatch = maxBatch
         self.partitionCount = partitionCount
+        self.channels = channels
         self.logger = logger
         self.onCommit = onCommit
     }
@@ -241,15 +247,15 @@ final class PostgresWriter: Sendable {
             try await connection.query(
                 """
                 WITH h AS (UPDATE evento_feed SET head = \(tx.head) WHERE id = 1 AND \(wroteEvents))
-                SELECT CASE WHEN \(events) <> '' THEN pg_notify('evento_events', \(events)) END,
-                       CASE WHEN \(partitions) <> '' THEN pg_notify('evento_commands', \(partitions)) END,
-                       (SELECT count(pg_notify('evento_finished', f)) FROM unnest(\(finished)::text[]) AS f)
+                SELECT CASE WHEN \(events) <> '' THEN pg_notify(\(channels.events), \(events)) END,
+                       CASE WHEN \(partitions) <> '' THEN pg_notify(\(channels.commands), \(partitions)) END,
+                       (SELECT count(pg_notify(\(channels.finished), f)) FROM unnest(\(finished)::text[]) AS f)
                 """, logger: logger)
         }
         try await connection.query("COMMIT", logger: logger)
         EventoMetrics.appendGroupSize.record(batch.count)
         EventoMetrics.appendCommitDuration.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
-        if wroteEvents { onCommit(tx.head) }
+        onCommit(wroteEvents ? tx.head : nil, tx.versions)
         for (i, job) in batch.enumerated() { job.finish(failures[i]) }
     }
 

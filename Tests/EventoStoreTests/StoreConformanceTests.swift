@@ -1,4 +1,5 @@
 import EventoCore
+import EventoPostgres
 import EventoStore
 import Foundation
 import Synchronization
@@ -44,7 +45,7 @@ struct Backend: Sendable, CustomTestStringConvertible {
     /// Whether what it stores outlives the instance (a close and a reopen find it again).
     let isDurable: Bool
     /// Opens (or reopens) a store on `location`; returns it and how to close it synchronously.
-    let make: @Sendable (DataLocation) throws -> (any EventoStorage, @Sendable () -> Void)
+    let make: @Sendable (DataLocation) async throws -> (any EventoStorage, @Sendable () -> Void)
     /// Opens the data as a crash at this instant would leave it (nil: no such thing for this backend).
     var crashCopy: (@Sendable (OpenedStore) throws -> OpenedStore)? = nil
 
@@ -75,7 +76,18 @@ struct Backend: Sendable, CustomTestStringConvertible {
     static let memory = Backend(name: "in-memory", isDurable: false) { _ in (InMemoryStore(), {}) }
 
     /// Every backend the suite runs against.
-    static let all: [Backend] = [.sqlite, .memory]
+    static let all: [Backend] = [.sqlite, .memory] + ifConfigured("EVENTO_TEST_POSTGRES_URL") { url in postgres(url) }
+
+    /// PostgreSQL: each test its own schema of the configured database, dropped with its location.
+    static func postgres(_ url: String) -> Backend {
+        Backend(name: "PostgreSQL", isDurable: true) { location in
+            var configuration = PostgresStore.Configuration(url: url)
+            configuration.schema = location.name
+            configuration.poolSize = 4
+            let store = try await PostgresStore.open(configuration: configuration)
+            return (store, { Task { await store.close() } })
+        }
+    }
     static var durable: [Backend] { all.filter(\.isDurable) }
     static var crashable: [Backend] { all.filter { $0.crashCopy != nil } }
 
@@ -85,16 +97,16 @@ struct Backend: Sendable, CustomTestStringConvertible {
         ProcessInfo.processInfo.environment[variable].map { [make($0)] } ?? []
     }
 
-    func open(at location: DataLocation = DataLocation()) throws -> OpenedStore {
-        let (store, close) = try make(location)
+    func open(at location: DataLocation = DataLocation()) async throws -> OpenedStore {
+        let (store, close) = try await make(location)
         let once = Once()
         return OpenedStore(store: store, location: location) { once.run(close) }
     }
 
     /// Closes the store and opens its data again.
-    func reopen(_ opened: OpenedStore) throws -> OpenedStore {
+    func reopen(_ opened: OpenedStore) async throws -> OpenedStore {
         opened.close()
-        return try open(at: opened.location)
+        return try await open(at: opened.location)
     }
 }
 
@@ -168,7 +180,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func appendsGetGaplessSequencesPerEntityAndGaplessPositionsOverall(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let drafts = try (0..<9).map { i in try draft(["a:1", "b:1", "c:1"][i % 3], payload: ["i": .int(Int64(i))]) }
@@ -191,7 +203,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aStoredEventKeepsEverythingItWasGivenAndGetsTheCommitTimeWhenItHasNone(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let given = NewEvent(
@@ -217,7 +229,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func expectedVersionsAreCheckedAgainstTheStream(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let a = try eid("acct:a")
@@ -239,7 +251,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func expectedVersionsWithinABatchSeeTheBatchsEarlierEvents(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let r = try await store.append([
@@ -256,7 +268,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aBatchWithOneRefusedEventStoresNoneOfIt(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.append([try draft("acct:6")])
@@ -278,7 +290,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func anEventIdAlreadyStoredIsAnsweredWithTheStoredEventAndCountedAsDuplicate(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let first = try await store.append([try draft("acct:3", id: "evt-1", payload: ["n": 1])])
@@ -299,7 +311,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func anEventIdStoredForAnotherEntityOrTypeIsAConflictAndNothingOfTheBatchIsWritten(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.append([try draft("acct:4", "Opened", id: "evt-2")])
@@ -320,7 +332,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func anIdTwiceInOneBatchIsStoredOnce(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let r = try await store.append([try draft("acct:1", id: "twice"), try draft("acct:1", id: "twice")])
@@ -336,7 +348,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func eightConcurrentWritersToOneEntityGetGaplessSequencesInCommitOrder(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let writers = 8, perWriter = 50
@@ -368,7 +380,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func concurrentAppendsAtOneExpectedVersionHaveExactlyOneWinner(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.append([try draft("account:2")])
@@ -392,7 +404,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func theFeedAndTheStreamsPage(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         for i in 0..<10 { _ = try await store.append([try draft(i % 2 == 0 ? "a:1" : "b:1")]) }
@@ -411,7 +423,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func theCommitSignalAdvancesOnCommitsThatStoreEventsAndWakesWaiters(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         #expect(store.commits.head == 0)
@@ -432,7 +444,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func knownVersionsAreNeverAheadOfTheStore(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let a = try eid("a:1")
@@ -447,7 +459,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func derivedIdsAreDeterministicPerStoreAndSecretBetweenStores(_ backend: Backend) async throws {
-        let (first, second) = (try backend.open(), try backend.open())
+        let (first, second) = (try await backend.open(), try await backend.open())
         defer { first.close(); second.close() }
         let (one, other) = (first.store, second.store)
         let id = one.idDerivation.commandId(event: "c1", dispatcher: "d", index: 0)
@@ -461,7 +473,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func submittedCommandsArePendingInAcceptanceOrderAndResubmittingIsIdempotent(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let before = Timestamp.now()
@@ -489,7 +501,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aCommandIdReusedForAnotherCommandIsAConflictAndNothingOfTheBatchIsLogged(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.submit([try commandDraft("c1", payload: ["amount": 1])])
@@ -514,7 +526,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func pendingCommandsPageInAcceptanceOrderWithoutFinishedOnes(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         var records: [CommandRecord] = []
@@ -531,7 +543,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func recordedFailuresMoveACommandOnAndAFinishedOneStaysAsItIs(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let record = try #require(try await store.submit([try commandDraft("c1")]).first?.record)
@@ -551,7 +563,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aFailureOfACommandThatIsNotLoggedYetLogsIt(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.submit([try commandDraft("c0")])
@@ -572,7 +584,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aFailureRecordedForAnotherCommandUnderAPendingCommandsIdChangesNothing(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let pending = try await store.submit([try commandDraft("x")])[0].record
@@ -587,7 +599,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aCompletionCommitsEventsResultAndSnapshotTogether(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let record = try #require(try await store.submit([try commandDraft("c1")]).first?.record)
@@ -617,7 +629,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aCompletionAtAStaleVersionWritesNothing(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let record = try #require(try await store.submit([try commandDraft("c1")]).first?.record)
@@ -637,7 +649,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aCompletionRefusesAnEventIdThatIsAlreadyStored(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let record = try #require(try await store.submit([try commandDraft("c1")]).first?.record)
@@ -657,7 +669,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aCompletionLogsACommandThatIsNotLoggedYet(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.submit([try commandDraft("c0", entity: "account:0")])
@@ -677,7 +689,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aCompletionSaidToBeUnloggedFinishesTheLoggedCommandOrRefusesAnotherOne(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let logged = try #require(try await store.submit([try commandDraft("c1", payload: ["amount": 5])]).first?.record)
@@ -701,7 +713,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func deadCommandsComeMostRecentFirstAndReviveAsPending(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         var records: [CommandRecord] = []
@@ -728,7 +740,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aSnapshotIsSavedOnlyWhenItIsNewer(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let a = try eid("acct:1")
@@ -747,7 +759,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func cursorsAreSetMovedAndRemoved(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         #expect(try await store.cursor("kafka") == nil)
@@ -763,7 +775,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aDispatchStepCommitsCommandsDeadDispatchesAndCursorTogetherAndARedoAddsNothing(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let dead = DeadDispatch(
@@ -796,7 +808,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aDispatchStepWithAConflictingCommandWritesNothing(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.submit([try commandDraft("taken", payload: ["amount": 1])])
@@ -813,7 +825,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func deadDispatchesComeMostRecentFirstAndCanBeRemoved(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let dispatches = (0..<3).map { i in
@@ -832,7 +844,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func theFunctionCatalogueKeepsDefinitionsByName(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         #expect(try await store.functionDefinitions().isEmpty)
@@ -850,7 +862,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func theTraceIndexFindsItemsByIdAndByCause(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         _ = try await store.append([try draft("a:1", id: "root")])
@@ -875,7 +887,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func theSchemaRegistryRecordsPersistAndAFailedSaveSavesNothing(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let store = opened.store
         let empty = try await store.loadRegistry()
@@ -918,7 +930,7 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.all)
     func aClosedStoreTakesNoMoreWrites(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         _ = try await opened.store.append([try draft("a:1")])
         await opened.store.close()
@@ -928,16 +940,16 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
 
     @Test(arguments: Backend.durable)
     func everythingCommittedIsThereAfterAReopenAndDerivedIdsStayTheSame(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         let written = try await Self.writeSomethingOfEverything(to: opened.store)
-        let reopened = try backend.reopen(opened)
+        let reopened = try await backend.reopen(opened)
         defer { reopened.close() }
         try await Self.expectEverything(written, in: reopened.store)
     }
 
     @Test(arguments: Backend.crashable)
     func everythingAnsweredIsThereAfterACrash(_ backend: Backend) async throws {
-        let opened = try backend.open()
+        let opened = try await backend.open()
         defer { opened.close() }
         let written = try await Self.writeSomethingOfEverything(to: opened.store)
         let crashCopy = try #require(backend.crashCopy)
