@@ -81,6 +81,42 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         }
     }
 
+    /// Brings the running functions in line with the store after another instance of a cluster registered,
+    /// replaced or removed some: starts the new ones, restarts the changed ones, stops the removed ones.
+    public func syncPersisted() async throws {
+        let stored = try await store.functionDefinitions()
+        try await changes.withLock {
+            var names = Set<String>()
+            for (name, json) in stored {
+                names.insert(name)
+                do {
+                    let definition = try FunctionDefinition.parse(try json.value()).normalized()
+                    let existing = state.withLock { $0.entries[name] }
+                    if let existing, existing.definition.json == definition.json { continue }
+                    let transport = try await makeTransport(definition, verify: false)
+                    state.withLock { s in
+                        s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
+                        s.reindex()
+                    }
+                    if let existing { await existing.transport.shutdown() }
+                    logger.info("function registered by another instance started here", metadata: ["evento.function": "\(name)"])
+                } catch {
+                    logger.error("cannot start function \(name) registered by another instance: \(error)")
+                }
+            }
+            let removed = state.withLock { s -> [Entry] in
+                let gone = s.entries.keys.filter { !names.contains($0) }
+                let entries = gone.compactMap { s.entries.removeValue(forKey: $0) }
+                s.reindex()
+                return entries
+            }
+            for entry in removed {
+                await entry.transport.decommission(everySpec: true)
+                logger.info("function removed by another instance stopped here", metadata: ["evento.function": "\(entry.definition.name)"])
+            }
+        }
+    }
+
     /// Registers a function: starts its transport, persists it, then routes to it.
     /// - Parameter replace: replace a registration of the same name instead of refusing it.
     /// - Returns: the definition as registered (its transport's defaults filled in).

@@ -182,7 +182,7 @@ extension PostgresStore {
         case channels.finished:
             broadcast(.finished(commandIds: payload.split(separator: ",").map(String.init)))
         case channels.catalogue:
-            broadcast(.catalogueChanged)
+            broadcast(payload == "functions" ? .functionsChanged : .schemasChanged)
         default: break
         }
     }

@@ -678,12 +678,15 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
                 INSERT INTO functions(name, definition, created_at) VALUES (\(name), \(definition.text), \(tx.now.millisecondsSinceEpoch))
                 ON CONFLICT (name) DO UPDATE SET definition = excluded.definition
                 """)
+            try await tx.query("SELECT pg_notify(\(self.channels.catalogue), 'functions')")
         }
     }
 
     public func deleteFunction(name: String) async throws -> Bool {
         try await writer.perform { tx in
-            try await !tx.query("DELETE FROM functions WHERE name = \(name) RETURNING name").isEmpty
+            let deleted = try await !tx.query("DELETE FROM functions WHERE name = \(name) RETURNING name").isEmpty
+            if deleted { try await tx.query("SELECT pg_notify(\(self.channels.catalogue), 'functions')") }
+            return deleted
         }
     }
 }

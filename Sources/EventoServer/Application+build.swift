@@ -3,6 +3,7 @@ import EventoCore
 import EventoFunctions
 import EventoHTTP
 import EventoKafka
+import EventoPostgres
 import EventoStore
 import Foundation
 import Hummingbird
@@ -54,13 +55,28 @@ public struct ServerConfiguration: Sendable {
     /// Extra flags of every container run; nil: the engine's defaults.
     public var containerRunFlags: [String]?
     public var containerNetwork: ContainerEngine.Network?
+    /// The store: nil keeps SQLite in `dataDirectory` (the embedded default); a `postgres://` URL uses
+    /// PostgreSQL, and every instance on one database forms a cluster.
+    public var storeURL: String?
+    /// Connections of the PostgreSQL pool.
+    public var storePoolSize = 10
+    /// Partitions of a new PostgreSQL store (an existing one keeps its own).
+    public var partitions = 64
+    /// This instance in a cluster: its id (nil: made at each start) and the URL others reach it at
+    /// (nil: http://HOST:PORT as bound).
+    public var instanceId: String?
+    public var advertiseURL: String?
+    /// How long a partition lease lasts without renewal (the failover bound is about this plus a second).
+    public var leaseTTL: Duration = .seconds(5)
 
     public init() {}
 
     /// The container engine, with this server's instance label (a hash of its data directory, so servers
     /// with different data directories on one host leave each other's containers alone).
     func makeContainerEngine() -> ContainerEngine {
-        let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        var path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        // Instances of a cluster on one host share no data directory: each keeps its own containers.
+        if storeURL != nil { path += "|" + (advertiseURL ?? "\(host):\(port)") }
         let instance = String(Identifiers.sha256Hex(path.utf8).prefix(12))
         var engine = ContainerEngine.detect(instance: instance)
         if let containerEngine, !containerEngine.isEmpty {
@@ -87,13 +103,22 @@ public func buildApplication(
             "refusing to bind \(config.host) without an admin token: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN (or bind 127.0.0.1)."
         )
     }
-    let store: any EventoStorage = try openStorage(config, logger: logger)
+    let (store, clusterStore) = try await openStorage(config, logger: logger)
     let http = HTTPClient()
     let registry = FunctionRegistry(
         store: store, http: http, containers: config.makeContainerEngine(), maxReplyBytes: config.maxReplyBytes, logger: logger)
     let schemas = SchemaRegistry(store: store, allowSchemaless: config.allowSchemaless, logger: logger)
+    let cluster = clusterStore.map { clusterStore in
+        var c = ClusterCoordinator.Configuration(
+            instanceId: config.instanceId ?? "\(ProcessInfo.processInfo.hostName)-\(config.port)-\(Identifiers.uuidV7().suffix(6))",
+            address: config.advertiseURL ?? "http://\(config.host):\(config.port)")
+        c.leaseTTL = config.leaseTTL
+        c.relays = [Evento.dispatchRelayLease] + (config.kafka != nil ? [KafkaService.lease] : [])
+        return ClusterCoordinator(store: clusterStore, configuration: c, logger: logger)
+    }
     let evento = Evento(
-        store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, logger: logger)
+        store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, cluster: cluster,
+        logger: logger)
     let processor = evento.processor
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
 
@@ -132,6 +157,7 @@ public func buildApplication(
     CommandRoutes(evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes).register(on: router)
     DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
     KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    ClusterRoutes(cluster: cluster).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
         return JSONResponse.object { o in
@@ -179,7 +205,8 @@ public func buildApplication(
             availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
         // Started in this order, stopped in reverse: the HTTP server (last) stops first, the store last.
         services: [StoreService(store: store), FunctionsService(registry: registry, http: http), PipelineService(evento: evento, registry: registry)]
-            + (kafka.map { [KafkaService(relay: $0)] } ?? []),
+            + (kafka.map { [KafkaService(relay: $0, cluster: cluster)] } ?? [])
+            + (clusterStore.map { [CatalogueSyncService(store: $0, registry: registry, schemas: schemas, logger: logger)] } ?? []),
         onServerRunning: { channel in
             onReady(config.host, channel.localAddress?.port ?? config.port)
         },
@@ -187,11 +214,19 @@ public func buildApplication(
     )
 }
 
-/// Opens the storage the configuration names: SQLite in the data directory (the embedded default).
-func openStorage(_ config: ServerConfiguration, logger: Logger) throws -> any EventoStorage {
+/// Opens the storage the configuration names: SQLite in the data directory (the embedded default), or
+/// PostgreSQL (then also the cluster's store).
+func openStorage(_ config: ServerConfiguration, logger: Logger) async throws -> (any EventoStorage, (any ClusterStore)?) {
+    if let url = config.storeURL {
+        var pg = PostgresStore.Configuration(url: url)
+        pg.poolSize = config.storePoolSize
+        pg.partitions = config.partitions
+        let store = try await PostgresStore.open(configuration: pg, logger: logger)
+        return (store, store)
+    }
     var storeConfig = SQLiteEventStore.Configuration(dataDirectory: config.dataDirectory)
     storeConfig.durable = config.durable
-    return try SQLiteEventStore(configuration: storeConfig, logger: logger)
+    return (try SQLiteEventStore(configuration: storeConfig, logger: logger), nil)
 }
 
 /// Registers the schema files of a folder (each `AGGREGATE.avsc`); a missing folder registers none.
@@ -275,12 +310,48 @@ struct PipelineService: Service {
     }
 }
 
-/// Publishes the outbox to Kafka until shutdown (it stops before the store closes).
+/// Publishes the outbox to Kafka until shutdown (it stops before the store closes); in a cluster, only
+/// while this instance holds the Kafka relay's lease.
 struct KafkaService: Service {
+    static let lease = "relay:kafka"
     let relay: KafkaRelay
+    let cluster: ClusterCoordinator?
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { try await relay.run() }
+        try await cancelWhenGracefulShutdown {
+            if let cluster {
+                await cluster.whileHolding(relay: Self.lease) { try await relay.run() }
+            } else {
+                try await relay.run()
+            }
+        }
+    }
+}
+
+/// In a cluster: starts and stops functions, and reloads schemas, that another instance changed.
+struct CatalogueSyncService: Service {
+    let store: any ClusterStore
+    let registry: FunctionRegistry
+    let schemas: SchemaRegistry
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            for await n in store.notifications() {
+                do {
+                    switch n {
+                    case .functionsChanged: try await registry.syncPersisted()
+                    case .schemasChanged: try await schemas.load()
+                    case .resumed:
+                        try await registry.syncPersisted()
+                        try await schemas.load()
+                    default: break
+                    }
+                } catch {
+                    logger.warning("cannot catch up with another instance's change: \(error)")
+                }
+            }
+        }
     }
 }
 

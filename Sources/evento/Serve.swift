@@ -96,8 +96,43 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-reply-bytes"), help: "Largest reply a function may send, in bytes (default: $EVENTO_MAX_REPLY_BYTES or 16777216).")
     var maxReplyBytes: Int?
 
+    @Option(name: .customLong("store"), help: "postgres://USER:PASS@HOST:PORT/DB to keep everything in PostgreSQL; instances on one database form a cluster ($EVENTO_STORE; default: SQLite in --data-dir).")
+    var store: String?
+
+    @Option(name: .customLong("store-pool-size"), help: "PostgreSQL connections per instance (default: $EVENTO_STORE_POOL_SIZE or 10).")
+    var storePoolSize: Int?
+
+    @Option(name: .customLong("partitions"), help: "Partitions of a new PostgreSQL store, fixed at its creation (default: $EVENTO_PARTITIONS or 64).")
+    var partitions: Int?
+
+    @Option(name: .customLong("instance-id"), help: "This instance's id in a cluster (default: $EVENTO_INSTANCE_ID or HOST-PORT-random, new at each start).")
+    var instanceId: String?
+
+    @Option(name: .customLong("advertise-url"), help: "The URL other instances and clients reach this one at (default: $EVENTO_ADVERTISE_URL or http://HOST:PORT).")
+    var advertiseURL: String?
+
+    @Option(name: .customLong("lease-ttl-ms"), help: "How long a cluster lease lasts unrenewed; a dead instance's partitions move after about this plus 1 s (default: $EVENTO_LEASE_TTL_MS or 5000).")
+    var leaseTTLMs: Int?
+
     func run() async throws {
         var config = ServerConfiguration()
+        if let url = store ?? Environment.get("EVENTO_STORE"), !url.isEmpty {
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw ValidationError("--store: expected postgres://USER:PASS@HOST:PORT/DB, got \(url.prefix(40))")
+            }
+            config.storeURL = url
+        }
+        if let n = try storePoolSize ?? Self.intEnv("EVENTO_STORE_POOL_SIZE") { config.storePoolSize = try Self.positive(n, "--store-pool-size") }
+        if let n = try partitions ?? Self.intEnv("EVENTO_PARTITIONS") {
+            guard (1...4096).contains(n) else { throw ValidationError("--partitions: expected 1 to 4096, got \(n)") }
+            config.partitions = n
+        }
+        config.instanceId = instanceId ?? Environment.get("EVENTO_INSTANCE_ID")
+        config.advertiseURL = advertiseURL ?? Environment.get("EVENTO_ADVERTISE_URL")
+        if let t = try leaseTTLMs ?? Self.intEnv("EVENTO_LEASE_TTL_MS") {
+            guard t >= 500 else { throw ValidationError("--lease-ttl-ms: expected at least 500, got \(t)") }
+            config.leaseTTL = .milliseconds(t)
+        }
         config.host = host ?? Environment.get("EVENTO_HOST") ?? config.host
         if let p = try port ?? Self.intEnv("EVENTO_PORT") { config.port = p }
         config.dataDirectory = dataDir ?? Environment.get("EVENTO_DATA_DIR") ?? config.dataDirectory

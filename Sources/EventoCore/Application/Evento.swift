@@ -16,12 +16,20 @@ public final class Evento: Sendable {
     public let aggregates: Aggregates
     public let processor: CommandProcessor
     public let relay: DispatchRelay
+    /// This instance's part in a cluster (nil: a single instance runs everything).
+    public let cluster: ClusterCoordinator?
     let logger: Logger
+
+    /// The lease the dispatch relay runs under in a cluster.
+    public static let dispatchRelayLease = "relay:dispatch"
 
     public init(
         store: any Storage, functions: any FunctionDirectory, validator: any SchemaValidator, ids: IdDerivation,
-        configuration: CommandProcessor.Configuration = .init(), logger: Logger
+        configuration: CommandProcessor.Configuration = .init(), cluster: ClusterCoordinator? = nil, logger: Logger
     ) {
+        self.cluster = cluster
+        var configuration = configuration
+        if cluster != nil { configuration.recoverAtStart = false }  // partitions are adopted as they are taken
         self.store = store
         self.functions = functions
         self.validator = validator
@@ -29,7 +37,7 @@ public final class Evento: Sendable {
         aggregates = Aggregates(store: store, functions: functions, validator: validator, logger: logger)
         processor = CommandProcessor(
             store: store, functions: functions, aggregates: aggregates, validator: validator, ids: ids, configuration: configuration,
-            logger: logger)
+            placement: cluster ?? LocalPlacement(), logger: logger)
         relay = DispatchRelay(store: store, functions: functions, processor: processor, validator: validator, ids: ids, logger: logger)
     }
 
@@ -37,17 +45,27 @@ public final class Evento: Sendable {
     /// the commands in flight have finished their current attempt (or until cancelled).
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.relay.run() }
+            if let cluster {
+                group.addTask { await cluster.run(processor: self.processor) }
+                group.addTask { await cluster.whileHolding(relay: Self.dispatchRelayLease) { try await self.relay.run() } }
+            } else {
+                group.addTask { try await self.relay.run() }
+            }
             try await self.processor.run()
             // The processor has drained: the relay stops too (what it would still dispatch is in the log,
-            // behind its cursor, for the next start).
+            // behind its cursor, for the next start), and a cluster instance hands its leases over.
+            if let cluster { await cluster.leave() }
             group.cancelAll()
         }
     }
 
     /// Stops handing out work: no new lane starts, running ones stop after their current command, backoff
-    /// timers end. What is left stays pending in the log for the next start.
-    public func shutdown() { processor.shutdown() }
+    /// timers end. What is left stays pending in the log for the next start (or, in a cluster, for the
+    /// instances that take this one's partitions).
+    public func shutdown() {
+        cluster?.stopTaking()
+        processor.shutdown()
+    }
 
     // MARK: Commands
 
@@ -86,6 +104,9 @@ public final class Evento: Sendable {
             }
             return try await reply(submitted.record)
         }
+        if !processor.placement.placement(of: draft.entity).runsHere {
+            return try await submitElsewhere(command, wait: wait)
+        }
         let record = command.record(at: .now())
         let processor = self.processor
         // Queued only once the wait is registered, so that an outcome that comes at once is not missed.
@@ -106,6 +127,24 @@ public final class Evento: Sendable {
         }
         // The wait is over and the command may still be in memory only: log it before saying it is accepted.
         return try await reply(try await processor.ensureLogged(command))
+    }
+
+    /// A command another instance runs: logged here (its owner learns of it from the log), then waited for
+    /// until the log says it finished (the owner's commit announces it).
+    private func submitElsewhere(_ command: NewCommand, wait: Duration) async throws -> CommandReply {
+        let submitted = try await store.submit([command])[0]
+        if submitted.isNew { EventoMetrics.commandsAccepted.increment() }
+        if submitted.record.status.isFinal { return try await reply(submitted.record) }
+        // The owner may have taken the partition from this instance meanwhile: queue it if it runs here now.
+        processor.submit([submitted.record])
+        let store = self.store
+        let outcome = await processor.completions.wait(for: command.id, timeout: wait) {
+            // Registered: a command that finished before is found in the log.
+            guard let r = try? await store.command(id: command.id), r.status.isFinal else { return nil }
+            return CommandOutcome(record: r, events: nil)
+        }
+        guard let outcome else { return .accepted(submitted.record) }
+        return .finished(outcome.record, events: try await events(of: outcome))
     }
 
     private func reply(_ record: CommandRecord) async throws -> CommandReply {

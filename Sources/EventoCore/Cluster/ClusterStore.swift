@@ -37,8 +37,10 @@ public enum ClusterNotification: Sendable, Hashable {
     case finished(commandIds: [String])
     /// Events committed up to this position.
     case events(head: Int64)
-    /// Functions or schemas were registered or removed: reload them.
-    case catalogueChanged
+    /// Functions were registered, replaced or removed: start or stop them here too.
+    case functionsChanged
+    /// Schemas were registered or their settings changed: reload them.
+    case schemasChanged
     /// The notification stream was (re)connected: anything may have been missed meanwhile.
     case resumed
 }

@@ -50,6 +50,9 @@ public final class Waiters<Value: Sendable>: Sendable {
     /// Waiters registered now (tests, metrics).
     public var count: Int { state.withLock { $0.slots.values.reduce(0) { $0 + $1.count } } }
 
+    /// Whether anyone waits on `key`.
+    public func isWaiting(_ key: String) -> Bool { state.withLock { $0.slots[key] != nil } }
+
     /// Resumes everyone waiting on `key` with `value`; those still checking find it when they wait.
     public func resolve(_ key: String, with value: Value) {
         let ready = state.withLock { s -> [CheckedContinuation<Value?, Never>] in
