@@ -5,5 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # librdkafka 2.16 (see scripts/setup.sh) for the tests and the servers they start.
 export LD_LIBRARY_PATH="$PWD/.evento/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# A local PostgreSQL (Debian's package, scripts/postgres.sh) for the PostgreSQL store and cluster tests;
+# EVENTO_TEST_POSTGRES_URL already set uses that server instead.
+if [ -z "${EVENTO_TEST_POSTGRES_URL:-}" ]; then
+  EVENTO_TEST_POSTGRES_URL="$(scripts/postgres.sh start)"
+  export EVENTO_TEST_POSTGRES_URL
+fi
 swift build --build-tests
 swift test --skip-build "$@"

@@ -53,11 +53,34 @@ extension PostgresStore {
         return out
     }
 
+    /// Runs a lease change in a transaction that first share-locks the feed row: it waits for every writer
+    /// transaction under way (they hold that row) and none starts until it commits. So a writer that
+    /// checked its fence commits before the lease changes hands, and one that starts later sees the change:
+    /// a deposed owner's commit can never land after its successor's first one.
+    func fenced(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await client.withConnection { c in
+                try await c.query("BEGIN", logger: logger)
+                do {
+                    try await c.query("SELECT 1 FROM evento_feed WHERE id = 1 FOR SHARE", logger: logger)
+                    let rows = try await c.query(query, logger: logger).collect()
+                    try await c.query("COMMIT", logger: logger)
+                    return rows
+                } catch {
+                    _ = try? await c.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        } catch let e as PSQLError {
+            throw EventoError(.unavailable, "PostgreSQL lease change failed: \(Self.describe(e))")
+        }
+    }
+
     public func acquireLeases(_ names: [String], owner: String, ttl: Duration) async throws -> [String: Int64] {
         guard !names.isEmpty else { return [:] }
         let secs = Double(Self.milliseconds(ttl)) / 1000
         var out: [String: Int64] = [:]
-        for row in try await read(
+        for row in try await fenced(
             """
             INSERT INTO evento_leases(name, owner, token, expires_at)
             SELECT n, \(owner), 1, clock_timestamp() + make_interval(secs => \(secs)) FROM unnest(\(names)::text[]) AS n
@@ -74,7 +97,7 @@ extension PostgresStore {
 
     public func releaseLeases(_ names: [String], owner: String) async throws {
         guard !names.isEmpty else { return }
-        try await read(
+        try await fenced(
             """
             UPDATE evento_leases SET owner = NULL, expires_at = '-infinity'
             WHERE name = ANY(\(names)) AND owner = \(owner)
@@ -120,6 +143,19 @@ extension PostgresStore {
                     """, binds: b)
         ).map { (try $0.makeRandomAccess()[0].decode(Int64.self), try PostgresRows.command($0, offset: 1)) }
         return (rows, next)
+    }
+
+    public func exclusively(_ body: @Sendable () async throws -> Void) async throws {
+        try await client.withConnection { c in
+            try await c.query("SELECT pg_advisory_lock(8245002)", logger: logger)
+            do {
+                try await body()
+            } catch {
+                _ = try? await c.query("SELECT pg_advisory_unlock(8245002)", logger: logger)
+                throw error
+            }
+            try await c.query("SELECT pg_advisory_unlock(8245002)", logger: logger)
+        }
     }
 
     public func notifications() -> AsyncStream<ClusterNotification> {

@@ -46,6 +46,11 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
 
     /// Connects, applies the migrations and reads the store's settings.
     public static func open(configuration: Configuration, logger: Logger = Logger(label: "evento.store")) async throws -> PostgresStore {
+        var configuration = configuration
+        // `?schema=NAME` in the URL: the same as `Configuration.schema`.
+        if configuration.schema == nil, let s = URLComponents(string: configuration.url)?.queryItems?.first(where: { $0.name == "schema" })?.value {
+            configuration.schema = s
+        }
         var clientConfig = try clientConfiguration(url: configuration.url)
         clientConfig.options.maximumConnections = max(2, configuration.poolSize + 2)
         clientConfig.options.minimumConnections = 0
@@ -58,6 +63,8 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         }
         let client = PostgresClient(configuration: clientConfig, backgroundLogger: logger)
         let runner = Task { await client.run() }
+        // Let the client start running before the first lease (it warns otherwise).
+        try? await Task.sleep(for: .milliseconds(10))
         do {
             let (key, partitions, head) = try await migrate(
                 client, schema: configuration.schema, partitions: configuration.partitions, logger: logger)
@@ -561,13 +568,13 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         }
     }
 
-    /// Fails with `FenceLost` unless the lease is held by the fence's owner with its token; keeps it from
-    /// changing hands until this transaction ends (the row is share-locked).
+    /// Fails with `FenceLost` unless the lease is held by the fence's owner with its token. It cannot change
+    /// hands before this transaction ends: lease changes wait for the feed row, which the writer holds.
     static func check(_ fence: Fence, in tx: PostgresTransaction) async throws {
         let rows = try await tx.query(
             """
             SELECT 1 FROM evento_leases WHERE name = \(fence.lease) AND owner = \(fence.owner) AND token = \(fence.token)
-                AND expires_at > clock_timestamp() FOR SHARE
+                AND expires_at > clock_timestamp()
             """)
         if rows.isEmpty { throw FenceLost(fence: fence) }
     }

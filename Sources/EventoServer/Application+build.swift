@@ -123,10 +123,15 @@ public func buildApplication(
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
 
     do {
-        try await schemas.load()
-        try await loadSchemas(directory: config.schemasDirectory, into: schemas, logger: logger)
-        try await registry.loadPersisted()
-        if let file = config.functionsFile { try await loadFunctions(file: file, into: registry) }
+        let logger = logger
+        @Sendable func startUp() async throws {
+            try await schemas.load()
+            try await loadSchemas(directory: config.schemasDirectory, into: schemas, logger: logger)
+            try await registry.loadPersisted()
+            if let file = config.functionsFile { try await loadFunctions(file: file, into: registry) }
+        }
+        // Instances of a cluster starting together register their files one after the other.
+        if let clusterStore { try await clusterStore.exclusively(startUp) } else { try await startUp() }
     } catch {
         await registry.shutdown()
         await store.close()

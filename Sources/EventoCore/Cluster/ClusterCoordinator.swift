@@ -88,17 +88,24 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         processorBox.withLock { $0 = processor }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.handleNotifications(processor) }
-            var ticks: Int64 = 0
+            var nextTick = ContinuousClock.now
+            var seen = wake.head
             while !Task.isCancelled && !state.withLock({ $0.stopping }) {
-                do {
-                    try await tick(processor)
-                } catch is CancellationError {
-                    break
-                } catch {
-                    logger.warning("cluster tick failed: \(error)")
+                if ContinuousClock.now >= nextTick {
+                    nextTick = ContinuousClock.now + configuration.tick
+                    do {
+                        try await tick(processor)
+                    } catch is CancellationError {
+                        break
+                    } catch {
+                        // Leases must be renewed well within their time-to-live: try again soon.
+                        logger.warning("cluster tick failed: \(error)")
+                        nextTick = ContinuousClock.now + .milliseconds(200)
+                    }
                 }
-                ticks += 1
-                _ = await wake.wait(after: wake.head, timeout: configuration.tick)
+                // Woken early by a notification that asks for a scan (its wake is never missed: `seen` is
+                // taken before the scan reads).
+                seen = await wake.wait(after: seen, timeout: max(.zero, nextTick - ContinuousClock.now))
                 if state.withLock({ $0.scanRequested }) { await scan(processor) }
             }
             group.cancelAll()

@@ -70,6 +70,9 @@ public protocol ClusterStore: Sendable {
     /// missed between scans, whatever order concurrent transactions commit in.
     func newPendingCommands(partitions: [Int], horizon: Int64, afterSeq: Int64, limit: Int) async throws
         -> (commands: [(seq: Int64, record: CommandRecord)], horizon: Int64)
+    /// Runs `body` while no other instance runs its own `exclusively` body (start-up registrations of
+    /// schemas and functions, which would otherwise race).
+    func exclusively(_ body: @Sendable () async throws -> Void) async throws
     /// Notifications from every instance (this one included), until the task is cancelled.
     func notifications() -> AsyncStream<ClusterNotification>
 }

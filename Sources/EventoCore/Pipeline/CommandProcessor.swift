@@ -448,6 +448,10 @@ public final class CommandProcessor: Sendable {
     /// Leaves a command to the instance that now holds its partition: logged (if it was not yet) so that
     /// its new owner finds it; whoever waits for it here is answered when the log says it finished.
     private func handOver(_ queued: LaneScheduler.Queued) async -> Step {
+        // Taken back meanwhile (a lease lost and retaken): run it again here, in its place in the lane.
+        if placement.placement(of: queued.record.entity).runsHere {
+            return .retry(attempts: queued.record.attempts, isLogged: queued.isLogged, delay: .milliseconds(10))
+        }
         guard !queued.isLogged else { return .finished(requeue: nil) }
         do {
             _ = try await store.submit([NewCommand(queued.record)])
