@@ -22,7 +22,8 @@ PYPI_PACKAGES=(
   "confluent-kafka[avro,schemaregistry]"  # carries librdkafka 2.16 (Tansu needs it); a stock Kafka consumer for tests
   fastavro                # an Avro implementation nobody here wrote, for interoperability tests
   openapi-spec-validator  # checks the served OpenAPI document in the tests
-  pyyaml                  # reads the Kubernetes manifest in the tests
+  pyyaml                  # reads the Kubernetes manifests in the tests
+  kubernetes-validate     # checks them against the Kubernetes API schemas (evento manifest)
   eventsourcing           # the peer in bench/eventsourcing_bank.py
 )
 

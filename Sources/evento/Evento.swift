@@ -5,7 +5,7 @@ struct Evento: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evento",
         abstract: "Evento: an event-sourcing orchestrator whose business logic runs as user functions.",
-        subcommands: [Serve.self, Publish.self, Send.self, Events.self, Trace.self, Functions.self, DeadLetters.self, Kafka.self, Bench.self]
+        subcommands: [Serve.self, Publish.self, Send.self, Events.self, Trace.self, Functions.self, DeadLetters.self, Kafka.self, Bench.self, PlatformManifest.self]
     )
 }
 

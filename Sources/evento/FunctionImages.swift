@@ -76,26 +76,35 @@ struct BuildImage: AsyncParsableCommand {
         } else {
             throw CLIError("\(directory) has no Containerfile, no .py file and no main.swift: nothing to build")
         }
-        let file = NSTemporaryDirectory() + "evento-Containerfile-" + Identifiers.uuidV7()
-        try containerfile.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? fm.removeItem(atPath: file) }
-        var args = ["build", "-f", file, "-t", image, "--network", "host"]
-        args += containerEngine.runFlags
-        args.append(context)
-        let r = try await containerEngine.run(args, timeout: .seconds(3600))
-        guard r.succeeded else { throw CLIError("\(containerEngine.name) build failed:\n\(r.tail(20))") }
-        let size = try await containerEngine.run(["image", "inspect", "--format", "{{.Size}}", image])
-        let bytes = Int(size.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let bytes = try await Self.buildImage(containerfile: containerfile, context: context, image: image, engine: containerEngine)
         output("built \(image)" + (bytes > 0 ? " (\(bytes / 1_000_000) MB)" : ""))
         output(
             #"register it: {"name": "…", "kind": "handler", "aggregate": "…", "transport": {"container": {"image": "\#(image)", "replicas": 2}}}"#
         )
     }
 
-    func requireBase(_ image: String, _ engine: ContainerEngine) async throws {
+    func requireBase(_ image: String, _ engine: ContainerEngine) async throws { try await Self.requireBase(image, engine) }
+
+    static func requireBase(_ image: String, _ engine: ContainerEngine) async throws {
         guard try await engine.imageExists(image) else {
             throw CLIError("the base image \(image) is not built yet: run scripts/container-images.sh (once; needs root and debootstrap)")
         }
+    }
+
+    /// Builds `containerfile` in `context` as `image` (host network, the engine's run flags); returns the
+    /// image's size in bytes (0 when the engine does not say).
+    static func buildImage(containerfile: String, context: String, image: String, engine: ContainerEngine) async throws -> Int {
+        let fm = FileManager.default
+        let file = NSTemporaryDirectory() + "evento-Containerfile-" + Identifiers.uuidV7()
+        try containerfile.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? fm.removeItem(atPath: file) }
+        var args = ["build", "-f", file, "-t", image, "--network", "host"]
+        args += engine.runFlags
+        args.append(context)
+        let r = try await engine.run(args, timeout: .seconds(3600))
+        guard r.succeeded else { throw CLIError("\(engine.name) build failed:\n\(r.tail(20))") }
+        let size = try await engine.run(["image", "inspect", "--format", "{{.Size}}", image])
+        return Int(size.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }
 
