@@ -154,7 +154,10 @@ let package = Package(
         .executableTarget(name: "transfer-function", dependencies: ["EventoRuntime"], path: "functions/transfer/Swift", swiftSettings: strict),
 
         .testTarget(name: "EventoCoreTests", dependencies: ["EventoCore", "EventoJSON", "EventoStore"], swiftSettings: strict),
-        .testTarget(name: "EventoStoreTests", dependencies: ["EventoCore", "EventoStore", "EventoPostgres"], swiftSettings: strict),
+        .testTarget(
+            name: "EventoStoreTests",
+            dependencies: ["EventoCore", "EventoStore", "EventoPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strict),
         .testTarget(name: "EventoAvroTests", dependencies: ["EventoCore", "EventoAvro"], swiftSettings: strict),
         .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
         .testTarget(
