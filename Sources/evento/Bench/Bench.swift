@@ -2,6 +2,7 @@ import ArgumentParser
 import EventoCore
 import EventoHTTP
 import Foundation
+import Synchronization
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,22 +18,36 @@ struct Bench: AsyncParsableCommand {
 
 /// Options every scenario takes.
 struct BenchOptions: ParsableArguments {
-    @Option(help: "Server URL (default: $EVENTO_URL or http://127.0.0.1:8080).") var url: String?
+    @Option(help: "Server URL, or several comma-separated (the instances of a cluster: requests go to each in turn) (default: $EVENTO_URL or http://127.0.0.1:8080).")
+    var url: String?
     @Option(help: "Seconds of load.") var duration: Double = 10
     @Option(help: "Concurrent clients.") var concurrency: Int?
     @Option(help: "Operations per second in all (open loop); omit to saturate.") var rate: Double?
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Flag(name: .customLong("no-limits"), help: "Skip measuring the limits (raw SQLite, raw Kafka, bare function calls).") var noLimits = false
 
-    var baseURL: String {
-        let u = url ?? Environment.get("EVENTO_URL") ?? "http://127.0.0.1:8080"
-        return u.hasSuffix("/") ? String(u.dropLast()) : u
+    var baseURL: String { baseURLs[0] }
+
+    var baseURLs: [String] {
+        let list = (url ?? Environment.get("EVENTO_URL") ?? "http://127.0.0.1:8080").split(separator: ",").map {
+            $0.hasSuffix("/") ? String($0.dropLast()) : String($0)
+        }
+        return list.isEmpty ? ["http://127.0.0.1:8080"] : list
     }
 }
 
 /// A thin client for the bench: one HTTP client (libcurl multi), JSON in and out.
 struct BenchClient: Sendable {
-    let base: String
+    /// The first server (set-up and checks go there).
+    var base: String { bases[0] }
+    /// Every server: load requests go to each in turn.
+    let bases: [String]
+    private let next = RoundRobin()
+
+    init(bases: [String]) { self.bases = bases }
+
+    /// The server for the next load request.
+    var anyBase: String { bases.count == 1 ? bases[0] : bases[next.take() % bases.count] }
     let http = HTTPClient(configuration: {
         var c = HTTPClient.Configuration()
         c.maxConnectionsPerHost = 512
@@ -51,7 +66,7 @@ struct BenchClient: Sendable {
     func request(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async -> Response? {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
         if let token = Environment.get("EVENTO_ADMIN_TOKEN") { headers.append(("Authorization", "Bearer \(token)")) }
-        guard let r = try? await http.execute(HTTPClientRequest(method: method, url: base + path, headers: headers, body: body, timeout: timeout)) else {
+        guard let r = try? await http.execute(HTTPClientRequest(method: method, url: (path.hasPrefix("/commands") || path.hasPrefix("/events") ? anyBase : base) + path, headers: headers, body: body, timeout: timeout)) else {
             return nil
         }
         return Response(status: r.status, body: r.body)
@@ -153,4 +168,10 @@ struct BenchReport {
 func siblingBinary(_ name: String) -> String {
     let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     return me.deletingLastPathComponent().appendingPathComponent(name).path
+}
+
+/// A counter shared by a bench's clients.
+final class RoundRobin: Sendable {
+    private let value = Mutex(0)
+    func take() -> Int { value.withLock { v in defer { v &+= 1 }; return v } }
 }

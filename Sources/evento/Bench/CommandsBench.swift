@@ -26,7 +26,7 @@ struct CommandsBench: AsyncParsableCommand {
 
     func run() async throws {
         guard transport == "process" || transport == "http" else { throw ValidationError("--transport: process or http") }
-        let client = BenchClient(base: options.baseURL)
+        let client = BenchClient(bases: options.baseURLs)
         guard await client.get("/healthz") != nil else { throw CLIError("cannot reach Evento at \(options.baseURL)") }
         var helpers: [Process] = []
         defer { for p in helpers where p.isRunning { p.terminate() } }
@@ -200,6 +200,16 @@ struct CommandsBench: AsyncParsableCommand {
             ])
             let r = await client.request("POST", "/functions", body: Array(body.jsonText.utf8))
             guard r?.status == 201 else { throw CLIError("cannot register the transfer dispatcher: \(r?.text ?? "no response")") }
+        }
+        // A cluster: the other instances start the functions when the store tells them; wait for that.
+        for base in client.bases.dropFirst() {
+            let one = BenchClient(bases: [base])
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                let names = Set((await one.get("/functions"))?["functions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+                if names.isSuperset(of: ["checking-handler", "checking-aggregator"]) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
         return "registered by the bench: \(transport)"
     }

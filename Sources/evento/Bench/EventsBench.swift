@@ -17,7 +17,7 @@ struct EventsBench: AsyncParsableCommand {
     static let note = "a payload of a few dozen bytes, like most events"
 
     func run() async throws {
-        let client = BenchClient(base: options.baseURL)
+        let client = BenchClient(bases: options.baseURLs)
         guard let health = await client.get("/healthz"), let startHead = health["headPosition"]?.intValue else {
             throw CLIError("cannot reach Evento at \(options.baseURL)")
         }
