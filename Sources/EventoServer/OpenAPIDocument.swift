@@ -320,6 +320,21 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"fromPosition": {"type": "integer", "minimum": 1}}}}}},
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"}, "202": {"description": "Republishing", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}}
     },
+    "/cluster": {
+      "get": {"summary": "The cluster: live instances, the partitions each holds, who runs each relay (mode single on SQLite)", "operationId": "cluster",
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "503": {"$ref": "#/components/responses/Problem"}, "200": {"description": "Cluster", "content": {"application/json": {"schema": {"type": "object", "required": ["mode", "instances", "partitions"], "properties": {
+          "mode": {"type": "string", "enum": ["single", "cluster"]},
+          "self": {"type": "string"},
+          "instances": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "address": {"type": "string"}, "partitions": {"type": "array", "items": {"type": "integer"}},
+            "lastSeen": {"type": "string", "format": "date-time"}, "startedAt": {"type": "string", "format": "date-time"}}}},
+          "partitions": {"type": "integer"},
+          "unownedPartitions": {"type": "integer"},
+          "relays": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "instance": {"type": "string"}, "token": {"type": "integer"}, "expiresAt": {"type": "string", "format": "date-time"}}}}
+        }}}}}}
+      }
+    },
     "/healthz": {
       "get": {
         "summary": "Liveness and the store's head position",

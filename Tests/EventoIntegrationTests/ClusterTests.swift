@@ -109,6 +109,14 @@ struct ClusterTests {
             #expect(events.last?["payload"]?["balance"]?.intValue == 10)
             #expect(Set(events.compactMap { $0["causationId"]?.stringValue }).count == 5, "one event per command")
         }
+        // Each instance reports its own share.
+        var owned: Int64 = 0
+        for s in servers {
+            let metrics = try await s.get("/metrics").text
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("evento_cluster_partitions_owned ") }
+            owned += Int64(line?.split(separator: " ").last ?? "") ?? 0
+        }
+        #expect(owned == 16, "the instances' evento_cluster_partitions_owned add up to every partition")
         stop.withLock { $0 = true }
         let followed = try await follower.value
         let positions = followed.compactMap { $0["position"]?.intValue }
@@ -216,6 +224,48 @@ struct ClusterTests {
         let published = Set(records.compactMap { $0["headers"]?["ce_id"]?.stringValue })
         #expect(published == Set(feed.compactMap { $0["id"]?.stringValue }), "every event on kf-evento-events")
         for (i, s) in servers.enumerated() where i != victimIndex { await s.stop() }
+    }
+
+    /// A container function in a cluster: every instance runs its own replicas (as it runs its own process
+    /// workers); a registration or a removal on one instance reaches the others.
+    @Test func aContainerFunctionRunsReplicasOnEveryInstanceAndGoesAwayEverywhere() async throws {
+        let run = String(Identifiers.uuidV7().suffix(8)).lowercased()
+        let image = "localhost/evento-fn-savings-cluster:\(run)"
+        let build = try await runProgram(
+            [Binaries.evento, "function", "build", Fixtures.root + "/functions/savings", "--tag", image], timeout: .seconds(600))
+        #expect(build.status == 0, "build failed: \(build.err) \(build.out)")
+        defer { Task.detached { _ = try? await ContainerTests.engineRun(["rmi", "-f", image]) } }
+        let servers = try await Self.cluster(2)
+        let handler = "savings-h-\(run)"
+        let aggregator = "savings-a-\(run)"
+        for (name, kind) in [(handler, "handler"), (aggregator, "aggregator")] {
+            let r = try await servers[0].post(
+                "/functions",
+                #"{"name":"\#(name)","kind":"\#(kind)","aggregate":"savings","transport":{"container":{"image":"\#(image)","replicas":1,"memory":"128m"}}}"#)
+            #expect(r.status == 201, "\(r.text)")
+        }
+        // The second instance starts its own replica of each.
+        try await eventually(timeout: .seconds(60), "a healthy replica of the handler on each instance") {
+            for s in servers {
+                let replicas = try await ContainerTests.replicas(s, handler)
+                if replicas.count != 1 || replicas[0]["healthy"] != true { return false }
+            }
+            return try await ContainerTests.containers(of: handler).count == 2
+        }
+        // Commands through either instance run on whichever holds the entity's partition.
+        for (i, (type, payload)) in [("OpenAccount", #"{"owner":"ann"}"#), ("DepositCash", #"{"amount":100}"#), ("WithdrawCash", #"{"amount":30}"#)].enumerated() {
+            let r = try await servers[i % 2].post("/commands?wait=true", #"{"entity":"savings:c\#(run)","type":"\#(type)","payload":\#(payload)}"#)
+            #expect(r.json["command"]?["status"] == "succeeded", "\(type): \(r.text)")
+        }
+        #expect(try await servers[1].get("/aggregates/savings:c\(run)").json["state"]?["balance"] == 70)
+        // Removed on one instance: gone from every instance, containers included.
+        for name in [handler, aggregator] { #expect(try await servers[1].request("DELETE", "/functions/\(name)").status == 204) }
+        try await eventually(timeout: .seconds(60), "no container of the function left on any instance") {
+            let left = try await ContainerTests.containers(of: handler) + ContainerTests.containers(of: aggregator)
+            let listed = try await servers[0].get("/functions").json["functions"]?.arrayValue?.count ?? -1
+            return left.isEmpty && listed == 0
+        }
+        for s in servers { await s.stop() }
     }
 
     @Test func anInstanceThatLeavesHandsItsPartitionsOverAtOnce() async throws {

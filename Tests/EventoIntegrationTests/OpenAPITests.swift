@@ -12,7 +12,7 @@ import Testing
             "/events", "/events/{id}", "/entities/{entity}/events", "/trace/{id}", "/healthz", "/commands", "/commands/{id}",
             "/aggregates/{entity}", "/functions", "/functions/{name}", "/dead-letters", "/dead-letters/{id}/retry",
             "/events/{id}/avro", "/schemas", "/schemas/{aggregate}", "/schemas/ids/{id}", "/subjects", "/subjects/{subject}/versions",
-            "/subjects/{subject}/versions/{version}", "/compatibility/subjects/{subject}/versions/{version}", "/config", "/config/{subject}", "/kafka", "/kafka/republish",
+            "/subjects/{subject}/versions/{version}", "/compatibility/subjects/{subject}/versions/{version}", "/config", "/config/{subject}", "/kafka", "/kafka/republish", "/cluster",
         ] {
             #expect(paths.contains(p), "\(p) is missing from the OpenAPI document")
         }

@@ -133,7 +133,10 @@ public final class Evento: Sendable {
     /// until the log says it finished (the owner's commit announces it).
     private func submitElsewhere(_ command: NewCommand, wait: Duration) async throws -> CommandReply {
         let submitted = try await store.submit([command])[0]
-        if submitted.isNew { EventoMetrics.commandsAccepted.increment() }
+        if submitted.isNew {
+            EventoMetrics.commandsAccepted.increment()
+            EventoMetrics.clusterCommandsForwarded.increment()
+        }
         if submitted.record.status.isFinal { return try await reply(submitted.record) }
         // The owner may have taken the partition from this instance meanwhile: queue it if it runs here now.
         processor.submit([submitted.record])

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -149,7 +150,16 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
             for name in s.relays.keys where held[name] == nil { s.relays[name] = nil }
             return lost
         }
-        if !lost.isEmpty { logger.warning("lost partition leases", metadata: ["partitions": "\(lost.sorted())"]) }
+        if !lost.isEmpty {
+            EventoMetrics.clusterLeasesLost.increment(by: Int64(lost.count))
+            logger.warning("lost partition leases", metadata: ["partitions": "\(lost.sorted())"])
+        }
+        EventoMetrics.clusterInstances.record(live.count)
+        defer {
+            let (owned, relays) = state.withLock { ($0.partitions.count, $0.relays.count) }
+            EventoMetrics.clusterPartitionsOwned.record(owned)
+            EventoMetrics.clusterRelaysHeld.record(relays)
+        }
         guard !state.withLock({ $0.stopping }) else { return }
 
         // This instance's fair share: the partitions spread evenly over the live instances, in id order.
@@ -164,6 +174,7 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
             let surplus = Array(owned.sorted().suffix(owned.count - target))
             state.withLock { s in for p in surplus { s.partitions[p] = nil } }
             try await store.releaseLeases(surplus.map(Partitioning.leaseName), owner: instanceId)
+            EventoMetrics.clusterPartitionsHandedOver.increment(by: Int64(surplus.count))
             logger.info("handed partitions over", metadata: ["partitions": "\(surplus)"])
         } else if owned.count < target {
             let leases = try await store.leases()
@@ -189,6 +200,7 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
                     }
                 }
                 if !adopted.isEmpty {
+                    EventoMetrics.clusterPartitionsTaken.increment(by: Int64(adopted.count))
                     logger.info("took partitions", metadata: ["partitions": "\(adopted.sorted())"])
                     let store = self.store
                     let list = adopted.sorted()

@@ -419,6 +419,8 @@ public final class CommandProcessor: Sendable {
             status = !retryable || attempts >= maxAttempts ? .dead : .pending
             message = m
         }
+        // Its partition went to another instance meanwhile: the failure is not this instance's to record.
+        guard placement.placement(of: command.entity).runsHere else { return await handOver(queued) }
         var logged = logger
         logged[metadataKey: "evento.command.id"] = "\(command.id)"
         logged[metadataKey: "evento.entity"] = "\(command.entity)"

@@ -33,6 +33,16 @@ public enum EventoMetrics {
     public static let snapshotLag = Recorder(label: "evento_snapshot_lag_events", aggregate: true)
     public static let snapshotCatchUps = Counter(label: "evento_snapshot_catchups_total")
 
+    // Cluster (each instance reports its own)
+    public static let clusterPartitionsOwned = Gauge(label: "evento_cluster_partitions_owned")
+    public static let clusterInstances = Gauge(label: "evento_cluster_instances")
+    public static let clusterRelaysHeld = Gauge(label: "evento_cluster_relays_held")
+    public static let clusterLeasesLost = Counter(label: "evento_cluster_leases_lost_total")
+    public static let clusterPartitionsTaken = Counter(label: "evento_cluster_partitions_taken_total")
+    public static let clusterPartitionsHandedOver = Counter(label: "evento_cluster_partitions_handed_over_total")
+    /// Commands logged here for a partition another instance runs.
+    public static let clusterCommandsForwarded = Counter(label: "evento_cluster_commands_forwarded_total")
+
     // Outboxes
     public static let dispatchLag = Gauge(label: "evento_dispatch_lag_events")
     public static let kafkaLag = Gauge(label: "evento_outbox_lag_events", dimensions: [("relay", "kafka")])
