@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "evento",
             dependencies: [
-                "EventoCore", "EventoServer", "EventoHTTP", "EventoKafka", "EventoFunctions", "EventoStore",
+                "EventoCore", "EventoServer", "EventoHTTP", "EventoKafka", "EventoFunctions", "EventoStore", "EventoPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),

@@ -57,6 +57,7 @@ extension PostgresStore {
     /// transaction under way (they hold that row) and none starts until it commits. So a writer that
     /// checked its fence commits before the lease changes hands, and one that starts later sees the change:
     /// a deposed owner's commit can never land after its successor's first one.
+    @discardableResult
     func fenced(_ query: PostgresQuery) async throws -> [PostgresRow] {
         do {
             return try await client.withConnection { c in

@@ -139,7 +139,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
 
     // MARK: Connection settings
 
-    static func clientConfiguration(url: String) throws -> PostgresClient.Configuration {
+    public static func clientConfiguration(url: String) throws -> PostgresClient.Configuration {
         guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql", let host = c.host, !host.isEmpty else {
             throw EventoError(.invalidRequest, "the store URL must look like postgres://USER:PASS@HOST:PORT/DB", field: "store")
         }

@@ -341,7 +341,7 @@ struct CatalogueSyncService: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await n in store.notifications() {
                 do {
                     switch n {

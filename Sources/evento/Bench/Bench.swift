@@ -24,9 +24,16 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Concurrent clients.") var concurrency: Int?
     @Option(help: "Operations per second in all (open loop); omit to saturate.") var rate: Double?
     @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Option(name: .customLong("store-url"), help: "The server's PostgreSQL (postgres://…; default: $EVENTO_STORE): its limits are measured beside the figures instead of SQLite's.")
+    var storeURL: String?
     @Flag(name: .customLong("no-limits"), help: "Skip measuring the limits (raw SQLite, raw Kafka, bare function calls).") var noLimits = false
 
     var baseURL: String { baseURLs[0] }
+
+    var postgresURL: String? {
+        let u = storeURL ?? Environment.get("EVENTO_STORE")
+        return u?.hasPrefix("postgres") == true ? u : nil
+    }
 
     var baseURLs: [String] {
         let list = (url ?? Environment.get("EVENTO_URL") ?? "http://127.0.0.1:8080").split(separator: ",").map {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventoCore
 import EventoFunctions
 import EventoHTTP
+import EventoPostgres
 import Foundation
 import Logging
 import Synchronization
@@ -140,6 +141,11 @@ struct CommandsBench: AsyncParsableCommand {
             // registers the handler and the aggregator as one program), batched the same way.
             let calls = try await bareCallRate(concurrency: concurrency)
             report.limits.append(("bare \(transport) calls (1 per command: handle and fold, maxBatch \(maxBatch))", calls))
+            if let pg = options.postgresURL {
+                // What PostgreSQL commits when each item is its own transaction (Evento groups them).
+                let commits = try await PostgresLimits.rawCommitRate(url: pg, transactions: 20_000, connections: 16)
+                report.limits.append(("raw PostgreSQL one-row transactions, 16 connections", commits))
+            }
         }
         report.print(json: options.json)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventoCore
 import EventoKafka
+import EventoPostgres
 import EventoStore
 import Foundation
 import Synchronization
@@ -85,9 +86,14 @@ struct EventsBench: AsyncParsableCommand {
         report.kafkaLag = kafka?["lag"]?.intValue
         if !options.noLimits {
             let sample = #"{"n":1,"note":"\#(Self.note)"}"#
-            let raw = try StoreLimits.rawAppendRate(
-                directory: NSTemporaryDirectory() + "evento-limit-" + run, rows: 200_000, batch: batch, durable: true, payload: sample)
-            report.limits.append(("raw SQLite appends, same rows, fsync per \(batch)", raw))
+            if let pg = options.postgresURL {
+                let raw = try await PostgresLimits.rawAppendRate(url: pg, rows: 200_000, batch: batch, connections: 1, payload: sample)
+                report.limits.append(("raw PostgreSQL appends, same rows, one statement and fsync per \(batch), 1 connection", raw))
+            } else {
+                let raw = try StoreLimits.rawAppendRate(
+                    directory: NSTemporaryDirectory() + "evento-limit-" + run, rows: 200_000, batch: batch, durable: true, payload: sample)
+                report.limits.append(("raw SQLite appends, same rows, fsync per \(batch)", raw))
+            }
             if let brokers = kafka?["brokers"]?.stringValue {
                 report.limits.append(("raw librdkafka produce, same broker", try await rawKafkaRate(brokers: brokers, payloadSize: 60)))
             }
