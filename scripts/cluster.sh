@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command to a local three-instance Evento cluster on PostgreSQL: installs the packages, builds,
-# starts PostgreSQL (scripts/postgres.sh, data in .evento/postgres), a local Kafka-protocol broker (Tansu,
+# starts PostgreSQL (scripts/postgres.sh, 127.0.0.1:55432), a local Kafka-protocol broker (Tansu,
 # 127.0.0.1:9092) and three `evento serve` instances on ports 8081, 8082 and 8083, all on one database,
 # with the bank example's functions. Any instance takes any request; kill one and the others take over
 # its partitions within seconds. Ctrl-C stops them all (PostgreSQL keeps running: scripts/postgres.sh stop).

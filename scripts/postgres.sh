@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A local PostgreSQL server for development, the tests and the local cluster, from Debian's `postgresql`
-# package. Its data lives in .evento/postgres (git-ignored); it listens on 127.0.0.1:${EVENTO_PG_PORT:-55432}.
+# package. It listens on 127.0.0.1:${EVENTO_PG_PORT:-55432}; its data lives in $EVENTO_PG_DIR (default: a
+# folder under /var/tmp named after this checkout, so that the server's own user can reach it whatever the
+# permissions of the checkout's parents). A server already answering on the port as user evento is used as is.
 #
 #   scripts/postgres.sh start   # initdb on first use, then start (idempotent); prints the store URL
 #   scripts/postgres.sh stop
@@ -10,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${EVENTO_PG_PORT:-55432}"
-DIR="$PWD/.evento/postgres"
+DIR="${EVENTO_PG_DIR:-/var/tmp/evento-postgres-$(printf %s "$PWD" | md5sum | cut -c1-8)}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 if [ -z "$BIN" ]; then echo "postgres.sh: PostgreSQL is not installed (scripts/setup.sh installs it)" >&2; exit 1; fi
 URL="postgres://evento@127.0.0.1:$PORT/evento"
@@ -21,6 +23,13 @@ as_owner() {
 
 case "${1:-start}" in
   start)
+    if "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U evento -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then
+      # Already up (started earlier, maybe by another checkout): make sure the database exists.
+      "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U evento -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'evento'" | grep -q 1 \
+        || "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U evento evento
+      echo "$URL"
+      exit 0
+    fi
     mkdir -p "$DIR"
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$DIR"; chmod 700 "$DIR"; fi
     # The parent folders must be traversable by the server's user.

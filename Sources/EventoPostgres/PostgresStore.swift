@@ -374,7 +374,8 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
 
     public func append(_ events: [NewEvent]) async throws -> AppendResult {
         guard !events.isEmpty else { return AppendResult(events: [], duplicates: 0) }
-        return try await writer.perform { tx in try await Self.append(events, in: tx, replays: .answerStored) }
+        guard case .appended(let result) = try await writer.perform(.append(events)) else { throw EventoError(.internal, "append answered otherwise") }
+        return result
     }
 
     enum ReplayPolicy {
@@ -470,7 +471,8 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
 
     public func submit(_ commands: [NewCommand]) async throws -> [CommandSubmission] {
         guard !commands.isEmpty else { return [] }
-        return try await writer.perform { tx in try await Self.insert(commands, in: tx) }
+        guard case .submitted(let result) = try await writer.perform(.submit(commands)) else { throw EventoError(.internal, "submit answered otherwise") }
+        return result
     }
 
     static func insert(_ commands: [NewCommand], in tx: PostgresTransaction) async throws -> [CommandSubmission] {
@@ -544,28 +546,10 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
     }
 
     public func complete(_ completion: CommandCompletion) async throws -> CompletionResult {
-        try await writer.perform { tx in
-            if let fence = completion.fence { try await Self.check(fence, in: tx) }
-            var events = completion.events
-            for i in events.indices { events[i].expectedVersion = .exact(completion.expectedVersion + Int64(i)) }
-            var record = completion.command
-            record.status = .succeeded
-            record.attempts = completion.attempts
-            record.lastError = nil
-            record.resultEventIds = events.map(\.id)
-            record.updatedAt = tx.now
-            var inserted = false
-            if !completion.isLogged { inserted = try await Self.insert(record, in: tx, ifAbsent: true) != nil }
-            if !inserted {
-                switch try await Self.writeOutcome(record, resultEventIds: PostgresRows.resultIds(record.resultEventIds), in: tx) {
-                case .written(let createdAt): record.createdAt = createdAt
-                case .final(let stored): return .alreadyFinal(stored)
-                }
-            }
-            let result = try await Self.append(events, in: tx, replays: .refuse)
-            if let snapshot = completion.snapshot { try await Self.save(snapshot, in: tx) }
-            return .committed(record, result.events)
+        guard case .completed(let result) = try await writer.perform(.complete(completion)) else {
+            throw EventoError(.internal, "complete answered otherwise")
         }
+        return result
     }
 
     /// Fails with `FenceLost` unless the lease is held by the fence's owner with its token. It cannot change

@@ -74,7 +74,13 @@ final class PostgresTransaction: @unchecked Sendable {
 /// version conflict) is undone alone and the others commit.
 final class PostgresWriter: Sendable {
     struct Job: Sendable {
-        let run: @Sendable (PostgresTransaction) async throws -> Void
+        enum Work: Sendable {
+            /// Any write, run under its own savepoint.
+            case custom(@Sendable (PostgresTransaction) async throws -> Void)
+            /// A hot write, decided with the group's others as a set (`commitFast`).
+            case fast(FastWrite, @Sendable (FastWrite.Result) -> Void)
+        }
+        let work: Work
         let finish: @Sendable ((any Error)?) -> Void
     }
 
@@ -109,27 +115,45 @@ final class PostgresWriter: Sendable {
         let result = Mutex<T?>(nil)
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let job = Job(
-                run: { tx in
+                work: .custom { tx in
                     let value = try await body(tx)
                     result.withLock { $0 = value }
                 },
                 finish: { error in
                     if let error { c.resume(throwing: error) } else { c.resume() }
                 })
-            let (accepted, waiter) = queue.withLock { q -> (Bool, CheckedContinuation<Bool, Never>?) in
-                guard !q.closed else { return (false, nil) }
-                q.jobs.append(job)
-                let w = q.waiter
-                q.waiter = nil
-                return (true, w)
-            }
-            if !accepted {
-                c.resume(throwing: EventoError(.unavailable, "the store is closed"))
-                return
-            }
-            waiter?.resume(returning: true)
+            enqueue(job, c)
         }
         return result.withLock { $0.take()! }
+    }
+
+    /// A hot write (append, submit, complete), decided and written with the group's others as a set.
+    func perform(_ write: FastWrite) async throws -> FastWrite.Result {
+        let result = Mutex<FastWrite.Result?>(nil)
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let job = Job(
+                work: .fast(write) { value in result.withLock { $0 = value } },
+                finish: { error in
+                    if let error { c.resume(throwing: error) } else { c.resume() }
+                })
+            enqueue(job, c)
+        }
+        return result.withLock { $0.take()! }
+    }
+
+    private func enqueue(_ job: Job, _ c: CheckedContinuation<Void, any Error>) {
+        let (accepted, waiter) = queue.withLock { q -> (Bool, CheckedContinuation<Bool, Never>?) in
+            guard !q.closed else { return (false, nil) }
+            q.jobs.append(job)
+            let w = q.waiter
+            q.waiter = nil
+            return (true, w)
+        }
+        if !accepted {
+            c.resume(throwing: EventoError(.unavailable, "the store is closed"))
+            return
+        }
+        waiter?.resume(returning: true)
     }
 
     /// Stops taking jobs; `run` returns once the queued ones are committed.
@@ -217,12 +241,45 @@ final class PostgresWriter: Sendable {
         let tx = PostgresTransaction(connection: connection, head: head, now: .now(), partitionCount: partitionCount, logger: logger)
         var failures: [(any Error)?] = Array(repeating: nil, count: batch.count)
         var succeeded = 0
-        let single = batch.count == 1
+        // The hot writes first, as one set; an error there is the whole group's.
+        var fastIndices: [Int] = []
+        var fastItems: [FastWrite] = []
         for (i, job) in batch.enumerated() {
+            if case .fast(let w, _) = job.work {
+                fastIndices.append(i)
+                fastItems.append(w)
+            }
+        }
+        if !fastItems.isEmpty {
+            let outcomes: [Result<FastWrite.Result, any Error>]
+            do {
+                outcomes = try await commitFast(fastItems, tx: tx)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                if Self.isConnectionError(error) { throw error }
+                let e = Self.translate(error)
+                for job in batch { job.finish(e) }
+                return
+            }
+            for (k, i) in fastIndices.enumerated() {
+                switch outcomes[k] {
+                case .success(let value):
+                    if case .fast(_, let deliver) = batch[i].work { deliver(value) }
+                    succeeded += 1
+                case .failure(let error):
+                    failures[i] = error
+                }
+            }
+        }
+        // Then the others, each under a savepoint (one that fails is undone alone).
+        let customCount = batch.count - fastItems.count
+        let single = customCount == 1 && fastItems.isEmpty
+        for (i, job) in batch.enumerated() {
+            guard case .custom(let run) = job.work else { continue }
             let mark = tx.mark()
             if !single { try await connection.query("SAVEPOINT job", logger: logger) }
             do {
-                try await job.run(tx)
+                try await run(tx)
                 succeeded += 1
             } catch {
                 if Self.isConnectionError(error) {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The PostgreSQL and cluster figures of docs/performance.md and docs/scaling.md: SQLite for reference, then
+# one instance and three on the local PostgreSQL (scripts/postgres.sh), events and commands saturated,
+# each beside PostgreSQL's own limits measured in the same run, then a failover under load.
+#   bench/cluster.sh [DURATION_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+export LD_LIBRARY_PATH="$PWD/.evento/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+swift build -c release --product evento >/dev/null
+swift build -c release --product checking-function >/dev/null
+swift build -c release --product transfer-function >/dev/null
+evento=.build/release/evento
+pg="$(scripts/postgres.sh start)"
+mkdir -p bench/results
+work=$(mktemp -d /tmp/evento-cluster-bench.XXXXXX)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+serve() { # PORT NAME [ARGS...]
+  local port=$1 name=$2; shift 2
+  $evento serve --port "$port" --data-dir "$work/$name" --log-level warning "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server on $port did not start" >&2; cat "$work/$name.log" >&2; exit 1
+}
+
+settle() { # URL INSTANCES: wait until every partition is owned and spread
+  for _ in $(seq 1 100); do
+    curl -sf "$1/cluster" | python3 -c 'import json,sys; c=json.load(sys.stdin); sys.exit(0 if c["unownedPartitions"]==0 and len(c["instances"])==int(sys.argv[1]) and min(len(i["partitions"]) for i in c["instances"])>=c["partitions"]//int(sys.argv[1]) else 1)' "$2" && return
+    sleep 0.2
+  done
+}
+
+stop_all() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
+
+run() { # NAME ARGS...
+  local name=$1; shift
+  echo "== $name"
+  $evento bench "$@" --json 2>/dev/null | tee "bench/results/$name.json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("  %.0f %s/s  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms  errors %d  verified %s  peak RSS %.0f MB"
+      % (r["throughputPerSecond"], r["unit"], r["p50Ms"], r["p90Ms"], r["p99Ms"], r["maxMs"], r["errors"], r["verified"],
+         r.get("serverPeakRssBytes", 0) / 1048576))
+for k, v in r.get("limits", {}).items():
+    print("  limit %s: %.0f/s (Evento at %.0f%%)" % (k, v, 100 * r["ratios"][k]))'
+}
+
+schema() { echo "$pg?schema=bench_$1_$$"; }
+
+# SQLite, for reference (same machine, same run).
+serve 18911 sqlite-events
+run sqlite-events events --url http://127.0.0.1:18911 --duration "$duration"
+serve 18912 sqlite-commands
+run sqlite-commands commands --url http://127.0.0.1:18912 --duration "$duration" --transport process
+stop_all
+
+# One instance on PostgreSQL.
+s=$(schema one)
+serve 18921 pg1 --store "$s"
+settle http://127.0.0.1:18921 1
+run pg1-events events --url http://127.0.0.1:18921 --duration "$duration" --store-url "$pg"
+run pg1-commands commands --url http://127.0.0.1:18921 --duration "$duration" --transport process --store-url "$pg"
+stop_all
+
+# Three instances on one PostgreSQL, load spread over all three.
+s=$(schema three)
+serve 18931 pg3a --store "$s"; serve 18932 pg3b --store "$s"; serve 18933 pg3c --store "$s"
+settle http://127.0.0.1:18931 3
+urls=http://127.0.0.1:18931,http://127.0.0.1:18932,http://127.0.0.1:18933
+run pg3-events events --url "$urls" --duration "$duration" --store-url "$pg"
+run pg3-commands commands --url "$urls" --duration "$duration" --transport process --store-url "$pg"
+stop_all
+
+# Failover: three instances with the bank's checking functions, SIGKILL the third under load.
+s=$(schema failover)
+serve 18941 fa --store "$s" --functions functions/bank.json
+serve 18942 fb --store "$s" --functions functions/bank.json
+serve 18943 fc --store "$s" --functions functions/bank.json
+victim=${pids[2]}
+settle http://127.0.0.1:18941 3
+echo "== failover (SIGKILL one of three under load)"
+python3 bench/failover.py "$victim" http://127.0.0.1:18941 http://127.0.0.1:18942 http://127.0.0.1:18943 | tee bench/results/failover.json
