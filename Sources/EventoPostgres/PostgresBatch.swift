@@ -74,7 +74,9 @@ struct FastItem {
 
 extension PostgresWriter {
     /// Decides and writes a group's fast items; returns each one's outcome (its result, or its error).
-    func commitFast(_ items: [FastWrite], tx: PostgresTransaction) async throws -> [Result<FastWrite.Result, any Error>] {
+    /// - Parameter finishes: nothing else follows in the group: the write also sets the feed head and sends
+    ///   the notifications (one round trip less).
+    func commitFast(_ items: [FastWrite], tx: PostgresTransaction, finishes: Bool) async throws -> [Result<FastWrite.Result, any Error>] {
         var entities = Set<String>()
         var commandIds = Set<String>()
         var eventIds = Set<String>()
@@ -113,7 +115,18 @@ extension PostgresWriter {
         }
 
         // Write.
-        try await write(&state, tx: tx)
+        var finish: (head: Int64, notify: Notifications)?
+        if finishes {
+            let wrote = state.head > tx.head
+            finish = (
+                wrote ? state.head : -1,
+                Notifications(
+                    events: wrote ? String(state.head) : "", commands: state.partitions.sorted().map(String.init).joined(separator: ","),
+                    finished: PostgresWriter.chunks(tx.finished + state.finished, maxBytes: 7_000))
+            )
+        }
+        try await write(&state, tx: tx, finish: finish)
+        tx.finalized = finishes
         tx.head = state.head
         for (entity, version) in state.versions where version > 0 { tx.versions[entity] = version }
         tx.commandPartitions.formUnion(state.partitions)
@@ -138,48 +151,55 @@ extension PostgresWriter {
 
     typealias Decision = FastWrite.Result
 
+    /// Everything the group's decisions need, in one statement (one round trip): each entity's version,
+    /// the stored commands and events under the group's ids, the live fences. Rows come back as JSON
+    /// arrays (texts as JSON strings, so payloads return exactly as stored).
     private func read(
         entities: Set<String>, commands: Set<String>, events: Set<String>, fences: Set<String>, into s: inout FastState, tx: PostgresTransaction
     ) async throws {
-        if !entities.isEmpty {
-            // The last sequence of each entity: one backward index step each (not a scan of its stream).
-            let list = Array(entities)
-            let rows = try await tx.query(
-                """
-                SELECT e, COALESCE((SELECT sequence FROM events WHERE entity = e ORDER BY sequence DESC LIMIT 1), 0)
-                FROM unnest(\(list)::text[]) AS e
-                """)
-            for row in rows {
-                let (entity, version) = try row.decode((String, Int64).self)
-                s.versions[entity] = version
-            }
+        var b = PostgresBindings()
+        b.append(Array(entities))
+        b.append(Array(commands))
+        b.append(Array(events))
+        b.append(Array(fences))
+        let rows = try await tx.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT
+                      (SELECT COALESCE(json_agg(json_build_array(e,
+                          COALESCE((SELECT sequence FROM events WHERE entity = e ORDER BY sequence DESC LIMIT 1), 0))), '[]')
+                       FROM unnest($1::text[]) AS e)::text,
+                      (SELECT COALESCE(json_agg(json_build_array(\(PostgresRows.commandColumns))), '[]')
+                       FROM commands WHERE id = ANY($2::text[]))::text,
+                      (SELECT COALESCE(json_agg(json_build_array(\(PostgresRows.eventColumns))), '[]')
+                       FROM events WHERE id = ANY($3::text[]))::text,
+                      (SELECT COALESCE(json_agg(json_build_array(name, owner, token)), '[]')
+                       FROM evento_leases WHERE name = ANY($4::text[]) AND owner IS NOT NULL AND expires_at > clock_timestamp())::text
+                    """, binds: b))
+        let (v, c, e, f) = try rows[0].decode((String, String, String, String).self)
+        for row in try Self.rows(v) {
+            guard let entity = row[0].stringValue, let version = row[1].intValue else { continue }
+            s.versions[entity] = version
         }
-        if !commands.isEmpty {
-            var b = PostgresBindings()
-            b.append(Array(commands))
-            let rows = try await tx.query(
-                PostgresQuery(unsafeSQL: "SELECT \(PostgresRows.commandColumns) FROM commands WHERE id = ANY($1)", binds: b))
-            for row in rows {
-                let c = try PostgresRows.command(row)
-                s.commands[c.id] = c
-            }
+        for row in try Self.rows(c) {
+            let command = try PostgresRows.command(json: row)
+            s.commands[command.id] = command
         }
-        if !events.isEmpty {
-            var b = PostgresBindings()
-            b.append(Array(events))
-            let rows = try await tx.query(PostgresQuery(unsafeSQL: "SELECT \(PostgresRows.eventColumns) FROM events WHERE id = ANY($1)", binds: b))
-            for row in rows {
-                let e = try PostgresRows.event(row)
-                s.events[e.id] = e
-            }
+        for row in try Self.rows(e) {
+            let event = try PostgresRows.event(json: row)
+            s.events[event.id] = event
         }
-        if !fences.isEmpty {
-            let rows = try await tx.query(
-                "SELECT name, owner, token FROM evento_leases WHERE name = ANY(\(Array(fences))) AND owner IS NOT NULL AND expires_at > clock_timestamp()")
-            for row in rows {
-                let (name, owner, token) = try row.decode((String, String, Int64).self)
-                s.fences[name] = (owner, token)
-            }
+        for row in try Self.rows(f) {
+            guard let name = row[0].stringValue, let owner = row[1].stringValue, let token = row[2].intValue else { continue }
+            s.fences[name] = (owner, token)
+        }
+    }
+
+    static func rows(_ text: String) throws -> [[JSONValue]] {
+        do {
+            return try JSONParser.parse(text).arrayValue?.map { $0.arrayValue ?? [] } ?? []
+        } catch {
+            throw EventoError(.internal, "PostgreSQL answered unreadable JSON: \(error)")
         }
     }
 
@@ -259,81 +279,111 @@ extension PostgresWriter {
         return AppendResult(events: out, duplicates: duplicates)
     }
 
-    /// One statement per table. Nothing here can conflict (the decisions saw everything), so an error is
-    /// the group's.
-    private func write(_ s: inout FastState, tx: PostgresTransaction) async throws {
-        if !s.newCommands.isEmpty {
-            let cs = s.newCommands
-            var b = PostgresBindings()
-            b.append(cs.map(\.id))
-            b.append(cs.map(\.entity.rawValue))
-            b.append(cs.map { Int64(Partitioning.partition(of: $0.entity.rawValue, count: tx.partitionCount)) })
-            b.append(cs.map(\.type))
-            b.append(cs.map(\.payload.text))
-            b.append(cs.map { $0.causationId ?? "" })
-            b.append(cs.map(\.causationKind.rawValue))
-            b.append(cs.map(\.correlationId))
-            b.append(cs.map { $0.traceparent ?? "" })
-            b.append(cs.map(\.status.rawValue))
-            b.append(cs.map { Int64($0.attempts) })
-            b.append(cs.map { PostgresRows.resultIds($0.resultEventIds) })
-            b.append(cs.map(\.createdAt.millisecondsSinceEpoch))
-            b.append(cs.map(\.updatedAt.millisecondsSinceEpoch))
-            // In array order (acceptance order: each gets its seq in turn).
-            let rows = try await tx.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO commands(id, entity, partition, type, payload, causation_id, causation_kind, correlation_id, traceparent,
-                            status, attempts, result_event_ids, created_at, updated_at)
-                        SELECT i, e, p, t, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), st, a, r, ca, ua
-                        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                            $9::text[], $10::text[], $11::int8[], $12::text[], $13::int8[], $14::int8[])
-                            WITH ORDINALITY AS u(i, e, p, t, pl, c, ck, co, tp, st, a, r, ca, ua, n)
-                        ORDER BY n
-                        RETURNING id, seq
-                        """, binds: b))
-            for row in rows {
-                let (id, seq) = try row.decode((String, Int64).self)
-                s.commandSeqs[id] = seq
-            }
+    /// Every write of the group in one statement (data-modifying CTEs: each sees the rows as the group
+    /// read them, and they touch different rows), and, when `finish` is given, the feed head and the
+    /// notifications too. Nothing here can conflict (the decisions saw everything), so an error is the group's.
+    private func write(_ s: inout FastState, tx: PostgresTransaction, finish: (head: Int64, notify: Notifications)?) async throws {
+        let cs = s.newCommands
+        let us = Array(s.updatedCommands.values)
+        let es = s.newEvents
+        let snaps = Array(s.snapshots.values)
+        var b = PostgresBindings()
+        // $1…$14: new commands.
+        b.append(cs.map(\.id))
+        b.append(cs.map(\.entity.rawValue))
+        b.append(cs.map { Int64(Partitioning.partition(of: $0.entity.rawValue, count: tx.partitionCount)) })
+        b.append(cs.map(\.type))
+        b.append(cs.map(\.payload.text))
+        b.append(cs.map { $0.causationId ?? "" })
+        b.append(cs.map(\.causationKind.rawValue))
+        b.append(cs.map(\.correlationId))
+        b.append(cs.map { $0.traceparent ?? "" })
+        b.append(cs.map(\.status.rawValue))
+        b.append(cs.map { Int64($0.attempts) })
+        b.append(cs.map { PostgresRows.resultIds($0.resultEventIds) })
+        b.append(cs.map(\.createdAt.millisecondsSinceEpoch))
+        b.append(cs.map(\.updatedAt.millisecondsSinceEpoch))
+        // $15…$19: finished commands.
+        b.append(us.map(\.id))
+        b.append(us.map(\.status.rawValue))
+        b.append(us.map { Int64($0.attempts) })
+        b.append(us.map { PostgresRows.resultIds($0.resultEventIds) })
+        b.append(us.map(\.updatedAt.millisecondsSinceEpoch))
+        // $20…$31: events.
+        b.append(es.map(\.position))
+        b.append(es.map(\.id))
+        b.append(es.map(\.entity.rawValue))
+        b.append(es.map(\.sequence))
+        b.append(es.map(\.type))
+        b.append(es.map(\.time.millisecondsSinceEpoch))
+        b.append(es.map(\.payload.text))
+        b.append(es.map { $0.causationId ?? "" })
+        b.append(es.map(\.causationKind.rawValue))
+        b.append(es.map(\.correlationId))
+        b.append(es.map { $0.traceparent ?? "" })
+        b.append(es.map { Int64($0.schemaId ?? -1) })
+        // $32…$36: snapshots.
+        b.append(snaps.map(\.entity.rawValue))
+        b.append(snaps.map(\.version))
+        b.append(snaps.map(\.state.text))
+        b.append(snaps.map { Int64($0.schemaId ?? -1) })
+        b.append(tx.now.millisecondsSinceEpoch)
+        // $37…$41: the head and the notifications ('' / -1: none).
+        b.append(finish?.head ?? -1)
+        b.append(finish?.notify.events ?? "")
+        b.append(finish?.notify.commands ?? "")
+        b.append(finish?.notify.finished ?? [])
+        b.append(finish.map { _ in [channels.events, channels.commands, channels.finished] } ?? ["", "", ""])
+        let rows = try await tx.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH nc AS (
+                      INSERT INTO commands(id, entity, partition, type, payload, causation_id, causation_kind, correlation_id, traceparent,
+                          status, attempts, result_event_ids, created_at, updated_at)
+                      SELECT i, e, p, t, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), st, a, r, ca, ua
+                      FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                          $9::text[], $10::text[], $11::int8[], $12::text[], $13::int8[], $14::int8[])
+                          WITH ORDINALITY AS u(i, e, p, t, pl, c, ck, co, tp, st, a, r, ca, ua, n)
+                      ORDER BY n
+                      RETURNING id, seq),
+                    uc AS (
+                      UPDATE commands SET status = u.st, attempts = u.a, last_error = NULL, result_event_ids = u.r, updated_at = u.ua
+                      FROM unnest($15::text[], $16::text[], $17::int8[], $18::text[], $19::int8[]) AS u(i, st, a, r, ua)
+                      WHERE commands.id = u.i RETURNING 1),
+                    ne AS (
+                      INSERT INTO events(\(PostgresRows.eventColumns))
+                      SELECT p, i, e, s, t, tm, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), NULLIF(si, -1)::int
+                      FROM unnest($20::int8[], $21::text[], $22::text[], $23::int8[], $24::text[], $25::int8[], $26::text[], $27::text[],
+                          $28::text[], $29::text[], $30::text[], $31::int8[]) AS u(p, i, e, s, t, tm, pl, c, ck, co, tp, si)
+                      RETURNING 1),
+                    ns AS (
+                      INSERT INTO snapshots(entity, version, state, schema_id, updated_at)
+                      SELECT e, v, st, NULLIF(si, -1)::int, $36 FROM unnest($32::text[], $33::int8[], $34::text[], $35::int8[]) AS u(e, v, st, si)
+                      ON CONFLICT (entity) DO UPDATE SET version = excluded.version, state = excluded.state, schema_id = excluded.schema_id,
+                          updated_at = excluded.updated_at
+                      WHERE excluded.version > snapshots.version
+                      RETURNING 1),
+                    h AS (UPDATE evento_feed SET head = $37 WHERE id = 1 AND $37 >= 0 RETURNING 1),
+                    n AS (
+                      SELECT CASE WHEN $38 <> '' THEN pg_notify(($41::text[])[1], $38) END AS a,
+                             CASE WHEN $39 <> '' THEN pg_notify(($41::text[])[2], $39) END AS b,
+                             (SELECT count(pg_notify(($41::text[])[3], f)) FROM unnest($40::text[]) AS f) AS c)
+                    SELECT id, seq, (SELECT count(*) FROM ne), (SELECT count(*) FROM n) FROM nc
+                    UNION ALL SELECT NULL, NULL, (SELECT count(*) FROM ne), (SELECT count(*) FROM n)
+                    """, binds: b))
+        var inserted: Int64 = -1
+        for row in rows {
+            let (id, seq, events, _) = try row.decode((String?, Int64?, Int64, Int64).self)
+            inserted = events
+            if let id, let seq { s.commandSeqs[id] = seq }
         }
-        if !s.updatedCommands.isEmpty {
-            let cs = Array(s.updatedCommands.values)
-            var b = PostgresBindings()
-            b.append(cs.map(\.id))
-            b.append(cs.map(\.status.rawValue))
-            b.append(cs.map { Int64($0.attempts) })
-            b.append(cs.map { PostgresRows.resultIds($0.resultEventIds) })
-            b.append(cs.map(\.updatedAt.millisecondsSinceEpoch))
-            try await tx.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE commands SET status = u.st, attempts = u.a, last_error = NULL, result_event_ids = u.r, updated_at = u.ua
-                        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[]) AS u(i, st, a, r, ua)
-                        WHERE commands.id = u.i
-                        """, binds: b))
-        }
-        if !s.newEvents.isEmpty {
-            let inserted = try await PostgresStore.insert(s.newEvents, in: tx)
-            guard inserted.count == s.newEvents.count else { throw EventoError(.internal, "an event id decided new was stored meanwhile") }
-        }
-        if !s.snapshots.isEmpty {
-            let snaps = Array(s.snapshots.values)
-            var b = PostgresBindings()
-            b.append(snaps.map(\.entity.rawValue))
-            b.append(snaps.map(\.version))
-            b.append(snaps.map(\.state.text))
-            b.append(snaps.map { Int64($0.schemaId ?? -1) })
-            b.append(tx.now.millisecondsSinceEpoch)
-            try await tx.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO snapshots(entity, version, state, schema_id, updated_at)
-                        SELECT e, v, st, NULLIF(si, -1)::int, $5 FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[]) AS u(e, v, st, si)
-                        ON CONFLICT (entity) DO UPDATE SET version = excluded.version, state = excluded.state, schema_id = excluded.schema_id,
-                            updated_at = excluded.updated_at
-                        WHERE excluded.version > snapshots.version
-                        """, binds: b))
-        }
+        guard inserted == Int64(es.count) else { throw EventoError(.internal, "an event decided new was not inserted") }
+    }
+
+    /// What a group announces when it commits.
+    struct Notifications {
+        var events: String
+        var commands: String
+        var finished: [String]
     }
 }

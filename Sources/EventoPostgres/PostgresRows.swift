@@ -33,6 +33,33 @@ enum PostgresRows {
             updatedAt: Timestamp(millisecondsSinceEpoch: try r[o + 13].decode(Int64.self)))
     }
 
+    /// An event from a `json_build_array` of `eventColumns`.
+    static func event(json r: [JSONValue]) throws -> EventEnvelope {
+        guard r.count >= 12, let position = r[0].intValue, let id = r[1].stringValue, let entity = r[2].stringValue, let sequence = r[3].intValue,
+            let type = r[4].stringValue, let time = r[5].intValue, let payload = r[6].stringValue, let kind = r[8].stringValue,
+            let correlation = r[9].stringValue
+        else { throw EventoError(.internal, "an event row is malformed") }
+        return EventEnvelope(
+            id: id, entity: EntityId(stored: entity), type: type, sequence: sequence, position: position,
+            time: Timestamp(millisecondsSinceEpoch: time), payload: RawJSON(trusted: payload), causationId: r[7].stringValue,
+            causationKind: CausationKind(rawValue: kind) ?? .external, correlationId: correlation, traceparent: r[10].stringValue,
+            schemaId: r[11].intValue.map(Int.init))
+    }
+
+    /// A command from a `json_build_array` of `commandColumns`.
+    static func command(json r: [JSONValue]) throws -> CommandRecord {
+        guard r.count >= 14, let id = r[0].stringValue, let entity = r[1].stringValue, let type = r[2].stringValue, let payload = r[3].stringValue,
+            let kind = r[5].stringValue, let correlation = r[6].stringValue, let status = r[8].stringValue, let attempts = r[9].intValue,
+            let ids = r[11].stringValue, let created = r[12].intValue, let updated = r[13].intValue
+        else { throw EventoError(.internal, "a command row is malformed") }
+        let resultIds = (try? JSONParser.parse(ids))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return CommandRecord(
+            id: id, entity: EntityId(stored: entity), type: type, payload: RawJSON(trusted: payload), causationId: r[4].stringValue,
+            causationKind: CausationKind(rawValue: kind) ?? .external, correlationId: correlation, traceparent: r[7].stringValue,
+            status: CommandStatus(rawValue: status) ?? .pending, attempts: Int(attempts), lastError: r[10].stringValue,
+            resultEventIds: resultIds, createdAt: Timestamp(millisecondsSinceEpoch: created), updatedAt: Timestamp(millisecondsSinceEpoch: updated))
+    }
+
     static func resultIds(_ ids: [String]) -> String {
         var w = JSONWriter()
         w.array(ids) { w, id in w.string(id) }

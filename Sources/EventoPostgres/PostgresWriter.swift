@@ -22,6 +22,8 @@ final class PostgresTransaction: @unchecked Sendable {
     var commandPartitions: Set<Int> = []
     /// Commands that reached a final status (announced to whoever waits for them).
     var finished: [String] = []
+    /// The feed head and the notifications are written already (by the group's last statement).
+    var finalized = false
 
     init(connection: PostgresConnection, head: Int64, now: Timestamp, partitionCount: Int, logger: Logger) {
         self.connection = connection
@@ -253,7 +255,7 @@ final class PostgresWriter: Sendable {
         if !fastItems.isEmpty {
             let outcomes: [Result<FastWrite.Result, any Error>]
             do {
-                outcomes = try await commitFast(fastItems, tx: tx)
+                outcomes = try await commitFast(fastItems, tx: tx, finishes: fastItems.count == batch.count)
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
                 if Self.isConnectionError(error) { throw error }
@@ -297,7 +299,7 @@ final class PostgresWriter: Sendable {
             return
         }
         let wroteEvents = tx.head > tx.startHead
-        if wroteEvents || !tx.commandPartitions.isEmpty || !tx.finished.isEmpty {
+        if !tx.finalized && (wroteEvents || !tx.commandPartitions.isEmpty || !tx.finished.isEmpty) {
             let partitions = tx.commandPartitions.sorted().map(String.init).joined(separator: ",")
             let events = wroteEvents ? String(tx.head) : ""
             let finished = Self.chunks(tx.finished, maxBytes: 7_000)
