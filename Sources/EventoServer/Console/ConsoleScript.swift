@@ -64,7 +64,7 @@ function errorBox(e) { return h("div", { class: "error", role: "alert" }, e && e
 function table(headers, rows, opts) {
   return h("table", opts || {},
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", typeof x === "string" ? { scope: "col" } : Object.assign({ scope: "col" }, x.attrs), typeof x === "string" ? x : x.text)))),
-    h("tbody", {}, rows));
+    rows instanceof HTMLTableSectionElement ? rows : h("tbody", {}, rows));
 }
 function kv(pairs) {
   return h("dl", { class: "kv" }, pairs.filter((p) => p && p[1] !== undefined && p[1] !== null && p[1] !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -94,7 +94,7 @@ async function api(path, opts) {
       method: opts.method || "GET", headers, signal: opts.signal, cache: "no-store",
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
-    if (r.status === 401 && attempt === 0 && !opts.noPrompt) {
+    if (r.status === 401 && attempt < 3 && !opts.noPrompt) {
       await askToken(t ? "The token was refused. Enter the server's admin token." : "This needs the server's admin token (EVENTO_ADMIN_TOKEN).");
       continue;
     }
@@ -337,10 +337,10 @@ async function pageOverview(root, { signal }) {
       ["Head position", h("span", { id: "ov-head" }, num(health.headPosition, 0))],
       ["Events appended (since start)", num(sample.events, 0)],
       ["Commands accepted", num(metricSum(m, "evento_commands_accepted_total"), 0)],
-      ["Commands succeeded", num(metricSum(m, "evento_commands_total", { status: "succeeded" }), 0)],
-      ["Commands failed", num(metricSum(m, "evento_commands_total", { status: "failed" }), 0)],
-      ["Commands dead", link("/ui/dead-letters", num(metricSum(m, "evento_commands_total", { status: "dead" }), 0))],
-      ["Retries", num(metricSum(m, "evento_commands_total", { status: "retried" }), 0)],
+      ["Commands succeeded", num(metricSum(m, "evento_commands_total", { status: "succeeded" }) || 0, 0)],
+      ["Commands failed", num(metricSum(m, "evento_commands_total", { status: "failed" }) || 0, 0)],
+      ["Commands dead", link("/ui/dead-letters", num(metricSum(m, "evento_commands_total", { status: "dead" }) || 0, 0))],
+      ["Retries", num(metricSum(m, "evento_commands_total", { status: "retried" }) || 0, 0)],
       ["Dispatch lag", num(metricSum(m, "evento_dispatch_lag_events"), 0) + " events"],
       ...lagRows,
       ["Memory (RSS)", num((health.rssBytes || 0) / 1048576, 0) + " MiB"],
@@ -534,7 +534,7 @@ async function pageCommand(root, { params, signal }) {
       ["Id", h("span", { class: "mono" }, c.id)], ["Entity", entityLink(c.entity)], ["Type", c.type], ["Status", status],
       ["Attempts", String(c.attempts)], ["Accepted", when(c.createdAt)], ["Updated", when(c.updatedAt)],
       ["Caused by", causeLink(c)], ["Correlation", traceLink(c.correlationId, c.correlationId)],
-      ["Events", c.resultEventIds && c.resultEventIds.length ? c.resultEventIds.map((x, i) => [i ? ", " : "", eventLink(x)]) : "none"],
+      ["Events", h("span", { id: "result-events" }, c.resultEventIds && c.resultEventIds.length ? c.resultEventIds.map((x, i) => [i ? ", " : "", eventLink(x)]) : "none")],
     ]), c.lastError ? [h("h3", {}, "Last error"), h("pre", { class: "error-text", id: "last-error" }, c.lastError)] : []);
     actions.replaceChildren();
     if (c.status === "dead" || c.status === "failed") {
@@ -623,7 +623,7 @@ const clip = (text, n) => (text && text.length > n ? text.slice(0, n - 1) + "…
 // The chain (root first) on one row leading to the traced item; the tree of what it caused to its right,
 // one column per generation, leaves one row each.
 function traceGraph(t) {
-  const W = 220, H = 62, GX = 44, GY = 16, PAD = 10;
+  const W = 250, H = 62, GX = 44, GY = 16, PAD = 10;
   const nodes = [];
   const edges = [];
   let nextRow = 0;
