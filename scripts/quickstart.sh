@@ -32,4 +32,10 @@ elif [ "${EVENTO_LOCAL_BROKER:-1}" != "0" ]; then
   fi
   kafka=(--kafka-brokers 127.0.0.1:9092)
 fi
+# The web console: the same address as the API, under /ui (the port may be changed by --port or EVENTO_PORT).
+port="${EVENTO_PORT:-8080}"
+for ((i = 1; i <= $#; i++)); do
+  if [ "${!i}" = "--port" ]; then j=$((i + 1)); port="${!j}"; fi
+done
+echo "quickstart: the web console will be at http://127.0.0.1:${port}/ui"
 .build/release/evento serve --functions functions/bank.json "${kafka[@]}" "$@"

