@@ -2,7 +2,7 @@
 /// newest first. Each is paged by a cursor, so that no request reads a whole stream or log.
 ///
 /// A separate protocol rather than methods on `EventLog` and `CommandLog`: a store that does not provide it
-/// (PostgreSQL, for now) still serves the console, whose routes fall back to what every store has (an exact
+/// (every store here does) still serves the console, whose routes fall back to what every store has (an exact
 /// entity id; pending and dead commands).
 public protocol ConsoleQueries: Sendable {
     /// Entity ids that start with `prefix` and sort after `after` (nil: from the first), in byte order.

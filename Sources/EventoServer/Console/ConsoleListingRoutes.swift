@@ -4,7 +4,7 @@ import Hummingbird
 /// `GET /entities?prefix=` and `GET /commands?status=`: the two listings the console needs that the rest
 /// of the API does not have. Both are paged by a cursor and bounded in bytes, so a large store costs a page.
 ///
-/// A store that does not implement `ConsoleQueries` (PostgreSQL) answers what every store can: an exact
+/// A store that does not implement `ConsoleQueries` (every store here does) answers what every store can: an exact
 /// entity id, and pending or dead commands.
 struct ConsoleListingRoutes<Context: RequestContext>: Sendable {
     let store: any EventoStorage
