@@ -56,7 +56,8 @@ pgstat() { # SCHEMA URLS
   local rows commits=0
   rows=$(psql "$pg" -Atc "SELECT COALESCE(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables WHERE schemaname = '$1'")
   for u in ${2//,/ }; do
-    commits=$((commits + $(curl -sf "$u/metrics" | awk '/^evento_store_commit_duration_seconds_count/ {print int($2)}' | head -n 1)))
+    c=$(curl -sf "$u/metrics" | awk '/^evento_store_commit_duration_seconds_count/ {print int($2)}' | head -n 1)
+    commits=$((commits + ${c:-0}))
   done
   echo "$rows|$commits"
 }

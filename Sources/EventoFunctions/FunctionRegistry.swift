@@ -84,8 +84,9 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     /// Brings the running functions in line with the store after another instance of a cluster registered,
     /// replaced or removed some: starts the new ones, restarts the changed ones, stops the removed ones.
     public func syncPersisted() async throws {
-        let stored = try await store.functionDefinitions()
         try await changes.withLock {
+            // Read under the lock: a registration here in between is in what is read.
+            let stored = try await store.functionDefinitions()
             var names = Set<String>()
             for (name, json) in stored {
                 names.insert(name)

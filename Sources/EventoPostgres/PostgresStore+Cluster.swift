@@ -217,7 +217,8 @@ extension PostgresStore {
         case channels.commands:
             broadcast(.commands(partitions: payload.split(separator: ",").compactMap { Int($0) }))
         case channels.finished:
-            broadcast(.finished(commandIds: payload.split(separator: ",").map(String.init)))
+            // One id per line (ids may hold commas, never line breaks).
+            broadcast(.finished(commandIds: payload.split(separator: "\n").map(String.init)))
         case channels.catalogue:
             broadcast(payload == "functions" ? .functionsChanged : .schemasChanged)
         default: break

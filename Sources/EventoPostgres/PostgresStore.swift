@@ -55,11 +55,14 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         clientConfig.options.maximumConnections = max(2, configuration.poolSize + 2)
         clientConfig.options.minimumConnections = 0
         clientConfig.options.connectTimeout = .seconds(10)
+        // A transaction left open by an instance that froze or lost its network (holding the feed row) is
+        // ended by the server, so that the others' writes and lease changes go on.
+        clientConfig.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "5000")]
         if let schema = configuration.schema {
             guard !schema.isEmpty, schema.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
                 throw EventoError(.invalidRequest, "a schema name has letters, digits, _ and - only", field: "schema")
             }
-            clientConfig.options.additionalStartupParameters = [("search_path", "\"\(schema)\"")]
+            clientConfig.options.additionalStartupParameters.append(("search_path", "\"\(schema)\""))
         }
         let client = PostgresClient(configuration: clientConfig, backgroundLogger: logger)
         let runner = Task { await client.run() }
@@ -529,8 +532,9 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         return try row.decode(Int64.self)
     }
 
-    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
+    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String, fence: Fence?) async throws -> CommandRecord {
         try await writer.perform { tx in
+            if let fence { try await Self.check(fence, in: tx) }
             var record = command
             record.status = status
             record.attempts = attempts

@@ -221,7 +221,17 @@ final class PostgresWriter: Sendable {
                     pending = nil
                 }
                 logger.error("PostgreSQL writer connection failed; reconnecting: \(String(reflecting: error))")
-                if queue.withLock({ $0.closed && $0.jobs.isEmpty }) { return }
+                // Closing: the queued jobs are answered with the failure rather than retried forever.
+                let abandoned = queue.withLock { q -> [Job]? in
+                    guard q.closed else { return nil }
+                    let jobs = Array(q.jobs)
+                    q.jobs.removeAll()
+                    return jobs
+                }
+                if let abandoned {
+                    for job in abandoned { job.finish(EventoError(.unavailable, "the store closed while PostgreSQL was unreachable")) }
+                    return
+                }
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
@@ -230,6 +240,17 @@ final class PostgresWriter: Sendable {
     /// One group: BEGIN, lock the feed, each job under a savepoint, announce, COMMIT. Job errors are the
     /// jobs'; a thrown error is the connection's (every job of the group is then unanswered).
     private func commit(_ batch: [Job], on connection: PostgresConnection) async throws {
+        do {
+            try await commitGroup(batch, on: connection)
+        } catch {
+            // Whatever failed, the connection goes back to the pool outside any transaction (one left open
+            // would hold the feed row).
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    private func commitGroup(_ batch: [Job], on connection: PostgresConnection) async throws {
         let start = ContinuousClock.now
         try await connection.query("BEGIN", logger: logger)
         let head: Int64
@@ -318,7 +339,8 @@ final class PostgresWriter: Sendable {
         for (i, job) in batch.enumerated() { job.finish(failures[i]) }
     }
 
-    /// Ids joined by commas into payloads below `maxBytes` (a notification's payload is under 8000 bytes).
+    /// Ids joined by line breaks (which no id holds) into payloads below `maxBytes` (a notification's
+    /// payload is under 8000 bytes).
     static func chunks(_ ids: [String], maxBytes: Int) -> [String] {
         var out: [String] = []
         var current = ""
@@ -327,7 +349,7 @@ final class PostgresWriter: Sendable {
                 out.append(current)
                 current = ""
             }
-            current += current.isEmpty ? id : "," + id
+            current += current.isEmpty ? id : "\n" + id
         }
         if !current.isEmpty { out.append(current) }
         return out

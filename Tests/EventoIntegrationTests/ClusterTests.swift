@@ -17,11 +17,13 @@ struct ClusterTests {
     }
 
     /// Starts `count` instances on one fresh schema and waits until they have split every partition.
-    static func cluster(_ count: Int, extra: [String] = []) async throws -> [ServerProcess] {
+    static func cluster(_ count: Int, leaseTTLMs: Int = 2000, extra: [String] = []) async throws -> [ServerProcess] {
         let url = storeURL()
         var servers: [ServerProcess] = []
         for _ in 0..<count {
-            servers.append(try await ServerProcess(arguments: ["--store", url, "--lease-ttl-ms", "2000", "--partitions", "16"] + extra, strictSchemas: true))
+            servers.append(
+                try await ServerProcess(
+                    arguments: ["--store", url, "--lease-ttl-ms", String(leaseTTLMs), "--partitions", "16"] + extra, strictSchemas: true))
         }
         try await eventually(timeout: .seconds(30), "every partition owned, spread over \(count) instances") {
             let c = try await servers[0].get("/cluster").json
@@ -100,6 +102,26 @@ struct ClusterTests {
             #expect(status == 200, "\(entity): \(json)")
             #expect(json["command"]?["status"] == "succeeded", "\(entity): \(json)")
         }
+        // Commands logged through one instance and run through another keep their order: per entity, six
+        // deposits sent one after the other through the three instances in turn, every other one without
+        // waiting (answered once logged), the next one after that answer.
+        for i in 0..<10 {
+            let entity = "checking:o\(i)"
+            #expect(try await servers[i % 3].send(entity, "OpenAccount", ["owner": .string("o\(i)")]).status == 200)
+            for k in 1...6 {
+                let body: JSONValue = ["entity": .string(entity), "type": "DepositCash", "payload": ["amount": .int(Int64(k))]]
+                let r = try await servers[(i + k) % 3].post(k % 2 == 1 ? "/commands" : "/commands?wait=true", json: body)
+                #expect(r.status == (k % 2 == 1 ? 202 : 200), "\(r.text)")
+            }
+        }
+        for i in 0..<10 {
+            try await eventually(timeout: .seconds(20), "checking:o\(i) has its seven events") {
+                try await servers[0].events(of: "checking:o\(i)").count == 7
+            }
+            let amounts = try await servers[1].events(of: "checking:o\(i)").dropFirst().map { $0["payload"]?["amount"]?.intValue ?? 0 }
+            #expect(amounts == [1, 2, 3, 4, 5, 6], "checking:o\(i): deposits in the order they were sent")
+        }
+
         // Every entity's events: gapless, in command order, one per command; read through each instance.
         for i in 0..<entities {
             let events = try await servers[(i + 2) % 3].events(of: "checking:c\(i)")
@@ -120,8 +142,9 @@ struct ClusterTests {
         stop.withLock { $0 = true }
         let followed = try await follower.value
         let positions = followed.compactMap { $0["position"]?.intValue }
-        #expect(positions == Array(1...Int64(entities * 5)), "the follower saw every position once, in order")
-        #expect(Set(followed.compactMap { $0["id"]?.stringValue }).count == entities * 5)
+        let total = entities * 5 + 10 * 7
+        #expect(positions == Array(1...Int64(total)), "the follower saw every position once, in order")
+        #expect(Set(followed.compactMap { $0["id"]?.stringValue }).count == total)
         for s in servers { #expect(await s.stop(), "graceful shutdown") }
     }
 
@@ -276,7 +299,8 @@ struct ClusterTests {
     }
 
     @Test func anInstanceThatLeavesHandsItsPartitionsOverAtOnce() async throws {
-        let servers = try await Self.cluster(2)
+        // Leases of 30 s: only a hand-over (not an expiry) moves them within the bound below.
+        let servers = try await Self.cluster(2, leaseTTLMs: 30_000)
         let leaving = try #require(try await servers[1].get("/cluster").json["self"]?.stringValue)
         let start = ContinuousClock.now
         #expect(await servers[1].stop())

@@ -88,6 +88,35 @@ struct PostgresClusterStoreTests {
         #expect(leases.allSatisfy { $0.owner != nil })
     }
 
+    /// Fencing under contention: a lease cannot change hands while a writer's group is under way (it holds
+    /// the feed row), so a commit checked against the old owner's fence lands before the new owner's lease
+    /// exists, never after it.
+    @Test func aLeaseChangeWaitsForTheWriteUnderWay() async throws {
+        let (a, b, schema) = try await Self.twoInstances()
+        defer { Task { await a.close(); await b.close() } }
+        let lease = Partitioning.leaseName(1)
+        _ = try await a.acquireLeases([lease], owner: "A", ttl: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(400))  // expired: B may take it
+        // A writer mid-group: the feed row locked, not committed.
+        let url = try #require(URLComponents(string: postgresTestURL!))
+        let config = PostgresConnection.Configuration(
+            host: url.host!, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
+            database: String(url.path.dropFirst()), tls: .disable)
+        let logger = Logger(label: "test")
+        let writer = try await PostgresConnection.connect(configuration: config, id: 2, logger: logger)
+        defer { Task { try? await writer.close() } }
+        try await writer.query(PostgresQuery(unsafeSQL: "SET search_path = \"\(schema)\""), logger: logger)
+        try await writer.query("BEGIN", logger: logger)
+        try await writer.query("SELECT head FROM evento_feed WHERE id = 1 FOR UPDATE", logger: logger)
+        let taking = Task { try await b.acquireLeases([lease], owner: "B", ttl: .seconds(10)) }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await a.leases().first { $0.name == lease }?.owner == "A", "the lease did not change hands during the write")
+        try await writer.query("COMMIT", logger: logger)
+        let taken = try await taking.value
+        #expect(taken[lease] != nil, "taken once the write committed")
+        #expect(try await a.leases().first { $0.name == lease }?.owner == "B")
+    }
+
     @Test func aCommandLoggedByATransactionThatCommitsLateIsFoundByTheNextScan() async throws {
         let (a, b, schema) = try await Self.twoInstances()
         defer { Task { await a.close(); await b.close() } }

@@ -100,12 +100,17 @@ public final class Evento: Sendable {
             let submitted = try await store.submit([command])[0]
             if submitted.isNew {
                 EventoMetrics.commandsAccepted.increment()
-                processor.submit([submitted.record])
+                // In a cluster the partition's owner queues it from the log (it is told at once), in log
+                // order with the commands other instances logged for its entity.
+                if cluster == nil { processor.submit([submitted.record]) }
             }
             return try await reply(submitted.record)
         }
-        if !processor.placement.placement(of: draft.entity).runsHere {
-            return try await submitElsewhere(command, wait: wait)
+        if let cluster {
+            guard processor.placement.placement(of: draft.entity).runsHere else { return try await submitElsewhere(command, wait: wait) }
+            // Run here without being logged first: only once every command logged before it (through any
+            // instance) is queued, so that it cannot overtake an older one of its entity.
+            await cluster.freshScan()
         }
         let record = command.record(at: .now())
         let processor = self.processor
@@ -138,8 +143,6 @@ public final class Evento: Sendable {
             EventoMetrics.clusterCommandsForwarded.increment()
         }
         if submitted.record.status.isFinal { return try await reply(submitted.record) }
-        // The owner may have taken the partition from this instance meanwhile: queue it if it runs here now.
-        processor.submit([submitted.record])
         let store = self.store
         let outcome = await processor.completions.wait(for: command.id, timeout: wait) {
             // Registered: a command that finished before is found in the log.

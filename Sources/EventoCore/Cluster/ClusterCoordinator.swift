@@ -20,6 +20,7 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         /// How long a lease lasts without renewal: an instance that dies loses its partitions after at most
         /// `leaseTTL` plus one `tick`.
         public var leaseTTL: Duration = .seconds(5)
+        /// How often leases are renewed and shares looked at; at most a quarter of `leaseTTL`.
         public var tick: Duration = .seconds(1)
         /// The relay leases this instance may hold (each relay runs on one instance at a time).
         public var relays: [String] = []
@@ -47,7 +48,12 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         /// The command scan's transaction horizon (see `ClusterStore.newPendingCommands`).
         var horizon: Int64 = 0
         var scanRequested = false
+        /// Scans begun (a barrier waits for one that begins after it).
+        var scansBegun: Int64 = 0
+        /// No new leases (shutting down); the held ones are still renewed until `leave`.
         var stopping = false
+        /// Leaving: the loop ends.
+        var left = false
     }
 
     public let configuration: Configuration
@@ -58,6 +64,12 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     private let processorBox = Mutex<CommandProcessor?>(nil)
     /// Wakes the loop early (a notification asked for a scan, or shutdown).
     private let wake = CommitSignal()
+    /// The number of the last scan finished.
+    private let scansDone = CommitSignal()
+    /// Advanced when the loop has ended.
+    private let loopEnded = CommitSignal()
+    /// Relay bodies running now (`whileHolding`): `leave` lets them stop before it releases their leases.
+    private let activeRelays = Mutex(0)
 
     public init(store: any ClusterStore, configuration: Configuration, logger: Logger) {
         self.store = store
@@ -84,16 +96,20 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
 
     // MARK: Running
 
-    /// Runs until cancelled: the lease loop and the notification handler.
+    /// The time between ticks: renewals well within the lease time-to-live.
+    var tickInterval: Duration { min(configuration.tick, configuration.leaseTTL / 4) }
+
+    /// Runs until `leave()` (or cancellation): the lease loop and the notification handler.
     public func run(processor: CommandProcessor) async {
         processorBox.withLock { $0 = processor }
+        defer { loopEnded.advance(to: 1) }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.handleNotifications(processor) }
             var nextTick = ContinuousClock.now
             var seen = wake.head
-            while !Task.isCancelled && !state.withLock({ $0.stopping }) {
+            while !Task.isCancelled && !state.withLock({ $0.left }) {
                 if ContinuousClock.now >= nextTick {
-                    nextTick = ContinuousClock.now + configuration.tick
+                    nextTick = ContinuousClock.now + tickInterval
                     do {
                         try await tick(processor)
                     } catch is CancellationError {
@@ -107,23 +123,31 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
                 // Woken early by a notification that asks for a scan (its wake is never missed: `seen` is
                 // taken before the scan reads).
                 seen = await wake.wait(after: seen, timeout: max(.zero, nextTick - ContinuousClock.now))
-                if state.withLock({ $0.scanRequested }) { await scan(processor) }
+                if state.withLock({ $0.scanRequested && !$0.left }) { await scan(processor) }
             }
             group.cancelAll()
         }
     }
 
-    /// Gives every lease up (after the pipeline stopped: nothing runs here any more) and leaves the
-    /// cluster, so that the others take the partitions at once instead of after expiry.
+    /// Gives every lease up and leaves the cluster (after the pipeline stopped: nothing runs here any
+    /// more), so that the others take the partitions at once instead of after expiry. Waits for the lease
+    /// loop to end first, so that no tick takes a lease behind it.
     public func leave() async {
-        let (partitions, relays) = state.withLock { s -> ([Int], [String]) in
+        state.withLock { s in
             s.stopping = true
+            s.left = true
+        }
+        wake.advance(to: wake.head + 1)
+        _ = await loopEnded.wait(after: 0, timeout: .seconds(10))
+        let (partitions, relays) = state.withLock { s -> ([Int], [String]) in
             let out = (Array(s.partitions.keys), Array(s.relays.keys))
             s.partitions = [:]
             s.relays = [:]
             return out
         }
-        wake.advance(to: wake.head + 1)
+        // The relays stop (they see their leases gone) before another instance may start them.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while activeRelays.withLock({ $0 }) > 0 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         do {
             try await store.releaseLeases(partitions.map(Partitioning.leaseName) + relays, owner: instanceId)
             try await store.removeInstance(instanceId)
@@ -133,26 +157,50 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         }
     }
 
-    /// Stops taking leases (before the pipeline drains).
+    /// Stops taking leases (before the pipeline drains); the held ones are renewed until `leave`.
     public func stopTaking() {
         state.withLock { $0.stopping = true }
         wake.advance(to: wake.head + 1)
+    }
+
+    /// Returns once a scan that began after this call has finished: every command logged for this
+    /// instance's partitions before the call is queued by then. A command run here without being logged
+    /// first (the one-write path) waits for this, so that it cannot overtake an older command of its entity
+    /// logged through another instance.
+    public func freshScan() async {
+        let target = state.withLock { s -> Int64 in
+            s.scanRequested = true
+            return s.scansBegun + 1
+        }
+        wake.advance(to: wake.head + 1)
+        while scansDone.head < target {
+            if state.withLock({ $0.left }) { return }
+            _ = await scansDone.wait(after: scansDone.head, timeout: .milliseconds(200))
+            if Task.isCancelled { return }
+        }
     }
 
     func tick(_ processor: CommandProcessor) async throws {
         let ttl = configuration.leaseTTL
         let live = try await store.heartbeat(instance: instanceId, address: configuration.address, ttl: ttl)
         let held = try await store.renewLeases(owner: instanceId, ttl: ttl)
-        let lost: [Int] = state.withLock { s in
+        let (lost, unknown) = state.withLock { s -> ([Int], [String]) in
             s.instances = live
             let lost = s.partitions.keys.filter { held[Partitioning.leaseName($0)] == nil }
             for p in lost { s.partitions[p] = nil }
             for name in s.relays.keys where held[name] == nil { s.relays[name] = nil }
-            return lost
+            // Held in the database but not known here (a release or an acquisition whose answer was lost,
+            // or a previous process under the same id): given up, so that they are adopted properly.
+            let known = Set(s.partitions.keys.map(Partitioning.leaseName)).union(s.relays.keys)
+            return (lost, held.keys.filter { !known.contains($0) })
         }
         if !lost.isEmpty {
             EventoMetrics.clusterLeasesLost.increment(by: Int64(lost.count))
             logger.warning("lost partition leases", metadata: ["partitions": "\(lost.sorted())"])
+        }
+        if !unknown.isEmpty {
+            logger.notice("giving up leases held under this id but not known here", metadata: ["leases": "\(unknown.sorted())"])
+            try await store.releaseLeases(unknown, owner: instanceId)
         }
         EventoMetrics.clusterInstances.record(live.count)
         defer {
@@ -172,42 +220,43 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         if owned.count > target {
             // Hand the surplus over now (the highest first): a joining instance takes them on its next tick.
             let surplus = Array(owned.sorted().suffix(owned.count - target))
-            state.withLock { s in for p in surplus { s.partitions[p] = nil } }
-            try await store.releaseLeases(surplus.map(Partitioning.leaseName), owner: instanceId)
+            let fences = state.withLock { s in surplus.compactMap { p in s.partitions.removeValue(forKey: p).map { (p, $0) } } }
+            do {
+                try await store.releaseLeases(surplus.map(Partitioning.leaseName), owner: instanceId)
+            } catch {
+                // Still ours: keep running them (and try again next tick).
+                state.withLock { s in for (p, f) in fences { s.partitions[p] = f } }
+                throw error
+            }
             EventoMetrics.clusterPartitionsHandedOver.increment(by: Int64(surplus.count))
             logger.info("handed partitions over", metadata: ["partitions": "\(surplus)"])
         } else if owned.count < target {
             let leases = try await store.leases()
             let now = Timestamp.now()
             let ownedSet = Set(owned)
-            // Free ones first, then expired ones; preferring the partitions this instance's index points at
-            // keeps assignments stable when everyone restarts.
-            var candidates: [Int] = []
+            let liveIds = Set(ids)
+            // Free ones, expired ones, and those of instances no longer alive (the database decides whether
+            // they have expired: its clock, not this instance's); preferring the partitions this instance's
+            // index points at keeps assignments stable when everyone restarts.
+            var candidates: [(Int, Int)] = []
             for l in leases where l.name.hasPrefix("partition:") {
                 guard let p = Int(l.name.dropFirst("partition:".count)), !ownedSet.contains(p) else { continue }
-                if l.owner == nil || l.expiresAt < now { candidates.append(p) }
+                if l.owner == nil || l.expiresAt < now {
+                    candidates.append((p, p % count == index ? 0 : 1))
+                } else if let owner = l.owner, !liveIds.contains(owner) {
+                    candidates.append((p, 2))
+                }
             }
-            candidates.sort { ($0 % count == index ? 0 : 1, $0) < ($1 % count == index ? 0 : 1, $1) }
-            let wanted = Array(candidates.prefix(target - owned.count))
+            candidates.sort { ($0.1, $0.0) < ($1.1, $1.0) }
+            let wanted = Array(candidates.prefix(target - owned.count).map(\.0))
             if !wanted.isEmpty {
                 let taken = try await store.acquireLeases(wanted.map(Partitioning.leaseName), owner: instanceId, ttl: ttl)
-                var adopted = Set<Int>()
-                state.withLock { s in
-                    for (name, token) in taken {
-                        guard let p = Int(name.dropFirst("partition:".count)) else { continue }
-                        s.partitions[p] = Fence(lease: name, owner: instanceId, token: token)
-                        adopted.insert(p)
-                    }
+                var fences: [Int: Fence] = [:]
+                for (name, token) in taken {
+                    guard let p = Int(name.dropFirst("partition:".count)) else { continue }
+                    fences[p] = Fence(lease: name, owner: instanceId, token: token)
                 }
-                if !adopted.isEmpty {
-                    EventoMetrics.clusterPartitionsTaken.increment(by: Int64(adopted.count))
-                    logger.info("took partitions", metadata: ["partitions": "\(adopted.sorted())"])
-                    let store = self.store
-                    let list = adopted.sorted()
-                    try await processor.adopt(partitions: adopted) { after in
-                        try await store.pendingCommands(partitions: list, afterSeq: after, limit: 1000)
-                    }
-                }
+                if !fences.isEmpty { try await adopt(fences, processor) }
             }
         }
 
@@ -224,12 +273,37 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         await scan(processor)
     }
 
+    /// Runs partitions just taken: their commands are held back (not placed here yet) until their pending
+    /// ones are queued, in acceptance order. When that fails, the partitions are given up again (another
+    /// instance, or this one on a later tick, adopts them afresh).
+    func adopt(_ fences: [Int: Fence], _ processor: CommandProcessor) async throws {
+        let adopted = Set(fences.keys)
+        processor.beginAdopting(adopted)
+        state.withLock { s in for (p, f) in fences { s.partitions[p] = f } }
+        EventoMetrics.clusterPartitionsTaken.increment(by: Int64(adopted.count))
+        logger.info("took partitions", metadata: ["partitions": "\(adopted.sorted())"])
+        let store = self.store
+        let list = adopted.sorted()
+        do {
+            try await processor.adopt(partitions: adopted) { after in
+                try await store.pendingCommands(partitions: list, afterSeq: after, limit: 1000)
+            }
+        } catch {
+            state.withLock { s in for p in adopted where s.partitions[p] == fences[p] { s.partitions[p] = nil } }
+            try? await store.releaseLeases(list.map(Partitioning.leaseName), owner: instanceId)
+            logger.warning("could not adopt partitions; gave them up: \(error)", metadata: ["partitions": "\(list)"])
+            throw error
+        }
+    }
+
     /// Queues the commands logged for this instance's partitions since the last scan.
     func scan(_ processor: CommandProcessor) async {
-        let (partitions, horizon) = state.withLock { s -> ([Int], Int64) in
+        let (partitions, horizon, number) = state.withLock { s -> ([Int], Int64, Int64) in
             s.scanRequested = false
-            return (s.partitions.keys.sorted(), s.horizon)
+            s.scansBegun += 1
+            return (s.partitions.keys.sorted(), s.horizon, s.scansBegun)
         }
+        defer { scansDone.advance(to: number) }
         guard !partitions.isEmpty else { return }
         do {
             var after: Int64 = 0
@@ -248,6 +322,15 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         }
     }
 
+    /// Answers whoever waits here for commands another instance finished.
+    func answerWaiters(_ ids: [String], _ processor: CommandProcessor) async {
+        for id in ids where processor.completions.isWaiting(id) {
+            if let record = try? await processor.store.command(id: id), record.status.isFinal {
+                processor.completions.resolve(id, with: CommandOutcome(record: record, events: nil))
+            }
+        }
+    }
+
     func handleNotifications(_ processor: CommandProcessor) async {
         for await n in store.notifications() {
             switch n {
@@ -258,15 +341,12 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
                     wake.advance(to: wake.head + 1)
                 }
             case .finished(let ids):
-                // Answer whoever waits here for a command another instance finished.
-                for id in ids where processor.completions.isWaiting(id) {
-                    if let record = try? await processor.store.command(id: id), record.status.isFinal {
-                        processor.completions.resolve(id, with: CommandOutcome(record: record, events: nil))
-                    }
-                }
+                await answerWaiters(ids, processor)
             case .resumed:
+                // Notifications may have been missed: scan, and look at every waiter.
                 state.withLock { $0.scanRequested = true }
                 wake.advance(to: wake.head + 1)
+                await answerWaiters(processor.completions.keys(), processor)
             case .events, .functionsChanged, .schemasChanged:
                 break
             }
@@ -281,6 +361,8 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
                 do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
             }
             logger.info("running relay \(name) here")
+            activeRelays.withLock { $0 += 1 }
+            defer { activeRelays.withLock { $0 -= 1 } }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do { try await body() } catch is CancellationError {} catch {
@@ -290,7 +372,7 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
                 }
                 group.addTask {
                     while self.holds(relay: name) {
-                        do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+                        do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
                     }
                 }
                 await group.next()

@@ -84,6 +84,10 @@ public final class CommandProcessor: Sendable {
         /// Partitions whose pending commands are being queued (just taken over): their commands wait in
         /// `held` likewise.
         var adopting: Set<Int> = []
+        /// Commands that finished here lately (bounded): a scan that read one while it was still pending
+        /// must not queue it again.
+        var recentlyFinished: Set<String> = []
+        var recentlyFinishedOrder: Deque<String> = []
         /// Handlers whose replies to `"fold": true` came without a state: they get separate aggregator calls.
         var noFold: Set<String> = []
     }
@@ -154,6 +158,11 @@ public final class CommandProcessor: Sendable {
         }
         enqueue(held)
         if count > 0 { logger.info("recovered pending commands", metadata: ["count": "\(count)"]) }
+    }
+
+    /// Holds back the commands of partitions about to be adopted (call before placing them here).
+    public func beginAdopting(_ partitions: Set<Int>) {
+        state.withLock { $0.adopting.formUnion(partitions) }
     }
 
     /// Takes over partitions (in a cluster): queues their pending commands in acceptance order, holding
@@ -268,7 +277,7 @@ public final class CommandProcessor: Sendable {
         let mine = queued.filter { placement.placement(of: $0.record.entity).runsHere }
         let ready = state.withLock { s -> [LaneScheduler.Queued] in
             var ready: [LaneScheduler.Queued] = []
-            for q in mine where !q.record.status.isFinal {
+            for q in mine where !q.record.status.isFinal && !s.recentlyFinished.contains(q.record.id) {
                 if isHeld(q.record.entity, s) {
                     if s.heldIds.insert(q.record.id).inserted { s.held.append(q) }
                 } else {
@@ -325,9 +334,26 @@ public final class CommandProcessor: Sendable {
             }
             switch await process(queued) {
             case .finished(let requeue):
-                let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
+                let (more, backlog) = state.withLock { s in
+                    if placement.partition(of: queued.record.entity) != nil { Self.noteFinished(queued.record.id, &s) }
+                    return (s.scheduler.finished(entity), s.scheduler.backlog)
+                }
+
                 EventoMetrics.commandBacklog.record(backlog)
                 if let requeue { submit([requeue]) }
+                if !more {
+                    start(state.withLock { $0.work })
+                    return
+                }
+            case .handedOver:
+                let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
+                EventoMetrics.commandBacklog.record(backlog)
+                // Taken back before it left the lane (so an adoption skipped it): queue it again.
+                if placement.placement(of: queued.record.entity).runsHere, let stored = try? await store.command(id: queued.record.id),
+                    stored.status == .pending
+                {
+                    submit([stored])
+                }
                 if !more {
                     start(state.withLock { $0.work })
                     return
@@ -345,6 +371,13 @@ public final class CommandProcessor: Sendable {
                 return
             }
         }
+    }
+
+    /// Remembers a finished command (bounded to the last 100,000).
+    private static func noteFinished(_ id: String, _ s: inout State) {
+        guard s.recentlyFinished.insert(id).inserted else { return }
+        s.recentlyFinishedOrder.append(id)
+        if s.recentlyFinishedOrder.count > 100_000, let old = s.recentlyFinishedOrder.popFirst() { s.recentlyFinished.remove(old) }
     }
 
     private func due(_ entity: String) {
@@ -376,6 +409,8 @@ public final class CommandProcessor: Sendable {
         case retry(attempts: Int, isLogged: Bool, delay: Duration)
         /// Shutdown cut it short; it stays pending in the log (or, never logged, unanswered).
         case interrupted
+        /// Its partition went to another instance, which runs it (it is in the log).
+        case handedOver
     }
 
     func process(_ queued: LaneScheduler.Queued) async -> Step {
@@ -428,7 +463,9 @@ public final class CommandProcessor: Sendable {
         EventoMetrics.commandsFinished(status).increment()
         let record: CommandRecord
         do {
-            record = try await store.recordFailure(command, status: status, attempts: attempts, error: message)
+            record = try await store.recordFailure(command, status: status, attempts: attempts, error: message, fence: placed.fence)
+        } catch is FenceLost {
+            return await handOver(queued)
         } catch let conflict as IdempotencyConflict {
             // Never logged, and its id is another command's: nothing more to do for this one.
             completions.resolve(command.id, with: CommandOutcome(record: command, events: nil, conflict: conflict))
@@ -454,10 +491,10 @@ public final class CommandProcessor: Sendable {
         if placement.placement(of: queued.record.entity).runsHere {
             return .retry(attempts: queued.record.attempts, isLogged: queued.isLogged, delay: .milliseconds(10))
         }
-        guard !queued.isLogged else { return .finished(requeue: nil) }
+        guard !queued.isLogged else { return .handedOver }
         do {
             _ = try await store.submit([NewCommand(queued.record)])
-            return .finished(requeue: nil)
+            return .handedOver
         } catch let conflict as IdempotencyConflict {
             completions.resolve(queued.record.id, with: CommandOutcome(record: queued.record, events: nil, conflict: conflict))
             return .finished(requeue: nil)

@@ -50,6 +50,9 @@ public final class Waiters<Value: Sendable>: Sendable {
     /// Waiters registered now (tests, metrics).
     public var count: Int { state.withLock { $0.slots.values.reduce(0) { $0 + $1.count } } }
 
+    /// The keys waited on now.
+    public func keys() -> [String] { state.withLock { Array($0.slots.keys) } }
+
     /// Whether anyone waits on `key`.
     public func isWaiting(_ key: String) -> Bool { state.withLock { $0.slots[key] != nil } }
 

@@ -104,7 +104,9 @@ public protocol CommandLog: Sendable {
     func pendingCommands(afterSeq: Int64, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)]
     /// Records a failed attempt: the command stays `pending` (to be retried) or ends `dead` or `failed`.
     /// Logs the command first when it is not in the log yet.
-    func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord
+    /// - Parameter fence: in a cluster, the lease the attempt ran under: nothing is written (`FenceLost`)
+    ///   unless it is still held with that token.
+    func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String, fence: Fence?) async throws -> CommandRecord
     /// Commits a command's events, its `succeeded` record and its snapshot in one transaction.
     /// - Throws: `VersionConflict` (nothing written), `IdempotencyConflict` (an event id is taken, or the
     ///   log holds another command under this id), `FenceLost` (its fence's lease changed hands).
@@ -115,3 +117,10 @@ public protocol CommandLog: Sendable {
     func revive(commandId: String) async throws -> CommandRecord?
 }
 
+
+extension CommandLog {
+    /// Records a failed attempt outside any cluster lease.
+    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
+        try await recordFailure(command, status: status, attempts: attempts, error: error, fence: nil)
+    }
+}

@@ -29,7 +29,8 @@ extension InMemoryStore {
         }
     }
 
-    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
+    /// One process owns this store: there is no lease to check (`fence` is for clustered stores).
+    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String, fence: Fence?) async throws -> CommandRecord {
         try write { s, now in
             var record = command
             record.status = status

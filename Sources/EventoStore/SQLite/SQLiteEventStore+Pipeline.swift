@@ -41,7 +41,8 @@ extension SQLiteEventStore {
         }
     }
 
-    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
+    /// One process owns this store: there is no lease to check (`fence` is for clustered stores).
+    public func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String, fence: Fence?) async throws -> CommandRecord {
         try await writer.perform { tx in
             var record = command
             record.status = status

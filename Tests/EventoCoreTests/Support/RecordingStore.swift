@@ -37,8 +37,8 @@ final class RecordingStore: Evento.Storage {
     func pendingCommands(afterSeq: Int64, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)] {
         try await memory.pendingCommands(afterSeq: afterSeq, limit: limit)
     }
-    func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String) async throws -> CommandRecord {
-        try await recorded("recordFailure") { try await memory.recordFailure(command, status: status, attempts: attempts, error: error) }
+    func recordFailure(_ command: CommandRecord, status: CommandStatus, attempts: Int, error: String, fence: Fence?) async throws -> CommandRecord {
+        try await recorded("recordFailure") { try await memory.recordFailure(command, status: status, attempts: attempts, error: error, fence: fence) }
     }
     func complete(_ completion: CommandCompletion) async throws -> CompletionResult {
         try await recorded("complete") { try await memory.complete(completion) }
