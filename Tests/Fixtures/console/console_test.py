@@ -92,8 +92,11 @@ with sync_playwright() as p:
     expect(page.locator("#state")).to_contain_text('"balance"')
     expect(page.locator("#entity-events")).to_contain_text("CashDeposited")
     page.screenshot(path=os.path.join(args.out, "entity.png"), full_page=True)
-    # The newest 50 events first; the transfer's withdrawal is on the first page.
-    page.get_by_role("link", name="⇤ first").click()
+    # The newest 50 events first; the transfer's withdrawal is on the first page (how many deposits the
+    # overview's load made depends on the machine's speed: with fewer than 50 events there is one page).
+    first = page.get_by_role("link", name="⇤ first")
+    if first.count() > 0:
+        first.click()
     expect(page.locator("#entity-events")).to_contain_text("CashWithdrawn")
 
     # -- The transfer's trace, then through to the deposit.
