@@ -56,18 +56,6 @@ final class PostgresTransaction: @unchecked Sendable {
         finished.removeLast(finished.count - m.finished)
     }
 
-    /// The current versions of `entities` (0 for an entity without events).
-    func loadVersions(_ entities: [String]) async throws {
-        let missing = Array(Set(entities.filter { versions[$0] == nil }))
-        guard !missing.isEmpty else { return }
-        for e in missing { versions[e] = 0 }
-        let rows = try await query("SELECT entity, max(sequence) FROM events WHERE entity = ANY(\(missing)) GROUP BY entity")
-        for row in rows {
-            let (entity, version) = try row.decode((String, Int64).self)
-            versions[entity] = version
-        }
-    }
-
     func partition(of entity: EntityId) -> Int { Partitioning.partition(of: entity.rawValue, count: partitionCount) }
 }
 
