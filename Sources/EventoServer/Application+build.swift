@@ -159,7 +159,9 @@ public func buildApplication(
     SchemaRoutes(registry: schemas, maxBodyBytes: config.maxBodyBytes).register(on: router)
     TraceRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
     FunctionRoutes(registry: registry, maxBodyBytes: config.maxBodyBytes).register(on: router)
-    CommandRoutes(evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    CommandRoutes(
+        evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes, http: cluster == nil ? nil : http
+    ).register(on: router)
     DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
     KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes).register(on: router)
     ClusterRoutes(cluster: cluster).register(on: router)
@@ -214,7 +216,12 @@ public func buildApplication(
             + (kafka.map { [KafkaService(relay: $0, cluster: cluster)] } ?? [])
             + (clusterStore.map { [CatalogueSyncService(store: $0, registry: registry, schemas: schemas, logger: logger)] } ?? []),
         onServerRunning: { channel in
-            onReady(config.host, channel.localAddress?.port ?? config.port)
+            let port = channel.localAddress?.port ?? config.port
+            if config.advertiseURL == nil {
+                let host = NetworkAddress.isWildcard(config.host) ? ProcessInfo.processInfo.hostName : config.host
+                cluster?.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+            }
+            onReady(config.host, port)
         },
         logger: logger
     )

@@ -139,6 +139,14 @@ struct ClusterTests {
             owned += Int64(Double(line?.split(separator: " ").last ?? "") ?? 0)
         }
         #expect(owned == 16, "the instances' evento_cluster_partitions_owned add up to every partition")
+        // Waited-for commands sent to an instance that does not run their entity were passed to the one that does.
+        var routed: Int64 = 0
+        for s in servers {
+            let metrics = try await s.get("/metrics").text
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("evento_cluster_commands_routed_total ") }
+            routed += Int64(Double(line?.split(separator: " ").last ?? "") ?? 0)
+        }
+        #expect(routed > 0, "commands were routed to their entity's instance")
         stop.withLock { $0 = true }
         let followed = try await follower.value
         let positions = followed.compactMap { $0["position"]?.intValue }

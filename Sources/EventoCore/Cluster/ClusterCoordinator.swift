@@ -45,6 +45,8 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         var partitions: [Int: Fence] = [:]
         var relays: [String: Fence] = [:]
         var instances: [ClusterInstance] = []
+        /// Who holds each partition (as of the last tick), for routing a command to its owner.
+        var owners: [Int: String] = [:]
         /// The command scan's transaction horizon (see `ClusterStore.newPendingCommands`).
         var horizon: Int64 = 0
         var scanRequested = false
@@ -68,6 +70,8 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     private let scansDone = CommitSignal()
     /// Advanced when the loop has ended.
     private let loopEnded = CommitSignal()
+    /// The address once the server knows its port (`configuration.address` names port 0 when it picks one).
+    private let boundAddress = Mutex<String?>(nil)
     /// Relay bodies running now (`whileHolding`): `leave` lets them stop before it releases their leases.
     private let activeRelays = Mutex(0)
 
@@ -78,6 +82,12 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     }
 
     public var instanceId: String { configuration.instanceId }
+
+    /// The URL others reach this instance at.
+    public var address: String { boundAddress.withLock { $0 } ?? configuration.address }
+
+    /// Sets the address once the server listens (when it was not given: the port may have been picked).
+    public func listening(at address: String) { boundAddress.withLock { $0 = address } }
 
     // MARK: Placement
 
@@ -93,6 +103,16 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     public func holds(relay name: String) -> Bool { state.withLock { $0.relays[name] != nil } }
 
     public func ownedPartitions() -> [Int] { state.withLock { $0.partitions.keys.sorted() } }
+
+    /// The address of the live instance that holds the entity's partition, when it is another instance
+    /// (as of the last tick); nil when this instance holds it or nobody does.
+    public func ownerAddress(of entity: EntityId) -> String? {
+        let p = Partitioning.partition(of: entity.rawValue, count: store.partitionCount)
+        return state.withLock { s in
+            guard s.partitions[p] == nil, let owner = s.owners[p], owner != instanceId else { return nil }
+            return s.instances.first { $0.id == owner }?.address
+        }
+    }
 
     // MARK: Running
 
@@ -182,7 +202,7 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
 
     func tick(_ processor: CommandProcessor) async throws {
         let ttl = configuration.leaseTTL
-        let live = try await store.heartbeat(instance: instanceId, address: configuration.address, ttl: ttl)
+        let live = try await store.heartbeat(instance: instanceId, address: address, ttl: ttl)
         let held = try await store.renewLeases(owner: instanceId, ttl: ttl)
         let (lost, unknown) = state.withLock { s -> ([Int], [String]) in
             s.instances = live
@@ -209,6 +229,14 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
             EventoMetrics.clusterRelaysHeld.record(relays)
         }
         guard !state.withLock({ $0.stopping }) else { return }
+        let leases = try await store.leases()
+        let now = Timestamp.now()
+        state.withLock { s in
+            s.owners = [:]
+            for l in leases where l.name.hasPrefix("partition:") {
+                if let owner = l.owner, l.expiresAt > now, let p = Int(l.name.dropFirst("partition:".count)) { s.owners[p] = owner }
+            }
+        }
 
         // This instance's fair share: the partitions spread evenly over the live instances, in id order.
         let n = store.partitionCount
@@ -231,8 +259,6 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
             EventoMetrics.clusterPartitionsHandedOver.increment(by: Int64(surplus.count))
             logger.info("handed partitions over", metadata: ["partitions": "\(surplus)"])
         } else if owned.count < target {
-            let leases = try await store.leases()
-            let now = Timestamp.now()
             let ownedSet = Set(owned)
             let liveIds = Set(ids)
             // Free ones, expired ones, and those of instances no longer alive (the database decides whether
@@ -383,7 +409,7 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
 
     public func status() async throws -> Status {
         let leases = try await store.leases()
-        let instances = try await store.heartbeat(instance: instanceId, address: configuration.address, ttl: configuration.leaseTTL)
+        let instances = try await store.heartbeat(instance: instanceId, address: address, ttl: configuration.leaseTTL)
         return state.withLock { s in
             Status(
                 instanceId: instanceId, instances: instances, leases: leases, partitionCount: store.partitionCount,

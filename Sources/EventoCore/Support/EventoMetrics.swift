@@ -42,6 +42,8 @@ public enum EventoMetrics {
     public static let clusterPartitionsHandedOver = Counter(label: "evento_cluster_partitions_handed_over_total")
     /// Commands logged here for a partition another instance runs.
     public static let clusterCommandsForwarded = Counter(label: "evento_cluster_commands_forwarded_total")
+    /// Waited-for commands passed to the instance that runs their entity (over HTTP).
+    public static let clusterCommandsRouted = Counter(label: "evento_cluster_commands_routed_total")
 
     // Outboxes
     public static let dispatchLag = Gauge(label: "evento_dispatch_lag_events")

@@ -1,5 +1,9 @@
+import CoreMetrics
 import EventoCore
+import EventoHTTP
+import HTTPTypes
 import Hummingbird
+import NIOCore
 import ServiceLifecycle
 
 /// `POST /commands`, `GET /commands/{id}`, `GET /aggregates/{entity}`.
@@ -8,6 +12,8 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
     let maxBodyBytes: Int
     /// Largest answer with the events of a command (`?wait=true`), in bytes.
     let maxResponseBytes: Int
+    /// In a cluster: how a waited-for command is passed to the instance that runs its entity.
+    var http: HTTPClient? = nil
 
     func register(on router: Router<Context>) {
         router.post("/commands") { request, _ in try await self.send(request) }
@@ -24,19 +30,36 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         // Query parameters first: a request that gets a 4xx writes nothing.
         let wait = try request.queryBool("wait", default: false)
         let timeoutMs = try request.queryInt("timeoutMs", default: 30_000, range: 1...300_000)
-        let draft = try SubmissionParser.command(try await request.jsonBody(limit: maxBodyBytes))
+        let body = try await request.jsonBody(limit: maxBodyBytes)
+        var draft = try SubmissionParser.command(body)
         let evento = self.evento
         let traceparent = request.headers[.traceparent]
+        // In a cluster, a command whose client waits runs where its entity lives: passed to that instance
+        // (one HTTP hop) rather than logged here and picked up there. Unreachable: handled here as usual.
+        if wait, let http, let cluster = evento.cluster, request.headers[HTTPField.Name.eventoForwarded] == nil,
+            let owner = cluster.ownerAddress(of: draft.entity)
+        {
+            // The id is fixed before the hop, so that a fallback here is the same command.
+            var forwardedBody = body
+            if draft.id == nil, case .object(var o) = body {
+                let id = Identifiers.uuidV7()
+                o["id"] = .string(id)
+                forwardedBody = .object(o)
+                draft.id = id
+            }
+            if let answer = await forward(forwardedBody, to: owner, timeoutMs: timeoutMs, request: request, http: http) { return answer }
+        }
+        let submitted = draft
         let reply: Evento.CommandReply
         if wait {
             // At shutdown the wait ends at once (the server waits for answers in flight before it exits): the
             // client gets the 202, as at the deadline. Cancelling ends only the wait (`Waiters.wait` returns nil);
             // the command is logged before the 202 either way.
             reply = try await cancelWhenGracefulShutdown {
-                try await evento.submit(draft, wait: .milliseconds(timeoutMs), headerTraceparent: traceparent)
+                try await evento.submit(submitted, wait: .milliseconds(timeoutMs), headerTraceparent: traceparent)
             }
         } else {
-            reply = try await evento.submit(draft, wait: nil, headerTraceparent: traceparent)
+            reply = try await evento.submit(submitted, wait: nil, headerTraceparent: traceparent)
         }
         switch reply {
         case .accepted(let record):
@@ -66,6 +89,29 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         }
     }
 
+    /// Passes a waited-for command to its entity's instance; nil when that instance cannot answer (it is
+    /// down or shutting down), so that the caller handles it here.
+    func forward(_ body: JSONValue, to owner: String, timeoutMs: Int64, request: Request, http: HTTPClient) async -> Response? {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), (HTTPField.Name.eventoForwarded.rawName, "1")]
+        for name in [HTTPField.Name.authorization, .traceparent] {
+            if let value = request.headers[name] { headers.append((name.rawName, value)) }
+        }
+        let url = owner + "/commands?wait=true&timeoutMs=\(timeoutMs)"
+        guard
+            let r = try? await http.execute(
+                HTTPClientRequest(
+                    method: "POST", url: url, headers: headers, body: Array(body.jsonText.utf8), timeout: .milliseconds(timeoutMs) + .seconds(10),
+                    collectHeaders: true, maxResponseBytes: maxResponseBytes + 65_536)),
+            r.status != 502, r.status != 503, r.status != 504
+        else { return nil }
+        EventoMetrics.clusterCommandsRouted.increment()
+        var fields = HTTPFields()
+        for name in ["Content-Type", "Location"] {
+            if let value = r.header(name), let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        return Response(status: HTTPResponse.Status(code: r.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+    }
+
     func aggregate(_ context: Context) async throws -> Response {
         let text = try context.parameters.decoded("entity")
         let entity: EntityId
@@ -82,4 +128,9 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             }
         }
     }
+}
+
+extension HTTPField.Name {
+    /// Marks a request one instance passed to another (which then never passes it on).
+    static let eventoForwarded = HTTPField.Name("Evento-Forwarded")!
 }
