@@ -25,6 +25,14 @@ struct EventsBench: AsyncParsableCommand {
         guard let put = await client.request("PUT", "/schemas/bench", body: Array(Self.schema.utf8)), put.status < 300 else {
             throw CLIError("cannot register the bench schema")
         }
+        // A cluster: the other instances load the schema when the store tells them; wait for that.
+        for base in client.bases.dropFirst() {
+            let one = BenchClient(bases: [base])
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, await one.request("GET", "/schemas/bench")?.status != 200 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         let run = "b" + Identifiers.uuidV7().suffix(12)
         let concurrency = options.concurrency ?? 8
         let acked = Locked<[String]>([])  // first id of each acknowledged batch
