@@ -408,11 +408,11 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     }
 
     public func status() async throws -> Status {
+        // The instances as of the last tick (a read must not count as a heartbeat).
         let leases = try await store.leases()
-        let instances = try await store.heartbeat(instance: instanceId, address: address, ttl: configuration.leaseTTL)
         return state.withLock { s in
             Status(
-                instanceId: instanceId, instances: instances, leases: leases, partitionCount: store.partitionCount,
+                instanceId: instanceId, instances: s.instances, leases: leases, partitionCount: store.partitionCount,
                 owned: s.partitions.keys.sorted(), relays: s.relays.keys.sorted())
         }
     }
