@@ -203,6 +203,18 @@ struct ClusterTests {
         killed.withLock { $0 = true }
         let killedAt = ContinuousClock.now
         await servers[victimIndex].kill()
+        // The documented bound: the survivors hold every partition within the lease time-to-live (2 s here)
+        // plus a tick (0.5 s), give or take a loaded machine.
+        let watcher = servers[(victimIndex + 1) % 3]
+        try await eventually(timeout: .seconds(15), "the survivors hold every partition") {
+            let c = try await watcher.get("/cluster").json
+            let instances = c["instances"]?.arrayValue ?? []
+            let held = instances.reduce(0) { $0 + ($1["partitions"]?.arrayValue?.count ?? 0) }
+            return instances.count == 2 && held == 16
+        }
+        let takeover = ContinuousClock.now - killedAt
+        print("cluster failover: partitions taken \(takeover) after the kill")
+        #expect(takeover < .seconds(6), "the killed instance's partitions moved within the bound (took \(takeover))")
         try await load.value
         let survivor = servers[(victimIndex + 1) % 3]
         // Every acknowledged command finishes on the survivors within the documented bound.
