@@ -163,11 +163,14 @@ public func buildApplication(
         evento: evento, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes, http: cluster == nil ? nil : http
     ).register(on: router)
     DeadLetterRoutes(evento: evento, maxResponseBytes: config.maxResponseBytes).register(on: router)
-    KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes).register(on: router)
+    KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes, cluster: cluster).register(on: router)
     ClusterRoutes(cluster: cluster).register(on: router)
     ConsoleRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
+        // In a cluster, an instance the Kafka relay does not run on reports the stored cursor.
+        let kafkaElsewhere = kafka != nil && (cluster.map { !$0.holds(relay: KafkaService.lease) } ?? false)
+        let storedKafkaCursor = kafkaElsewhere ? try await store.cursor(KafkaRelay.cursorName) : nil
         return JSONResponse.object { o in
             o.field("status", "ok")
             o.field("headPosition", head)
@@ -176,11 +179,13 @@ public func buildApplication(
             o.field("rssBytes", memory.current)
             o.field("peakRssBytes", memory.peak)
             if let kafka {
-                let st = kafka.status
+                var st = kafka.status
+                if kafkaElsewhere { st.cursor = storedKafkaCursor ?? 0 }
                 o.object("kafka") { k in
                     k.field("connected", st.connected)
                     k.field("cursor", st.cursor)
                     k.field("lag", head - st.cursor)
+                    if cluster != nil { k.field("runsHere", !kafkaElsewhere) }
                 }
             }
         }

@@ -362,7 +362,7 @@ enum OpenAPIDocument {
     "/kafka/republish": {
       "post": {"summary": "Publish history again from a position (admin)", "operationId": "kafkaRepublish", "security": [{"adminToken": []}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"fromPosition": {"type": "integer", "minimum": 1}}}}}},
-        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"}, "202": {"description": "Republishing", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"}, "202": {"description": "Republishing", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}}
     },
     "/cluster": {
       "get": {"summary": "The cluster: live instances, the partitions each holds, who runs each relay (mode single on SQLite)", "operationId": "cluster",

@@ -260,8 +260,12 @@ struct ClusterTests {
         #expect(feed.count == eventCount)
         // The Kafka relay resumed on a survivor: the topic holds every event.
         try await eventually(timeout: .seconds(60), "the outbox is published after the failover") {
-            let k = try await survivor.get("/healthz").json
-            return k["kafka"]?["lag"] == 0 || k["kafka"] == nil
+            // Asked of the instance the relay runs on now.
+            for (i, s) in servers.enumerated() where i != victimIndex {
+                let k = try await s.get("/kafka").json
+                if k["runsHere"] == true { return k["lag"] == 0 && k["inFlight"] == 0 }
+            }
+            return false
         }
         let records = try await consumeTopic(broker: broker, server: survivor, count: feed.count)
         let published = Set(records.compactMap { $0["headers"]?["ce_id"]?.stringValue })

@@ -99,6 +99,13 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
         return .elsewhere(partition: p)
     }
 
+    /// The instance that holds a relay's lease (id and address), as the database says now.
+    public func relayHolder(_ name: String) async throws -> (id: String, address: String?)? {
+        let now = Timestamp.now()
+        guard let l = try await store.leases().first(where: { $0.name == name }), let owner = l.owner, l.expiresAt > now else { return nil }
+        return (owner, state.withLock { s in s.instances.first { $0.id == owner }?.address })
+    }
+
     /// Whether this instance holds a relay's lease now.
     public func holds(relay name: String) -> Bool { state.withLock { $0.relays[name] != nil } }
 

@@ -7,16 +7,33 @@ struct KafkaRoutes<Context: RequestContext>: Sendable {
     let relay: KafkaRelay?
     let store: any EventoStorage
     let maxBodyBytes: Int
+    /// In a cluster the relay runs on the instance that holds its lease; the others report the stored cursor.
+    var cluster: ClusterCoordinator? = nil
 
     func register(on router: Router<Context>) {
         router.get("/kafka") { _, _ in
             guard let relay else { throw EventoError(.unavailable, "Kafka is not configured (evento serve --kafka-brokers HOST:PORT)") }
-            let st = relay.status
+            var st = relay.status
             let head = try await store.headPosition()
+            var holder: (id: String, address: String?)?
+            if let cluster, !cluster.holds(relay: KafkaService.lease) {
+                // Not running here: what the relay has stored, and where it runs.
+                holder = try await cluster.relayHolder(KafkaService.lease)
+                st.cursor = try await store.cursor(KafkaRelay.cursorName) ?? 0
+                st.connected = false
+            }
             return JSONResponse.object { o in
                 o.field("topic", relay.configuration.topic)
                 o.field("brokers", relay.configuration.kafka.brokers)
                 o.field("format", relay.configuration.format.rawValue)
+                if let cluster {
+                    let here = holder == nil && cluster.holds(relay: KafkaService.lease)
+                    o.field("runsHere", here)
+                    if let holder {
+                        o.field("runsOn", holder.id)
+                        o.field("runsOnAddress", holder.address)
+                    }
+                }
                 o.field("connected", st.connected)
                 o.field("cursor", st.cursor)
                 o.field("headPosition", head)
@@ -36,6 +53,12 @@ struct KafkaRoutes<Context: RequestContext>: Sendable {
             let from = try r.int("fromPosition") ?? 1
             try r.rejectUnknownFields()
             guard from >= 1 else { throw EventoError.invalid("fromPosition", "expected a position ≥ 1, got \(from)") }
+            if let cluster, !cluster.holds(relay: KafkaService.lease) {
+                let holder = try await cluster.relayHolder(KafkaService.lease)
+                throw EventoError(
+                    .conflict,
+                    "the Kafka relay runs on instance \(holder?.id ?? "none yet")\(holder?.address.map { " (\($0))" } ?? ""); send the request there")
+            }
             relay.republish(from: from)
             return JSONResponse.object(.accepted) { o in o.field("fromPosition", from) }
         }
