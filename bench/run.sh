@@ -16,25 +16,7 @@ work=$(mktemp -d /tmp/evento-bench.XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-serve() { # PORT DIR
-  $evento serve --port "$1" --data-dir "$work/$2" --log-level warning >"$work/$2.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.1; done
-  echo "server on $1 did not start" >&2; exit 1
-}
-
-run() { # NAME ARGS...
-  local name=$1; shift
-  echo "== $name"
-  $evento bench "$@" --json 2>/dev/null | tee "bench/results/$name.json" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-print("  %.0f %s/s  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms  errors %d  verified %s  peak RSS %.0f MB"
-      % (r["throughputPerSecond"], r["unit"], r["p50Ms"], r["p90Ms"], r["p99Ms"], r["maxMs"], r["errors"], r["verified"],
-         r.get("serverPeakRssBytes", 0) / 1048576))
-for k, v in r.get("limits", {}).items():
-    print("  limit %s: %.0f/s (Evento at %.0f%%)" % (k, v, 100 * r["ratios"][k]))'
-}
+source bench/lib.sh
 
 half() { python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["throughputPerSecond"] / 2 / float(sys.argv[2]))))' "$1" "$2"; }
 

@@ -30,14 +30,7 @@ extension PostgresStore: ConsoleQueries {
     /// Pending and dead commands come through their partial indexes; the other statuses walk the log
     /// backwards from `beforeSeq` until the page is full.
     public func commands(_ filter: CommandFilter, beforeSeq: Int64?, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)] {
-        let condition: String
-        switch filter {
-        case .pending: condition = "status = 'pending'"
-        case .scheduled: condition = "status = 'pending' AND attempts > 0"
-        case .succeeded: condition = "status = 'succeeded'"
-        case .failed: condition = "status = 'failed'"
-        case .dead: condition = "status = 'dead'"
-        }
+        let condition = filter.sqlCondition
         var b = PostgresBindings()
         b.append(beforeSeq ?? Int64.max)
         b.append(limit)

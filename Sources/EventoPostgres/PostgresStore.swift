@@ -214,33 +214,13 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
                     """, logger: logger)
                 let head = try await c.query("SELECT head FROM evento_feed WHERE id = 1", logger: logger).collect()[0].decode(Int64.self)
                 try await c.query("COMMIT", logger: logger)
-                guard let key = hexBytes(keyText), key.count >= 16 else { throw EventoError(.internal, "the stored id key is malformed") }
+                guard let key = Identifiers.bytes(hex: keyText), key.count >= 16 else { throw EventoError(.internal, "the stored id key is malformed") }
                 return (key, parts, head)
             } catch {
                 _ = try? await c.query("ROLLBACK", logger: logger)
                 throw error
             }
         }
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        var i = 0
-        while i < digits.count {
-            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
     }
 
     // MARK: Reads

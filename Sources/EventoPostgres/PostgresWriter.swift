@@ -102,30 +102,22 @@ final class PostgresWriter: Sendable {
 
     @discardableResult
     func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
-        let result = Mutex<T?>(nil)
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let job = Job(
-                work: .custom { tx in
-                    let value = try await body(tx)
-                    result.withLock { $0 = value }
-                },
-                finish: { error in
-                    if let error { c.resume(throwing: error) } else { c.resume() }
-                })
-            enqueue(job, c)
-        }
-        return result.withLock { $0.take()! }
+        try await queued { deliver in .custom { tx in deliver(try await body(tx)) } }
     }
 
     /// A hot write (append, submit, complete), decided and written with the group's others as a set.
     func perform(_ write: FastWrite) async throws -> FastWrite.Result {
-        let result = Mutex<FastWrite.Result?>(nil)
+        try await queued { deliver in .fast(write, deliver) }
+    }
+
+    /// Queues the work `make` builds around a delivery of its result, and waits for the group's answer.
+    private func queued<T: Sendable>(_ make: (_ deliver: @escaping @Sendable (T) -> Void) -> Job.Work) async throws -> T {
+        let result = Mutex<T?>(nil)
+        let work = make { value in result.withLock { $0 = value } }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let job = Job(
-                work: .fast(write) { value in result.withLock { $0 = value } },
-                finish: { error in
-                    if let error { c.resume(throwing: error) } else { c.resume() }
-                })
+            let job = Job(work: work) { error in
+                if let error { c.resume(throwing: error) } else { c.resume() }
+            }
             enqueue(job, c)
         }
         return result.withLock { $0.take()! }

@@ -168,9 +168,8 @@ public func buildApplication(
     ConsoleRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
-        // In a cluster, an instance the Kafka relay does not run on reports the stored cursor.
-        let kafkaElsewhere = kafka != nil && (cluster.map { !$0.holds(relay: KafkaService.lease) } ?? false)
-        let storedKafkaCursor = kafkaElsewhere ? try await store.cursor(KafkaRelay.cursorName) : nil
+        var kafkaStatus: (KafkaRelay.Status, Bool?)?
+        if let kafka { kafkaStatus = try await KafkaRoutes<EventoRequestContext>.status(of: kafka, cluster: cluster, store: store) }
         return JSONResponse.object { o in
             o.field("status", "ok")
             o.field("headPosition", head)
@@ -178,14 +177,12 @@ public func buildApplication(
             let memory = EventoPrometheus.processMemory()
             o.field("rssBytes", memory.current)
             o.field("peakRssBytes", memory.peak)
-            if let kafka {
-                var st = kafka.status
-                if kafkaElsewhere { st.cursor = storedKafkaCursor ?? 0 }
+            if let (st, runsHere) = kafkaStatus {
                 o.object("kafka") { k in
                     k.field("connected", st.connected)
                     k.field("cursor", st.cursor)
                     k.field("lag", head - st.cursor)
-                    if cluster != nil { k.field("runsHere", !kafkaElsewhere) }
+                    if let runsHere { k.field("runsHere", runsHere) }
                 }
             }
         }

@@ -62,8 +62,6 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     let store: any ClusterStore
     let logger: Logger
     private let state = Mutex(State())
-    /// Set once the processor exists (it needs this coordinator as its placement).
-    private let processorBox = Mutex<CommandProcessor?>(nil)
     /// Wakes the loop early (a notification asked for a scan, or shutdown).
     private let wake = CommitSignal()
     /// The number of the last scan finished.
@@ -109,8 +107,6 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
     /// Whether this instance holds a relay's lease now.
     public func holds(relay name: String) -> Bool { state.withLock { $0.relays[name] != nil } }
 
-    public func ownedPartitions() -> [Int] { state.withLock { $0.partitions.keys.sorted() } }
-
     /// The address of the live instance that holds the entity's partition, when it is another instance
     /// (as of the last tick); nil when this instance holds it or nobody does.
     public func ownerAddress(of entity: EntityId) -> String? {
@@ -128,7 +124,6 @@ public final class ClusterCoordinator: CommandPlacement, Sendable {
 
     /// Runs until `leave()` (or cancellation): the lease loop and the notification handler.
     public func run(processor: CommandProcessor) async {
-        processorBox.withLock { $0 = processor }
         defer { loopEnded.advance(to: 1) }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.handleNotifications(processor) }

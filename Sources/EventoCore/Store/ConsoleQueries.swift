@@ -22,3 +22,16 @@ public enum CommandFilter: String, Sendable, CaseIterable {
     case failed
     case dead
 }
+
+extension CommandFilter {
+    /// The filter as a condition on the `status` and `attempts` columns of the SQL stores' command tables.
+    public var sqlCondition: String {
+        switch self {
+        case .pending: "status = 'pending'"
+        case .scheduled: "status = 'pending' AND attempts > 0"
+        case .succeeded: "status = 'succeeded'"
+        case .failed: "status = 'failed'"
+        case .dead: "status = 'dead'"
+        }
+    }
+}

@@ -10,25 +10,29 @@ struct KafkaRoutes<Context: RequestContext>: Sendable {
     /// In a cluster the relay runs on the instance that holds its lease; the others report the stored cursor.
     var cluster: ClusterCoordinator? = nil
 
+    /// The relay's state as this instance knows it, and whether it runs here (nil: not a cluster). In a
+    /// cluster, an instance the relay does not run on reports the stored cursor.
+    static func status(of relay: KafkaRelay, cluster: ClusterCoordinator?, store: any EventoStorage) async throws -> (KafkaRelay.Status, Bool?) {
+        var st = relay.status
+        guard let cluster else { return (st, nil) }
+        guard !cluster.holds(relay: KafkaService.lease) else { return (st, true) }
+        st.cursor = try await store.cursor(KafkaRelay.cursorName) ?? 0
+        st.connected = false
+        return (st, false)
+    }
+
     func register(on router: Router<Context>) {
         router.get("/kafka") { _, _ in
             guard let relay else { throw EventoError(.unavailable, "Kafka is not configured (evento serve --kafka-brokers HOST:PORT)") }
-            var st = relay.status
+            let (st, runsHere) = try await Self.status(of: relay, cluster: cluster, store: store)
             let head = try await store.headPosition()
-            var holder: (id: String, address: String?)?
-            if let cluster, !cluster.holds(relay: KafkaService.lease) {
-                // Not running here: what the relay has stored, and where it runs.
-                holder = try await cluster.relayHolder(KafkaService.lease)
-                st.cursor = try await store.cursor(KafkaRelay.cursorName) ?? 0
-                st.connected = false
-            }
+            let holder = runsHere == false ? try await cluster?.relayHolder(KafkaService.lease) : nil
             return JSONResponse.object { o in
                 o.field("topic", relay.configuration.topic)
                 o.field("brokers", relay.configuration.kafka.brokers)
                 o.field("format", relay.configuration.format.rawValue)
-                if let cluster {
-                    let here = holder == nil && cluster.holds(relay: KafkaService.lease)
-                    o.field("runsHere", here)
+                if let runsHere {
+                    o.field("runsHere", runsHere)
                     if let holder {
                         o.field("runsOn", holder.id)
                         o.field("runsOnAddress", holder.address)

@@ -77,7 +77,7 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
     static func idKey(_ c: SQLiteConnection) throws -> [UInt8] {
         let read = try c.statement("SELECT value FROM meta WHERE key = 'id_key'")
         defer { read.reset() }
-        if try read.step(), let key = hexBytes(read.string(0)), key.count >= 16 { return key }
+        if try read.step(), let key = Identifiers.bytes(hex: read.string(0)), key.count >= 16 { return key }
         read.reset()
         let key = IdDerivation.newKey()
         let insert = try c.statement("INSERT INTO meta(key, value) VALUES('id_key', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
@@ -85,27 +85,6 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
         try insert.step()
         insert.reset()
         return key
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(digits.count / 2)
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            default: nil
-            }
-        }
-        var i = 0
-        while i < digits.count {
-            guard let hi = nibble(digits[i]), let lo = nibble(digits[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
     }
 
     /// Group-commit figures: transactions and the writes they carried.
