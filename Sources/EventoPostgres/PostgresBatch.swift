@@ -334,16 +334,18 @@ extension PostgresWriter {
         b.append(finish?.notify.commands ?? "")
         b.append(finish?.notify.finished ?? [])
         b.append(finish.map { _ in [channels.events, channels.commands, channels.finished] } ?? ["", "", ""])
+        // $42: the new commands' durable timers (-1: none).
+        b.append(cs.map { $0.notBefore?.millisecondsSinceEpoch ?? -1 })
         let rows = try await tx.query(
             PostgresQuery(
                 unsafeSQL: """
                     WITH nc AS (
                       INSERT INTO commands(id, entity, partition, type, payload, causation_id, causation_kind, correlation_id, traceparent,
-                          status, attempts, result_event_ids, created_at, updated_at)
-                      SELECT i, e, p, t, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), st, a, r, ca, ua
+                          status, attempts, result_event_ids, created_at, updated_at, not_before)
+                      SELECT i, e, p, t, pl, NULLIF(c, ''), ck, co, NULLIF(tp, ''), st, a, r, ca, ua, NULLIF(nb, -1)
                       FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                          $9::text[], $10::text[], $11::int8[], $12::text[], $13::int8[], $14::int8[])
-                          WITH ORDINALITY AS u(i, e, p, t, pl, c, ck, co, tp, st, a, r, ca, ua, n)
+                          $9::text[], $10::text[], $11::int8[], $12::text[], $13::int8[], $14::int8[], $42::int8[])
+                          WITH ORDINALITY AS u(i, e, p, t, pl, c, ck, co, tp, st, a, r, ca, ua, nb, n)
                       ORDER BY n
                       RETURNING id, seq),
                     uc AS (

@@ -6,7 +6,7 @@ enum PostgresRows {
     static let eventColumns =
         "position, id, entity, sequence, type, time, payload, causation_id, causation_kind, correlation_id, traceparent, schema_id"
     static let commandColumns =
-        "id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent, status, attempts, last_error, result_event_ids, created_at, updated_at"
+        "id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent, status, attempts, last_error, result_event_ids, created_at, updated_at, not_before"
 
     static func event(_ row: PostgresRow, offset o: Int = 0) throws -> EventEnvelope {
         let r = row.makeRandomAccess()
@@ -30,7 +30,8 @@ enum PostgresRows {
             traceparent: try r[o + 7].decode(String?.self), status: CommandStatus(rawValue: try r[o + 8].decode(String.self)) ?? .pending,
             attempts: try r[o + 9].decode(Int.self), lastError: try r[o + 10].decode(String?.self), resultEventIds: ids,
             createdAt: Timestamp(millisecondsSinceEpoch: try r[o + 12].decode(Int64.self)),
-            updatedAt: Timestamp(millisecondsSinceEpoch: try r[o + 13].decode(Int64.self)))
+            updatedAt: Timestamp(millisecondsSinceEpoch: try r[o + 13].decode(Int64.self)),
+            notBefore: try r[o + 14].decode(Int64?.self).map(Timestamp.init(millisecondsSinceEpoch:)))
     }
 
     /// An event from a `json_build_array` of `eventColumns`.
@@ -57,7 +58,8 @@ enum PostgresRows {
             id: id, entity: EntityId(stored: entity), type: type, payload: RawJSON(trusted: payload), causationId: r[4].stringValue,
             causationKind: CausationKind(rawValue: kind) ?? .external, correlationId: correlation, traceparent: r[7].stringValue,
             status: CommandStatus(rawValue: status) ?? .pending, attempts: Int(attempts), lastError: r[10].stringValue,
-            resultEventIds: resultIds, createdAt: Timestamp(millisecondsSinceEpoch: created), updatedAt: Timestamp(millisecondsSinceEpoch: updated))
+            resultEventIds: resultIds, createdAt: Timestamp(millisecondsSinceEpoch: created), updatedAt: Timestamp(millisecondsSinceEpoch: updated),
+            notBefore: r.count > 14 ? r[14].intValue.map(Timestamp.init(millisecondsSinceEpoch:)) : nil)
     }
 
     static func resultIds(_ ids: [String]) -> String {

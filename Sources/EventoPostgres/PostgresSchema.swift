@@ -88,6 +88,11 @@ enum PostgresSchema {
                 name text PRIMARY KEY, owner text, token bigint NOT NULL DEFAULT 0,
                 expires_at timestamptz NOT NULL DEFAULT '-infinity')
             """,
-        ]
+        ],
+        // Durable timers: a command's `notBefore` (ms since the epoch; NULL: at once).
+        [
+            "ALTER TABLE commands ADD COLUMN not_before bigint",
+            "CREATE INDEX commands_scheduled ON commands(not_before) WHERE status = 'pending' AND not_before IS NOT NULL",
+        ],
     ]
 }

@@ -30,7 +30,7 @@ extension PostgresStore: ConsoleQueries {
     /// Pending and dead commands come through their partial indexes; the other statuses walk the log
     /// backwards from `beforeSeq` until the page is full.
     public func commands(_ filter: CommandFilter, beforeSeq: Int64?, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)] {
-        let condition = filter.sqlCondition
+        let condition = filter.sqlCondition()
         var b = PostgresBindings()
         b.append(beforeSeq ?? Int64.max)
         b.append(limit)

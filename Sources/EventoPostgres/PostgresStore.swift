@@ -410,10 +410,11 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         b.append(PostgresRows.resultIds(r.resultEventIds))
         b.append(r.createdAt.millisecondsSinceEpoch)
         b.append(r.updatedAt.millisecondsSinceEpoch)
+        b.append(r.notBefore?.millisecondsSinceEpoch)
         let sql = """
             INSERT INTO commands(id, entity, partition, type, payload, causation_id, causation_kind, correlation_id, traceparent,
-                status, attempts, last_error, result_event_ids, created_at, updated_at)
-            VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                status, attempts, last_error, result_event_ids, created_at, updated_at, not_before)
+            VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
             """ + (ifAbsent ? " ON CONFLICT (id) DO NOTHING" : "") + " RETURNING seq"
         let rows = try await tx.query(PostgresQuery(unsafeSQL: sql, binds: b))
         guard let row = rows.first else { return nil }

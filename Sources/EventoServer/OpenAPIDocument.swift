@@ -190,7 +190,7 @@ enum OpenAPIDocument {
         "summary": "Commands by status, newest first (the console's listing); page with nextBeforeSeq",
         "operationId": "listCommands",
         "parameters": [
-          {"name": "status", "in": "query", "required": true, "description": "scheduled: pending with at least one failed attempt (a retry is due). On PostgreSQL only pending and dead.", "schema": {"type": "string", "enum": ["pending", "scheduled", "succeeded", "failed", "dead"]}},
+          {"name": "status", "in": "query", "required": true, "description": "scheduled: pending with a durable timer not due yet (notBefore); retrying: pending after at least one failed attempt.", "schema": {"type": "string", "enum": ["pending", "scheduled", "retrying", "succeeded", "failed", "dead"]}},
           {"name": "beforeSeq", "in": "query", "description": "Only commands accepted before this place in the log (the previous page's nextBeforeSeq)", "schema": {"type": "integer", "minimum": 1}},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
         ],

@@ -24,12 +24,17 @@ import Testing
         defer { opened.close() }
         let store = opened.store
         let queries = try #require(store as? any ConsoleQueries)
-        let submitted = try await store.submit((1...5).map { try commandDraft("c\($0)", entity: "account:\($0)") })
+        var drafts = try (1...5).map { try commandDraft("c\($0)", entity: "account:\($0)") }
+        drafts[3].notBefore = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 3_600_000)
+        let submitted = try await store.submit(drafts)
+        #expect(submitted[3].record.notBefore == drafts[3].notBefore)
         _ = try await store.recordFailure(submitted[1].record, status: .dead, attempts: 3, error: "boom")
         _ = try await store.recordFailure(submitted[2].record, status: .pending, attempts: 1, error: "retry")
         let pending = try await queries.commands(.pending, beforeSeq: nil, limit: 10).map(\.record.id)
         #expect(pending == ["c5", "c4", "c3", "c1"])
-        #expect(try await queries.commands(.scheduled, beforeSeq: nil, limit: 10).map(\.record.id) == ["c3"])
+        #expect(try await queries.commands(.scheduled, beforeSeq: nil, limit: 10).map(\.record.id) == ["c4"])
+        #expect(try await queries.commands(.retrying, beforeSeq: nil, limit: 10).map(\.record.id) == ["c3"])
+        #expect(try await store.command(id: "c4")?.notBefore == drafts[3].notBefore)
         #expect(try await queries.commands(.dead, beforeSeq: nil, limit: 10).map(\.record.id) == ["c2"])
         let firstPage = try await queries.commands(.pending, beforeSeq: nil, limit: 2)
         #expect(firstPage.map(\.record.id) == ["c5", "c4"])

@@ -95,7 +95,10 @@ public final class Evento: Sendable {
         let cause = try await CauseResolver(store: store).resolve(draft.cause, ownId: id, headerTraceparent: headerTraceparent)
         let command = NewCommand(
             id: id, entity: draft.entity, type: draft.type, payload: payload, causationId: cause.causationId,
-            causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent)
+            causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent,
+            notBefore: draft.notBefore)
+        // A scheduled command is logged first (it must survive a restart while it waits), then waited for.
+        if draft.notBefore != nil, let wait { return try await submitLogged(command, wait: wait) }
         guard let wait else {
             let submitted = try await store.submit([command])[0]
             if submitted.isNew {
@@ -137,10 +140,16 @@ public final class Evento: Sendable {
     /// A command another instance runs: logged here (its owner learns of it from the log), then waited for
     /// until the log says it finished (the owner's commit announces it).
     private func submitElsewhere(_ command: NewCommand, wait: Duration) async throws -> CommandReply {
+        EventoMetrics.clusterCommandsForwarded.increment()
+        return try await submitLogged(command, wait: wait)
+    }
+
+    /// Logs a command, queues it when it runs here, then waits for the log to say it finished.
+    private func submitLogged(_ command: NewCommand, wait: Duration) async throws -> CommandReply {
         let submitted = try await store.submit([command])[0]
         if submitted.isNew {
             EventoMetrics.commandsAccepted.increment()
-            EventoMetrics.clusterCommandsForwarded.increment()
+            if cluster == nil { processor.submit([submitted.record]) }
         }
         if submitted.record.status.isFinal { return try await reply(submitted.record) }
         let store = self.store

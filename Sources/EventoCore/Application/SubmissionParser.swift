@@ -36,13 +36,16 @@ public struct CommandDraft: Sendable {
     public var type: String
     public var payload: JSONValue
     public var cause: ClientCause
+    /// When it is due (`notBefore`, or `delayMs` after it was read); nil: at once.
+    public var notBefore: Timestamp?
 
-    public init(id: String?, entity: EntityId, type: String, payload: JSONValue, cause: ClientCause = ClientCause()) {
+    public init(id: String?, entity: EntityId, type: String, payload: JSONValue, cause: ClientCause = ClientCause(), notBefore: Timestamp? = nil) {
         self.id = id
         self.entity = entity
         self.type = type
         self.payload = payload
         self.cause = cause
+        self.notBefore = notBefore
     }
 }
 
@@ -60,8 +63,34 @@ public enum SubmissionParser {
         let payload = try r.require("payload")
         guard case .object = payload else { throw EventoError.invalid(r.path("payload"), "expected object, got \(payload.typeName)") }
         let cause = try self.cause(&r, path: "")
+        let notBefore = try schedule(&r)
         try r.rejectUnknownFields()
-        return CommandDraft(id: id, entity: entity, type: type, payload: payload, cause: cause)
+        return CommandDraft(id: id, entity: entity, type: type, payload: payload, cause: cause, notBefore: notBefore)
+    }
+
+    /// Longest delay a command may be scheduled with (about ten years).
+    public static let maxDelayMs: Int64 = 10 * 366 * 86_400_000
+
+    /// A command's durable timer: `notBefore` (RFC 3339) or `delayMs` (from now), not both; nil when neither.
+    public static func schedule(_ r: inout FieldReader, now: Timestamp = .now()) throws(EventoError) -> Timestamp? {
+        let text = try r.string("notBefore")
+        let delay = try r.int("delayMs")
+        switch (text, delay) {
+        case (nil, nil):
+            return nil
+        case (.some, .some):
+            throw EventoError.invalid(r.path("delayMs"), "give notBefore or delayMs, not both")
+        case (let text?, nil):
+            guard let t = Timestamp(rfc3339: text) else {
+                throw EventoError.invalid(r.path("notBefore"), "expected an RFC 3339 time such as 2026-11-28T04:12:25.123Z, got \"\(text)\"")
+            }
+            return t > now ? t : nil
+        case (nil, let ms?):
+            guard ms >= 0, ms <= maxDelayMs else {
+                throw EventoError.invalid(r.path("delayMs"), "expected milliseconds from 0 to \(maxDelayMs), got \(ms)")
+            }
+            return ms == 0 ? nil : Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + ms)
+        }
     }
 
     /// Parses `{…event…}` or `{"events": [ … ]}`.

@@ -44,6 +44,8 @@ public enum FunctionProtocol {
         public var type: String
         /// As parsed from the reply; printed once, by validation.
         public var payload: JSONValue
+        /// Its durable timer (`notBefore` / `delayMs`), nil to run at once.
+        public var notBefore: Timestamp? = nil
     }
 
     /// What a handler answered: its events, and the state after them when it was asked to fold.
@@ -200,8 +202,9 @@ public enum FunctionProtocol {
                 guard case .object = payload else {
                     throw EventoError.invalid(c.path("payload"), "expected object, got \(payload.typeName)")
                 }
+                let notBefore = try SubmissionParser.schedule(&c)
                 try c.rejectUnknownFields()
-                out.append(ReturnedCommand(entity: entity, type: type, payload: payload))
+                out.append(ReturnedCommand(entity: entity, type: type, payload: payload, notBefore: notBefore))
             }
             return out
         } catch { throw invalid(function, error) }

@@ -28,12 +28,14 @@ public struct CommandRecord: Sendable, Hashable {
     public var resultEventIds: [String]
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
+    /// A durable timer: the command does not run before this instant (it is `scheduled` until then).
+    public var notBefore: Timestamp?
 
     public init(
         id: String, entity: EntityId, type: String, payload: RawJSON, causationId: String?,
         causationKind: CausationKind, correlationId: String, traceparent: String?, status: CommandStatus = .pending,
         attempts: Int = 0, lastError: String? = nil, resultEventIds: [String] = [], createdAt: Timestamp,
-        updatedAt: Timestamp
+        updatedAt: Timestamp, notBefore: Timestamp? = nil
     ) {
         self.id = id
         self.entity = entity
@@ -49,7 +51,16 @@ public struct CommandRecord: Sendable, Hashable {
         self.resultEventIds = resultEventIds
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.notBefore = notBefore
     }
+
+    /// Pending and not due yet (at `now`).
+    public func isScheduled(at now: Timestamp = .now()) -> Bool {
+        status == .pending && notBefore.map { $0 > now } == true
+    }
+
+    /// The status clients see: `scheduled` for a pending command that is not due yet.
+    public var shownStatus: String { isScheduled() ? "scheduled" : status.rawValue }
 
     public func writeMembers(to o: inout ObjectWriter) {
         o.field("id", id)
@@ -60,12 +71,13 @@ public struct CommandRecord: Sendable, Hashable {
         o.field("causationKind", causationKind.rawValue)
         o.field("correlationId", correlationId)
         o.field("traceparent", traceparent)
-        o.field("status", status.rawValue)
+        o.field("status", shownStatus)
         o.field("attempts", attempts)
         o.field("lastError", lastError)
         o.array("resultEventIds", resultEventIds) { $0.string($1) }
         o.field("createdAt", createdAt.description)
         o.field("updatedAt", updatedAt.description)
+        if let notBefore { o.field("notBefore", notBefore.description) }
     }
 }
 

@@ -1,5 +1,6 @@
 import CoreMetrics
 import DequeModule
+import HeapModule
 import Logging
 import Synchronization
 
@@ -71,6 +72,18 @@ public final class CommandProcessor: Sendable {
     private enum Work {
         case lane(String)
         case wake(String, after: Duration)
+        /// The earliest durable timer is due after this long.
+        case timer(after: Duration)
+    }
+
+    /// A command waiting for its `notBefore` (a durable timer). It waits outside its entity's lane, so the
+    /// entity's other commands run meanwhile; when due it joins the lane's end.
+    struct Timer: Comparable {
+        var due: Int64
+        var order: Int
+        var queued: LaneScheduler.Queued
+        static func < (a: Timer, b: Timer) -> Bool { (a.due, a.order) < (b.due, b.order) }
+        static func == (a: Timer, b: Timer) -> Bool { a.due == b.due && a.order == b.order }
     }
 
     private struct State {
@@ -90,6 +103,11 @@ public final class CommandProcessor: Sendable {
         var recentlyFinishedOrder: Deque<String> = []
         /// Handlers whose replies to `"fold": true` came without a state: they get separate aggregator calls.
         var noFold: Set<String> = []
+        /// Scheduled commands (by due time), their ids, and the due time the timer task sleeps until.
+        var timers = Heap<Timer>()
+        var timerIds: Set<String> = []
+        var timerOrder = 0
+        var armedAt: Int64?
     }
 
     private let state: Mutex<State>
@@ -133,6 +151,11 @@ public final class CommandProcessor: Sendable {
                     group.addTask {
                         do { try await Task.sleep(for: delay) } catch { return }
                         self.due(entity)
+                    }
+                case .timer(let delay):
+                    group.addTask {
+                        do { try await Task.sleep(for: delay) } catch { return }
+                        self.fireTimers()
                     }
                 }
             }
@@ -301,15 +324,62 @@ public final class CommandProcessor: Sendable {
     }
 
     private func enqueue(_ queued: [LaneScheduler.Queued]) {
-        let (backlog, work) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?) in
+        let now = Timestamp.now()
+        let (backlog, work, timer) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?, Duration?) in
             // A logged command whose id is queued as another, unlogged one joins the lane when that one is
             // refused at its completion (see `process`).
-            for q in queued where !q.record.status.isFinal { _ = s.scheduler.enqueue(q.record, isLogged: q.isLogged) }
-            return (s.scheduler.backlog, s.work)
+            var timer: Duration?
+            for q in queued where !q.record.status.isFinal {
+                if let due = q.record.notBefore, due > now {
+                    timer = schedule(q, due: due, now: now, &s) ?? timer
+                } else {
+                    _ = s.scheduler.enqueue(q.record, isLogged: q.isLogged)
+                }
+            }
+            return (s.scheduler.backlog, s.work, timer)
         }
+        if let timer { work?.yield(.timer(after: timer)) }
         start(work)
         EventoMetrics.commandBacklog.record(backlog)
     }
+
+    /// Holds a command until `due`. Returns the delay to arm the timer task with when this is now the
+    /// earliest timer.
+    private func schedule(_ q: LaneScheduler.Queued, due: Timestamp, now: Timestamp, _ s: inout State) -> Duration? {
+        guard s.timerIds.insert(q.record.id).inserted else { return nil }
+        s.timerOrder += 1
+        s.timers.insert(Timer(due: due.millisecondsSinceEpoch, order: s.timerOrder, queued: q))
+        EventoMetrics.commandsScheduled.record(s.timers.count)
+        if let armed = s.armedAt, armed <= due.millisecondsSinceEpoch { return nil }
+        s.armedAt = due.millisecondsSinceEpoch
+        return .milliseconds(due.millisecondsSinceEpoch - now.millisecondsSinceEpoch)
+    }
+
+    /// Moves the commands that are due to their lanes (in due order) and re-arms the timer for the next.
+    private func fireTimers() {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let (due, next, work) = state.withLock { s -> ([LaneScheduler.Queued], Duration?, AsyncStream<Work>.Continuation?) in
+            var due: [LaneScheduler.Queued] = []
+            while let first = s.timers.min, first.due <= now {
+                let t = s.timers.removeMin()
+                s.timerIds.remove(t.queued.record.id)
+                due.append(t.queued)
+            }
+            EventoMetrics.commandsScheduled.record(s.timers.count)
+            s.armedAt = nil
+            guard let first = s.timers.min else { return (due, nil, s.work) }
+            s.armedAt = first.due
+            return (due, .milliseconds(first.due - now), s.work)
+        }
+        if let next { work?.yield(.timer(after: next)) }
+        guard !due.isEmpty else { return }
+        var ready = due
+        for i in ready.indices { ready[i].record.notBefore = nil }
+        submit(ready)
+    }
+
+    /// Commands waiting for their time (durable timers held here).
+    public var scheduled: Int { state.withLock { $0.timers.count } }
 
     /// Starts the lanes that may run now.
     private func start(_ work: AsyncStream<Work>.Continuation?) {

@@ -198,7 +198,8 @@ public final class DispatchRelay: Sendable {
             }
             return NewCommand(
                 id: ids.commandId(event: event.id, dispatcher: dispatcher.name, index: i), entity: c.entity, type: c.type, payload: payload,
-                causationId: event.id, causationKind: .event, correlationId: event.correlationId, traceparent: traceparent)
+                causationId: event.id, causationKind: .event, correlationId: event.correlationId, traceparent: traceparent,
+                notBefore: c.notBefore)
         }
     }
 

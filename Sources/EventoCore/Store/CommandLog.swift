@@ -8,10 +8,12 @@ public struct NewCommand: Sendable, Hashable {
     public var causationKind: CausationKind
     public var correlationId: String
     public var traceparent: String?
+    /// Not to run before this instant (a durable timer).
+    public var notBefore: Timestamp?
 
     public init(
         id: String, entity: EntityId, type: String, payload: RawJSON, causationId: String?, causationKind: CausationKind,
-        correlationId: String, traceparent: String?
+        correlationId: String, traceparent: String?, notBefore: Timestamp? = nil
     ) {
         self.id = id
         self.entity = entity
@@ -21,6 +23,7 @@ public struct NewCommand: Sendable, Hashable {
         self.causationKind = causationKind
         self.correlationId = correlationId
         self.traceparent = traceparent
+        self.notBefore = notBefore
     }
 }
 
@@ -29,14 +32,14 @@ extension NewCommand {
     public init(_ r: CommandRecord) {
         self.init(
             id: r.id, entity: r.entity, type: r.type, payload: r.payload, causationId: r.causationId, causationKind: r.causationKind,
-            correlationId: r.correlationId, traceparent: r.traceparent)
+            correlationId: r.correlationId, traceparent: r.traceparent, notBefore: r.notBefore)
     }
 
     /// The command as the log holds it once accepted.
     public func record(at time: Timestamp) -> CommandRecord {
         CommandRecord(
             id: id, entity: entity, type: type, payload: payload, causationId: causationId, causationKind: causationKind,
-            correlationId: correlationId, traceparent: traceparent, createdAt: time, updatedAt: time)
+            correlationId: correlationId, traceparent: traceparent, createdAt: time, updatedAt: time, notBefore: notBefore)
     }
 }
 

@@ -14,21 +14,25 @@ public protocol ConsoleQueries: Sendable {
 
 /// Which commands a listing shows.
 public enum CommandFilter: String, Sendable, CaseIterable {
-    /// Pending: accepted and not finished (waiting for its first attempt or for a retry).
+    /// Pending: accepted and not finished (waiting for its first attempt, its time, or a retry).
     case pending
-    /// Pending after at least one failed attempt: a retry is scheduled.
+    /// Pending with a durable timer that is not due yet (`notBefore` in the future).
     case scheduled
+    /// Pending after at least one failed attempt: a retry is due.
+    case retrying
     case succeeded
     case failed
     case dead
 }
 
 extension CommandFilter {
-    /// The filter as a condition on the `status` and `attempts` columns of the SQL stores' command tables.
-    public var sqlCondition: String {
+    /// The filter as a condition on the `status`, `attempts` and `not_before` columns of the SQL stores'
+    /// command tables, at `now`.
+    public func sqlCondition(now: Timestamp = .now()) -> String {
         switch self {
         case .pending: "status = 'pending'"
-        case .scheduled: "status = 'pending' AND attempts > 0"
+        case .scheduled: "status = 'pending' AND not_before > \(now.millisecondsSinceEpoch)"
+        case .retrying: "status = 'pending' AND attempts > 0"
         case .succeeded: "status = 'succeeded'"
         case .failed: "status = 'failed'"
         case .dead: "status = 'dead'"

@@ -20,6 +20,8 @@ public enum EventoMetrics {
     private static let retried = Counter(label: "evento_commands_total", dimensions: [("status", "retried")])
     public static let commandConflicts = Counter(label: "evento_command_conflicts_total")
     public static let commandBacklog = Gauge(label: "evento_command_backlog")
+    /// Commands held by a durable timer (`notBefore` in the future) on this instance.
+    public static let commandsScheduled = Gauge(label: "evento_commands_scheduled")
 
     // Store
     /// Writes per group-commit transaction.

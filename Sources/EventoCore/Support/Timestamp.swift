@@ -57,3 +57,70 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+extension Timestamp {
+    /// Parses RFC 3339 (`2026-11-28T04:12:25Z`, `…25.123Z`, `…25+02:00`; `t`/`z` accepted, a space is not).
+    /// Fractions finer than a millisecond round up, so a "not before" never comes early. Nil when malformed
+    /// or out of range (years 0001–9999).
+    public init?(rfc3339 text: String) {
+        let b = Array(text.utf8)
+        var i = 0
+        func digits(_ n: Int) -> Int64? {
+            guard i + n <= b.count else { return nil }
+            var v: Int64 = 0
+            for k in i..<(i + n) {
+                guard b[k] >= 48, b[k] <= 57 else { return nil }
+                v = v * 10 + Int64(b[k] - 48)
+            }
+            i += n
+            return v
+        }
+        func expect(_ c: UInt8...) -> Bool {
+            guard i < b.count, c.contains(b[i]) else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), expect(45), let month = digits(2), expect(45), let day = digits(2), expect(84, 116),
+            let hour = digits(2), expect(58), let minute = digits(2), expect(58), let second = digits(2)
+        else { return nil }
+        guard year >= 1, (1...12).contains(month), hour < 24, minute < 60, second < 60 else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let monthDays: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard day >= 1, day <= monthDays[Int(month - 1)] else { return nil }
+        var ms: Int64 = 0
+        if i < b.count, b[i] == 46 {
+            i += 1
+            var count = 0
+            var roundUp = false
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                if count < 3 { ms = ms * 10 + Int64(b[i] - 48) } else if b[i] != 48 { roundUp = true }
+                count += 1
+                i += 1
+            }
+            guard count > 0 else { return nil }
+            if count < 3 { for _ in count..<3 { ms *= 10 } }
+            if roundUp { ms += 1 }
+        }
+        var offsetMinutes: Int64 = 0
+        if expect(90, 122) {
+        } else if i < b.count, b[i] == 43 || b[i] == 45 {
+            let sign: Int64 = b[i] == 45 ? -1 : 1
+            i += 1
+            guard let oh = digits(2), expect(58), let om = digits(2), oh < 24, om < 60 else { return nil }
+            offsetMinutes = sign * (oh * 60 + om)
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
+        self.init(millisecondsSinceEpoch: seconds * 1000 + ms)
+    }
+}

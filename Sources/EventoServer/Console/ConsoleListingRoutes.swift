@@ -87,7 +87,7 @@ struct ConsoleListingRoutes<Context: RequestContext>: Sendable {
             return try await store.deadCommands(limit: limit).map { (seq: 0, record: $0) }
         case .pending, .dead:
             return []
-        case .scheduled, .succeeded, .failed:
+        case .scheduled, .retrying, .succeeded, .failed:
             throw EventoError(.unavailable, "this store lists only pending and dead commands (status=\(filter.rawValue) needs the SQLite store)")
         }
     }

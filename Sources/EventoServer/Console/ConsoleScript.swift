@@ -687,7 +687,7 @@ function traceOutline(t) {
 }
 
 // ---- Commands by status -------------------------------------------------------------------------------
-const STATUSES = ["pending", "scheduled", "failed", "dead", "succeeded"];
+const STATUSES = ["pending", "scheduled", "retrying", "failed", "dead", "succeeded"];
 async function pageCommands(root, { query, signal }) {
   const status = STATUSES.includes(query.get("status")) ? query.get("status") : "pending";
   setTitle("Commands: " + status);
@@ -703,7 +703,7 @@ async function pageCommands(root, { query, signal }) {
       h("td", { class: "muted" }, when(c.updatedAt)), cell);
   });
   root.append(
-    h("p", { class: "muted" }, { pending: "Accepted and not finished yet, newest first.", scheduled: "Pending after a failed attempt: a retry is due.",
+    h("p", { class: "muted" }, { pending: "Accepted and not finished yet, newest first.", scheduled: "Waiting for their time (notBefore / delayMs): durable timers.", retrying: "Pending after a failed attempt: a retry is due.",
       failed: "Ended without events for a reason retrying may not fix.", dead: "Retries exhausted; retry them once the function is fixed.",
       succeeded: "Finished with their events." }[status]),
     rows.length ? table(["Seq", "Command", "Entity", "Type", "Status", "Attempts", "Last error", "Updated", ""], rows, { id: "commands" })

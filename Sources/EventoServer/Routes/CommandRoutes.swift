@@ -65,7 +65,8 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         case .accepted(let record):
             return JSONResponse.object(.accepted, headers: [.location: "/commands/\(record.id)"]) { o in
                 o.field("id", record.id)
-                o.field("status", record.status.rawValue)
+                o.field("status", record.shownStatus)
+                if let notBefore = record.notBefore { o.field("notBefore", notBefore.description) }
             }
         case .finished(let record, let events):
             guard wait else {

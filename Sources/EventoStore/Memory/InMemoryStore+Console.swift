@@ -17,7 +17,8 @@ extension InMemoryStore: ConsoleQueries {
                 let matches: Bool
                 switch filter {
                 case .pending: matches = c.status == .pending
-                case .scheduled: matches = c.status == .pending && c.attempts > 0
+                case .scheduled: matches = c.isScheduled()
+                case .retrying: matches = c.status == .pending && c.attempts > 0
                 case .succeeded: matches = c.status == .succeeded
                 case .failed: matches = c.status == .failed
                 case .dead: matches = c.status == .dead

@@ -31,7 +31,7 @@ extension SQLiteEventStore: ConsoleQueries {
     /// Pending and dead commands come through their partial indexes; the other statuses walk the log
     /// backwards from `beforeSeq` until the page is full.
     public func commands(_ filter: CommandFilter, beforeSeq: Int64?, limit: Int) async throws -> [(seq: Int64, record: CommandRecord)] {
-        let condition = filter.sqlCondition
+        let condition = filter.sqlCondition()
         return try await readers.read { c in
             let s = try c.statement(
                 "SELECT seq, \(CommandRows.columns) FROM commands WHERE \(condition) AND seq < ?1 ORDER BY seq DESC LIMIT ?2")

@@ -148,8 +148,8 @@ extension SQLiteEventStore {
         let s = try tx.connection.statement(
             """
             INSERT INTO commands(id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent,
-                status, attempts, last_error, result_event_ids, next_attempt_at, created_at, updated_at)
-            VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
+                status, attempts, last_error, result_event_ids, next_attempt_at, created_at, updated_at, not_before)
+            VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15)
             """ + (ifAbsent ? " ON CONFLICT(id) DO NOTHING" : ""))
         var ids = JSONWriter()
         ids.array(r.resultEventIds) { w, id in w.string(id) }
@@ -167,6 +167,7 @@ extension SQLiteEventStore {
         try s.bind(12, ids.string)
         try s.bind(13, r.createdAt.millisecondsSinceEpoch)
         try s.bind(14, r.updatedAt.millisecondsSinceEpoch)
+        try s.bind(15, r.notBefore?.millisecondsSinceEpoch)
         try s.step()
         return tx.connection.changes > 0
     }

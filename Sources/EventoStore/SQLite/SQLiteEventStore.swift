@@ -292,7 +292,7 @@ enum EventRows {
 /// Reading command rows.
 enum CommandRows {
     static let columns =
-        "id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent, status, attempts, last_error, result_event_ids, created_at, updated_at"
+        "id, entity, type, payload, causation_id, causation_kind, correlation_id, traceparent, status, attempts, last_error, result_event_ids, created_at, updated_at, not_before"
 
     static func command(id: String, _ c: SQLiteConnection) throws -> CommandRecord? {
         let s = try c.statement("SELECT \(columns) FROM commands WHERE id = ?1")
@@ -318,7 +318,8 @@ enum CommandRows {
             traceparent: s.optionalString(o + 7), status: CommandStatus(rawValue: s.string(o + 8)) ?? .pending,
             attempts: Int(s.int64(o + 9)), lastError: s.optionalString(o + 10), resultEventIds: ids,
             createdAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 12)),
-            updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 13))
+            updatedAt: Timestamp(millisecondsSinceEpoch: s.int64(o + 13)),
+            notBefore: s.optionalInt64(o + 14).map(Timestamp.init(millisecondsSinceEpoch:))
         )
     }
 }

@@ -107,6 +107,11 @@ enum Schema {
             value TEXT NOT NULL
         ) WITHOUT ROWID;
         """,
+        // Durable timers: a command's `notBefore` (ms since the epoch; NULL: at once).
+        """
+        ALTER TABLE commands ADD COLUMN not_before INTEGER;
+        CREATE INDEX commands_scheduled ON commands(not_before) WHERE status = 'pending' AND not_before IS NOT NULL;
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {
