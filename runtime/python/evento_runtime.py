@@ -10,6 +10,11 @@ Write only your function's logic; this module gives you both transports of the f
         ...
     def dispatch(event):                   # -> list of {"entity": ..., "type": ..., "payload": {...}}
         ...
+    def project(events):                   # a projector: events in position order -> list of view operations
+        ...                                #   {"op": "put", "view", "key", "doc"}, {"op": "merge", "view", "key",
+                                           #   "patch"} (RFC 7396), {"op": "delete", "view", "key"}
+    def query(params, evento_url):         # a query: its query-string parameters (strings) -> any JSON result
+        ...                                #   read views with EventoClient(evento_url)
 
     if __name__ == "__main__":
         serve(handle=handle, apply=apply)
@@ -22,16 +27,26 @@ Run it as a subprocess worker (the default: one JSON object per line on stdin/st
 as an HTTP server with ``--http PORT`` (or EVENTO_HTTP_PORT): POST / takes the same JSON, GET /healthz
 answers 200. Raise ``FunctionError(message, retryable=False)`` for a failure retrying cannot fix; any other
 exception is reported as retryable.
+
+A projector gets ``{"kind": "project", "events": [...]}`` and answers ``{"operations": [...]}``; a query gets
+``{"kind": "query", "params": {...}, "eventoUrl": "http://host:port"}`` and answers ``{"result": ...}``. The
+query's ``evento_url`` is the request's ``eventoUrl`` (or, when it has none, the EVENTO_URL environment variable
+Evento gives its workers). ``EventoClient(evento_url)`` reads views (and aggregates) there over one kept-alive
+connection per thread: ``view(name, key)``, ``views(name, keys)``, ``list_view(name, prefix=…)``,
+``aggregate(entity)``; ``evento_client(url)`` keeps one client per URL for the life of the process.
 """
 
+import http.client
 import json
 import os
 import signal
 import sys
+import threading
 import traceback
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["serve", "FunctionError", "Function"]
+__all__ = ["serve", "FunctionError", "Function", "EventoClient", "evento_client"]
 
 
 class FunctionError(Exception):
@@ -46,11 +61,13 @@ class FunctionError(Exception):
 class Function:
     """Dispatches protocol requests to the user's callables."""
 
-    def __init__(self, handle=None, aggregate=None, apply=None, dispatch=None):
+    def __init__(self, handle=None, aggregate=None, apply=None, dispatch=None, project=None, query=None):
         self.handle = handle
         self.aggregate = aggregate
         self.apply = apply
         self.dispatch = dispatch
+        self.project = project
+        self.query = query
 
     def call(self, request):
         kind = request.get("kind")
@@ -82,6 +99,15 @@ class Function:
             if self.dispatch is None:
                 raise FunctionError("this function does not dispatch events", retryable=False)
             return {"commands": list(self.dispatch(request["event"]) or [])}
+        if kind == "project":
+            if self.project is None:
+                raise FunctionError("this function does not project events", retryable=False)
+            return {"operations": list(self.project(request.get("events", [])) or [])}
+        if kind == "query":
+            if self.query is None:
+                raise FunctionError("this function does not answer queries", retryable=False)
+            url = request.get("eventoUrl") or os.environ.get("EVENTO_URL")
+            return {"result": self.query(request.get("params") or {}, url)}
         raise FunctionError("unknown request kind %r" % (kind,), retryable=False)
 
     def fold(self, agg, command, events):
@@ -122,6 +148,108 @@ class Function:
         if isinstance(request, dict) and "callId" in request:
             value = {"callId": request["callId"], **value}
         return json.dumps(value, separators=(",", ":"))
+
+
+class EventoClient:
+    """Reads Evento over HTTP: what a query needs (views, aggregates), with the standard library only.
+
+    One kept-alive connection per thread (a worker has one thread; the HTTP mode one per request). A 404 reads
+    as None; any other failure raises FunctionError (retryable for 5xx and connection errors). Sends
+    EVENTO_ADMIN_TOKEN as a bearer token when it is set (POST /views/{view}/_get is a POST)."""
+
+    def __init__(self, url=None, timeout=10.0, token=None):
+        url = url or os.environ.get("EVENTO_URL") or "http://127.0.0.1:8080"
+        parts = urllib.parse.urlsplit(url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.token = token if token is not None else os.environ.get("EVENTO_ADMIN_TOKEN")
+        self._local = threading.local()
+
+    def _connection(self, fresh=False):
+        conn = getattr(self._local, "conn", None)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+            conn = cls(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def request(self, method, path, body=None):
+        """The parsed JSON answer, or None for a 404."""
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        for attempt in (1, 2):
+            conn = self._connection(fresh=attempt == 2)
+            try:
+                conn.request(method, self.prefix + path, body=data, headers=headers)
+                response = conn.getresponse()
+                text = response.read()
+                break
+            except (http.client.HTTPException, OSError) as e:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:  # a kept-alive connection the server closed is tried once more, fresh
+                    raise FunctionError("Evento at %s:%d: %s %s: %s" % (self.host, self.port, method, path, e))
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            raise FunctionError("Evento answered %s %s with %d: %s" % (method, path, response.status, text[:300].decode(errors="replace")),
+                                retryable=response.status >= 500)
+        return json.loads(text) if text else None
+
+    @staticmethod
+    def _segment(text):
+        return urllib.parse.quote(text, safe="")
+
+    def view(self, view, key):
+        """The document of `key` in `view`, or None."""
+        found = self.request("GET", "/views/%s/%s" % (self._segment(view), self._segment(key)))
+        return None if found is None else found.get("doc")
+
+    def views(self, view, keys, chunk=500):
+        """The documents of many keys in one request per `chunk`: {key: doc}, without the missing ones."""
+        keys = list(dict.fromkeys(keys))
+        out = {}
+        for i in range(0, len(keys), chunk):
+            found = self.request("POST", "/views/%s/_get" % self._segment(view), {"keys": keys[i:i + chunk]}) or {}
+            for item in found.get("items", []):
+                if isinstance(item, dict) and "key" in item and item.get("doc") is not None:
+                    out[item["key"]] = item["doc"]
+        return out
+
+    def list_view(self, view, prefix=None, limit=None, after=None):
+        """One page of `view` in key order: (items [{"key", "doc"}], the `after` of the next page or None)."""
+        query = {k: v for k, v in (("prefix", prefix), ("limit", limit), ("after", after)) if v is not None}
+        path = "/views/%s" % self._segment(view) + ("?" + urllib.parse.urlencode(query) if query else "")
+        page = self.request("GET", path) or {}
+        return page.get("items", []), page.get("next")
+
+    def aggregate(self, entity):
+        """{"entity", "version", "state"} of an entity, or None."""
+        return self.request("GET", "/aggregates/%s" % self._segment(entity))
+
+
+_clients = {}
+_clients_lock = threading.Lock()
+
+
+def evento_client(url=None):
+    """One EventoClient per URL, kept for the life of the process (its connections stay open)."""
+    url = url or os.environ.get("EVENTO_URL") or "http://127.0.0.1:8080"
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = _clients[url] = EventoClient(url)
+        return client
 
 
 def _stdio(function):
@@ -174,9 +302,12 @@ def _http(function, port, host):
         pass
 
 
-def serve(handle=None, aggregate=None, apply=None, dispatch=None, argv=None):
-    """Serves the function: stdin/stdout by default, HTTP with --http PORT [--host HOST] or EVENTO_HTTP_PORT."""
-    function = Function(handle=handle, aggregate=aggregate, apply=apply, dispatch=dispatch)
+def serve(handle=None, aggregate=None, apply=None, dispatch=None, project=None, query=None, argv=None):
+    """Serves the function: stdin/stdout by default, HTTP with --http PORT [--host HOST] or EVENTO_HTTP_PORT.
+
+    Give the callables of the kinds it is registered as: handle and apply (or aggregate) for an aggregate,
+    dispatch for a dispatcher, project for a projector, query for a query."""
+    function = Function(handle=handle, aggregate=aggregate, apply=apply, dispatch=dispatch, project=project, query=query)
     args = list(sys.argv[1:] if argv is None else argv)
     port = os.environ.get("EVENTO_HTTP_PORT")
     host = os.environ.get("EVENTO_HTTP_HOST", "127.0.0.1")

@@ -11,8 +11,9 @@ struct Bench: AsyncParsableCommand {
             evento bench events --url http://127.0.0.1:8080 --duration 10 --concurrency 8
             evento bench commands --url http://127.0.0.1:8080 --concurrency 64 --transport process
             evento bench commands --rate 2000 --json        # latency below saturation, one JSON object
+            evento bench social --users 600 --friendships 2000   # the social network, checked by brute force
             """,
-        subcommands: [EventsBench.self, CommandsBench.self]
+        subcommands: [EventsBench.self, CommandsBench.self, SocialBench.self]
     )
 }
 
