@@ -11,6 +11,10 @@ public struct AggregateSchema: Sendable {
     public let types: [AvroNamed]
     /// The file's JSON as given.
     public let definition: JSONValue
+    /// Commands only dispatchers may send (`"internal": true` on the record).
+    public let internalCommands: Set<String>
+    /// State fields unique across the aggregate's entities (`"unique": true | "casefold"` on the field).
+    public let uniqueFields: [UniqueField]
 
     /// Parses and checks a schema file for `aggregate`.
     public init(aggregate: String, definition: JSONValue) throws(EventoError) {
@@ -25,6 +29,8 @@ public struct AggregateSchema: Sendable {
         var state: AvroNamed?
         var events: [String: AvroNamed] = [:]
         var commands: [String: AvroNamed] = [:]
+        var internalCommands: Set<String> = []
+        var uniqueFields: [UniqueField] = []
         for (i, item) in items.enumerated() {
             let parsed: AvroType
             do {
@@ -45,10 +51,20 @@ public struct AggregateSchema: Sendable {
             guard case .record = named.kind else {
                 throw EventoError(.validation, "[\(i)]: \"evento\" marks records only; \(named.fullName) is not a record", field: "[\(i)]")
             }
+            if let flag = named.properties["internal"] {
+                guard case .bool = flag else {
+                    throw EventoError(.validation, "[\(i)]: \"internal\" is \(flag.jsonText); expected true or false", field: "[\(i)].internal")
+                }
+                guard role == "command" else {
+                    throw EventoError(.validation, "[\(i)]: \"internal\" marks command records only; \(named.fullName) is a \(role.jsonText)", field: "[\(i)].internal")
+                }
+                if flag == .bool(true) { internalCommands.insert(named.name) }
+            }
             switch role {
             case "state":
                 if let state { throw EventoError(.validation, "[\(i)]: \(named.fullName) is a second state record (\(state.name) is one)", field: "[\(i)]") }
                 state = named
+                uniqueFields = try Self.uniqueFields(item, named, path: "[\(i)]")
             case "event": events[named.name] = named
             case "command": commands[named.name] = named
             default:
@@ -61,6 +77,50 @@ public struct AggregateSchema: Sendable {
         self.commands = commands
         self.types = types
         self.definition = definition
+        self.internalCommands = internalCommands
+        self.uniqueFields = uniqueFields
+    }
+
+    /// The fields of the state record marked `"unique"` (read from the file's JSON: Avro keeps no
+    /// attributes of fields). Only fields of a string, int or long type (or such a union with null) may be.
+    static func uniqueFields(_ item: JSONValue, _ record: AvroNamed, path: String) throws(EventoError) -> [UniqueField] {
+        guard case .record(let fields) = record.kind, let raw = item["fields"]?.arrayValue else { return [] }
+        var out: [UniqueField] = []
+        for (j, f) in raw.enumerated() {
+            guard let flag = f["unique"], j < fields.count else { continue }
+            let field = fields[j]
+            let casefold: Bool
+            switch flag {
+            case .bool(false): continue
+            case .bool(true): casefold = false
+            case .string("casefold"): casefold = true
+            default:
+                throw EventoError(.validation, "\(path).fields[\(j)]: \"unique\" is \(flag.jsonText); expected true, false or \"casefold\"", field: "\(path).fields[\(j)].unique")
+            }
+            let scalar = Self.scalarType(field.type)
+            guard let scalar, scalar == "string" || (!casefold && (scalar == "int" || scalar == "long")) else {
+                throw EventoError(
+                    .validation,
+                    "\(path).fields[\(j)]: \(field.name) cannot be unique\(casefold ? " (casefold)" : ""): only string\(casefold ? "" : ", int or long") fields (or such a union with null) can",
+                    field: "\(path).fields[\(j)].unique")
+            }
+            out.append(UniqueField(name: field.name, casefold: casefold))
+        }
+        return out
+    }
+
+    /// "string", "int", "long" for such a type or its union with null; nil otherwise.
+    private static func scalarType(_ type: AvroType) -> String? {
+        switch type {
+        case .string: return "string"
+        case .int: return "int"
+        case .long: return "long"
+        case .union(let branches):
+            let others = branches.filter { if case .null = $0 { return false } else { return true } }
+            guard others.count == 1, branches.count == 2 else { return nil }
+            return scalarType(others[0])
+        default: return nil
+        }
     }
 
     /// The records Evento registers subjects for (record name strategy: subject = full name).

@@ -233,6 +233,14 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
         try validate(aggregate: aggregate, type: type, payload: payload, field: field, role: "command") { $0.commands[type] }
     }
 
+    public func isInternalCommand(aggregate: String, type: String) -> Bool {
+        state.withLock { $0.aggregates[aggregate]?.schema.internalCommands.contains(type) ?? false }
+    }
+
+    public func uniqueFields(aggregate: String) -> [UniqueField] {
+        state.withLock { $0.aggregates[aggregate]?.schema.uniqueFields ?? [] }
+    }
+
     public func validateState(aggregate: String, state payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
         guard let entry = state.withLock({ $0.aggregates[aggregate] }) else {
             if allowSchemaless { return (RawJSON(payload), nil) }

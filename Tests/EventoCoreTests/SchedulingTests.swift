@@ -107,3 +107,41 @@ import Testing
         #expect(Timestamp(rfc3339: text) == nil)
     }
 }
+
+/// A command whose schema says `"internal": true` comes only from dispatchers.
+@Suite struct InternalCommandTests {
+    struct Validator: SchemaValidator {
+        let inner = AcceptAllValidator()
+        func validateEvent(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+            try inner.validateEvent(aggregate: aggregate, type: type, payload: payload, field: field)
+        }
+        func validateCommand(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+            try inner.validateCommand(aggregate: aggregate, type: type, payload: payload, field: field)
+        }
+        func validateState(aggregate: String, state: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+            try inner.validateState(aggregate: aggregate, state: state, field: field)
+        }
+        func decodeWireFormat(_ bytes: [UInt8]) throws -> (schemaId: Int, value: JSONValue) { try inner.decodeWireFormat(bytes) }
+        func isInternalCommand(aggregate: String, type: String) -> Bool { aggregate == "audit" && type == "Record" }
+    }
+
+    @Test func anInternalCommandIsRefusedFromClientsAndAcceptedFromDispatchers() async throws {
+        let h = PipelineHarness(validator: Validator())
+        h.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
+        h.functions.register(.fake("audit-handler", .handler, aggregate: "audit")) { _ in ["events": [["type": "Recorded", "payload": [:]]]] }
+        h.functions.register(.fake("notify", .dispatcher, events: ["counter.Added"])) { _ in
+            ["commands": [["entity": "audit:1", "type": "Record", "payload": [:]]]]
+        }
+        let ids = h.memory.idDerivation
+        try await h.running {
+            let outside = CommandDraft(id: "sneaky", entity: try EntityId(parsing: "audit:1"), type: "Record", payload: [:])
+            await #expect { try await h.evento.submit(outside, wait: .seconds(1)) } throws: { e in
+                (e as? EventoError)?.code == .forbidden && (e as? EventoError)?.field == "type" && "\(e)".contains("Record")
+            }
+            #expect(try await h.memory.command(id: "sneaky") == nil, "nothing logged")
+            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(5)).finishedResult)
+            let derived = try await h.finished(ids.commandId(event: events[0].id, dispatcher: "notify", index: 0))
+            #expect(derived.status == .succeeded && derived.type == "Record")
+        }
+    }
+}

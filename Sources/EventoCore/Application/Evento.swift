@@ -87,6 +87,12 @@ public final class Evento: Sendable {
     public func submit(_ draft: CommandDraft, wait: Duration?, headerTraceparent: String? = nil) async throws -> CommandReply {
         let id = draft.id ?? Identifiers.uuidV7()
         let (payload, _) = try validator.validateCommand(aggregate: draft.entity.aggregate, type: draft.type, payload: draft.payload, field: "payload")
+        if validator.isInternalCommand(aggregate: draft.entity.aggregate, type: draft.type) {
+            throw EventoError(
+                .forbidden,
+                "command \(draft.type) of aggregate \(draft.entity.aggregate) is internal (its schema record says \"internal\": true): only dispatchers may send it",
+                field: "type")
+        }
         guard functions.handler(for: draft.entity.aggregate) != nil else {
             throw EventoError(
                 .unknownReference, "no handler is registered for aggregate \(draft.entity.aggregate); register one with POST /functions",

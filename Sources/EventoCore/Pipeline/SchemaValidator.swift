@@ -10,6 +10,40 @@ public protocol SchemaValidator: Sendable {
     func validateState(aggregate: String, state: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?)
     /// A payload given in the Confluent wire format (0x00, schema id, Avro binary), as JSON.
     func decodeWireFormat(_ bytes: [UInt8]) throws -> (schemaId: Int, value: JSONValue)
+    /// Whether `type` is a command of `aggregate` that only dispatchers may send (its record says
+    /// `"internal": true`): a saga's own steps, which a client must not send to bypass it.
+    func isInternalCommand(aggregate: String, type: String) -> Bool
+    /// The fields of the aggregate's state record marked `"unique"`: no two entities of the aggregate
+    /// may hold the same value.
+    func uniqueFields(aggregate: String) -> [UniqueField]
+}
+
+extension SchemaValidator {
+    public func isInternalCommand(aggregate: String, type: String) -> Bool { false }
+    public func uniqueFields(aggregate: String) -> [UniqueField] { [] }
+}
+
+/// A state field whose values are unique across an aggregate's entities (`"unique": true`, or
+/// `"unique": "casefold"` to compare strings case-insensitively).
+public struct UniqueField: Sendable, Hashable {
+    public var name: String
+    public var casefold: Bool
+
+    public init(name: String, casefold: Bool) {
+        self.name = name
+        self.casefold = casefold
+    }
+
+    /// The key a state's value of this field is reserved under; nil when the state has no value for it
+    /// (absent or null: nothing is reserved).
+    public func key(in state: JSONValue) -> String? {
+        guard case .object(let o) = state, let v = o[name] else { return nil }
+        switch v {
+        case .null: return nil
+        case .string(let s): return casefold ? s.lowercased() : s
+        default: return v.jsonText
+        }
+    }
 }
 
 /// Accepts everything: for aggregates without a schema.

@@ -21,9 +21,9 @@ struct PipelineHarness {
 
     static let quietLogger = Logger(label: "evento.test") { _ in SwiftLogNoOpLogHandler() }
 
-    init(configuration: CommandProcessor.Configuration = fast) {
+    init(configuration: CommandProcessor.Configuration = fast, validator: any SchemaValidator = AcceptAllValidator()) {
         evento = Evento(
-            store: store, functions: functions, validator: AcceptAllValidator(), ids: store.memory.idDerivation, configuration: configuration,
+            store: store, functions: functions, validator: validator, ids: store.memory.idDerivation, configuration: configuration,
             logger: Self.quietLogger)
     }
 
