@@ -6,7 +6,7 @@ import Testing
 @Suite(.serialized) struct PipelineTests {
     @Test func theBankRunsEndToEnd() async throws {
         let server = try await ServerProcess()
-        // Savings as an HTTP function (Python), checking as process workers (Swift), transfers dispatched by Python.
+        // Savings as an HTTP function (Python), checking as process workers (Swift), the transfer saga in Python.
         let savingsHTTP = try await HelperProcess(["python3", Fixtures.root + "/functions/savings/savings.py", "--http", "0"])
         let savingsURL = try #require(savingsHTTP.url)
         for name in ["checking-handler", "checking-aggregator"] {
@@ -23,9 +23,16 @@ import Testing
             ])
             #expect(r.status == 201, "\(r.text)")
         }
+        // The transfer saga (handler, aggregator and dispatcher in one Python program; SagaTests has its endings).
+        let saga: JSONValue = ["process": ["command": ["python3", .string(Fixtures.root + "/functions/transfer/transfer.py")]]]
+        for kind in ["handler", "aggregator"] {
+            let r = try await server.register(["name": .string("transfer-\(kind)"), "kind": .string(kind), "aggregate": "transfer", "transport": saga])
+            #expect(r.status == 201, "\(r.text)")
+        }
         let dispatcher = try await server.register([
-            "name": "transfer-dispatcher", "kind": "dispatcher", "events": ["transfer.TransferRequested"],
-            "transport": ["process": ["command": ["python3", .string(Fixtures.root + "/functions/transfer/transfer.py")]]],
+            "name": "transfer-dispatcher", "kind": "dispatcher",
+            "events": ["transfer.TransferRequested", "transfer.WithdrawalRecorded", "checking.CashWithdrawn", "savings.CashDeposited"],
+            "transport": saga,
         ])
         #expect(dispatcher.status == 201, "\(dispatcher.text)")
 
@@ -33,7 +40,7 @@ import Testing
         #expect(opened.status == 200)
         #expect(opened.json["command"]?["status"] == "succeeded")
         #expect(opened.json["events"]?.arrayValue?.map { $0["type"] } == ["AccountOpened"])
-        #expect(try await server.send("checking:1", "DepositCash", ["amount": 100]).json["events"]?[0]?["payload"] == ["amount": 100, "balance": 100])
+        #expect(try await server.send("checking:1", "DepositCash", ["amount": 100]).json["events"]?[0]?["payload"] == ["amount": 100, "balance": 100, "transfer": nil])
         let overdrawn = try await server.send("checking:1", "WithdrawCash", ["amount": 500])
         #expect(overdrawn.json["events"]?.arrayValue?.map { $0["type"] } == ["WithdrawalRejected"])
         #expect(overdrawn.json["events"]?[0]?["payload"]?["reason"] == "insufficient funds")
@@ -51,20 +58,30 @@ import Testing
 
         let trace = try await server.get("/trace/transfer-1").json
         #expect(trace["chain"]?.arrayValue?.map { $0["id"] } == ["http-request-1", "transfer-1"])
+        // The saga's first step and its timer (30 s, still scheduled); the deposit follows the withdrawal.
         let commands = trace["descendants"]?.arrayValue ?? []
         #expect(commands.map { $0["kind"] } == ["command", "command"])
-        #expect(Set(commands.compactMap { $0["type"]?.stringValue }) == ["WithdrawCash", "DepositCash"])
-        let results = commands.flatMap { $0["caused"]?.arrayValue ?? [] }
-        #expect(Set(results.compactMap { $0["type"]?.stringValue }) == ["CashWithdrawn", "CashDeposited"])
+        #expect(Set(commands.compactMap { $0["type"]?.stringValue }) == ["WithdrawCash", "TimeoutTransfer"])
         for c in commands {
             #expect(c["causationKind"] == "event")
             #expect(c["correlationId"] == "transfer-1")
         }
+        let withdrawal = try #require(commands.first { $0["type"] == "WithdrawCash" })
+        #expect(withdrawal["payload"] == ["amount": 30, "transfer": "transfer:1"])
+        let results = withdrawal["caused"]?.arrayValue ?? []
+        #expect(results.compactMap { $0["type"]?.stringValue } == ["CashWithdrawn"])
         // And backwards from a resulting event: request → TransferRequested → WithdrawCash → CashWithdrawn.
         let withdrawn = try #require(results.first { $0["type"] == "CashWithdrawn" }?["id"]?.stringValue)
         let chain = try await server.get("/trace/\(withdrawn)").json["chain"]?.arrayValue ?? []
         #expect(chain.map { $0["kind"] } == ["external", "event", "command", "event"])
         #expect(chain.map { $0["type"] ?? .null } == [.null, "TransferRequested", "WithdrawCash", "CashWithdrawn"])
+        let deposited = try #require(try await server.events(of: "savings:1").last)
+        #expect(deposited["payload"] == ["amount": 30, "balance": 30, "transfer": "transfer:1"])
+        let depositChain = try await server.get("/trace/\(deposited["id"]?.stringValue ?? "")").json["chain"]?.arrayValue ?? []
+        #expect(
+            depositChain.map { $0["type"] ?? .null } == [
+                .null, "TransferRequested", "WithdrawCash", "CashWithdrawn", "RecordWithdrawal", "WithdrawalRecorded", "DepositCash", "CashDeposited",
+            ])
     }
 
     @Test func aHandlerThatFailsTwiceSucceedsOnTheThirdAttempt() async throws {

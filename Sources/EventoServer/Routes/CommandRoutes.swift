@@ -28,7 +28,14 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
     func send(_ request: Request) async throws -> Response {
         var request = request
         // Query parameters first: a request that gets a 4xx writes nothing.
-        let wait = try request.queryBool("wait", default: false)
+        // wait=true: until the command finished; wait=tree: until everything it caused has settled too.
+        let waitMode = request.uri.queryParameters.get("wait") ?? "false"
+        guard ["true", "false", "tree"].contains(waitMode) else {
+            throw EventoError(.invalidRequest, "query parameter wait: expected true, false or tree, got \"\(waitMode)\"", field: "wait")
+        }
+        let wait = waitMode != "false"
+        let waitTree = waitMode == "tree"
+        let started = ContinuousClock.now
         let timeoutMs = try request.queryInt("timeoutMs", default: 30_000, range: 1...300_000)
         let body = try await request.jsonBody(limit: maxBodyBytes)
         var draft = try SubmissionParser.command(body)
@@ -36,7 +43,7 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         let traceparent = request.headers[.traceparent]
         // In a cluster, a command whose client waits runs where its entity lives: passed to that instance
         // (one HTTP hop) rather than logged here and picked up there. Unreachable: handled here as usual.
-        if wait, let http, let cluster = evento.cluster, request.headers[HTTPField.Name.eventoForwarded] == nil,
+        if wait, !waitTree, let http, let cluster = evento.cluster, request.headers[HTTPField.Name.eventoForwarded] == nil,
             let owner = cluster.ownerAddress(of: draft.entity)
         {
             // The id is fixed before the hop, so that a fallback here is the same command.
@@ -68,6 +75,10 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
                 o.field("status", record.shownStatus)
                 if let notBefore = record.notBefore { o.field("notBefore", notBefore.description) }
             }
+        case .finished(let record, _) where waitTree:
+            let left = Duration.milliseconds(timeoutMs) - (ContinuousClock.now - started)
+            let tree = try await evento.settledTree(of: record.id, timeout: max(left, .zero))
+            return treeResponse(tree)
         case .finished(let record, let events):
             guard wait else {
                 // Submitted before and finished: answered like any accepted command.
@@ -88,6 +99,25 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             w.raw("}")
             return JSONResponse.bytes(w, .ok, headers: [.location: "/commands/\(record.id)"])
         }
+    }
+
+    /// `{"command", "events": [position order], "commands": [each with its status], "settled"}`: 200 once
+    /// settled, 202 when the wait ended first (`"settled": false`, the tree so far).
+    func treeResponse(_ tree: CommandTree) -> Response {
+        var w = JSONWriter(capacity: 8192)
+        w.raw("{\"command\":")
+        w.object { tree.command.writeMembers(to: &$0) }
+        var events = ResponsePage(maxBytes: maxResponseBytes, limit: tree.events.count)
+        w.raw(",\"events\":[")
+        for e in tree.events where events.isOpen { _ = events.append(to: &w) { e.write(to: &$0) } }
+        w.raw("],\"commands\":[")
+        var commands = ResponsePage(maxBytes: max(0, maxResponseBytes - w.bytes.count), limit: events.cut ? 0 : tree.commands.count)
+        for c in tree.commands where commands.isOpen { _ = commands.append(to: &w) { w in w.object { c.writeMembers(to: &$0) } } }
+        w.raw(tree.settled ? "],\"settled\":true" : "],\"settled\":false")
+        if tree.truncated { w.raw(",\"truncated\":true") }
+        if events.cut || commands.cut { w.raw(",\"truncatedByBytes\":true") }
+        w.raw("}")
+        return JSONResponse.bytes(w, tree.settled ? .ok : .accepted, headers: [.location: "/commands/\(tree.command.id)"])
     }
 
     /// Passes a waited-for command to its entity's instance; nil when that instance cannot answer (it is

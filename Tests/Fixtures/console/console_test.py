@@ -103,7 +103,10 @@ with sync_playwright() as p:
     step("trace of the transfer")
     page.goto(args.url + "/ui/trace/transfer-1")
     graph = page.locator("#trace-graph")
-    expect(graph.locator("a.node")).to_have_count(6)  # external, the transfer, two commands, two events
+    # external, TransferRequested, and the saga: WithdrawCash → CashWithdrawn → RecordWithdrawal →
+    # WithdrawalRecorded → DepositCash → CashDeposited → RecordDeposit → TransferCompleted, and the timer
+    # (TimeoutTransfer, scheduled)
+    expect(graph.locator("a.node")).to_have_count(11)
     expect(graph.locator('a.node.external[data-id="web-request-17"]')).to_have_count(1)
     page.screenshot(path=os.path.join(args.out, "trace.png"), full_page=True)
     graph.locator('a.node[data-type="DepositCash"]').click()

@@ -145,3 +145,44 @@ import Testing
         }
     }
 }
+
+/// `wait=tree`: a command's whole causal tree, once settled.
+@Suite struct CommandTreeTests {
+    @Test func theTreeSettlesOnlyWhenEveryDescendantIsFinalAndEveryEventDispatched() async throws {
+        let h = counterHarness()
+        h.functions.register(.fake("audit-handler", .handler, aggregate: "audit")) { _ in ["events": [["type": "Recorded", "payload": [:]]]] }
+        h.functions.register(.fake("review-handler", .handler, aggregate: "review")) { _ in ["events": [["type": "Reviewed", "payload": [:]]]] }
+        // counter.Added → audit Record (after 300 ms) → audit.Recorded → review Review.
+        h.functions.register(.fake("notify", .dispatcher, events: ["counter.Added"])) { _ in
+            ["commands": [["entity": "audit:1", "type": "Record", "payload": [:], "delayMs": 300]]]
+        }
+        h.functions.register(.fake("reviewer", .dispatcher, events: ["audit.Recorded"])) { _ in
+            ["commands": [["entity": "review:1", "type": "Review", "payload": [:]]]]
+        }
+        let (early, tree) = try await h.running {
+            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(5)).finishedResult)
+            let early = try await h.evento.tree(of: "root")
+            return (early, try await h.evento.settledTree(of: "root", timeout: .seconds(10)))
+        }
+        #expect(!early.settled, "the delayed command is still scheduled")
+        #expect(tree.settled && !tree.truncated)
+        #expect(tree.command.id == "root")
+        #expect(tree.events.map(\.type) == ["Added", "Recorded", "Reviewed"])
+        #expect(tree.events.map(\.position) == tree.events.map(\.position).sorted())
+        #expect(tree.commands.map(\.type) == ["Record", "Review"] && tree.commands.allSatisfy { $0.status == .succeeded })
+    }
+
+    @Test func anUnsettledTreeIsAnsweredAtTheDeadlineAsItStands() async throws {
+        let h = counterHarness()
+        h.functions.register(.fake("audit-handler", .handler, aggregate: "audit")) { _ in ["events": [["type": "Recorded", "payload": [:]]]] }
+        h.functions.register(.fake("notify", .dispatcher, events: ["counter.Added"])) { _ in
+            ["commands": [["entity": "audit:1", "type": "Record", "payload": [:], "delayMs": 60_000]]]
+        }
+        let tree = try await h.running {
+            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(5)).finishedResult)
+            return try await h.evento.settledTree(of: "root", timeout: .milliseconds(300))
+        }
+        #expect(!tree.settled)
+        #expect(tree.commands.map { $0.shownStatus } == ["scheduled"])
+    }
+}
