@@ -18,8 +18,16 @@ struct Open: Codable {
     var overdraftLimit: Int64?
 }
 
+/// A transfer's withdrawal or deposit carries the transfer's id (`transfer`); its event echoes it, so that the
+/// transfer saga knows whose leg it was (docs/sagas.md). Other commands' events are as they always were.
+func leg(_ command: Command, _ payload: JSONObject) -> JSONValue {
+    var payload = payload
+    if let transfer = command.payload["transfer"]?.stringValue { payload["transfer"] = .string(transfer) }
+    return .object(payload)
+}
+
 func rejected(_ command: Command, _ reason: String) throws -> [Event] {
-    [Event(type: "CommandRejected", payload: ["command": .string(command.type), "reason": .string(reason)])]
+    [Event(type: "CommandRejected", payload: leg(command, ["command": .string(command.type), "reason": .string(reason)]))]
 }
 
 let checking = EventoFunction(
@@ -42,7 +50,7 @@ let checking = EventoFunction(
             // Checked arithmetic: an overflow would trap and take the worker down with every retry.
             let (balance, overflow) = account!.balance.addingReportingOverflow(amount)
             guard !overflow else { return try rejected(command, "the amount is too large: the balance would pass \(Int64.max)") }
-            return [Event(type: "CashDeposited", payload: ["amount": .int(amount), "balance": .int(balance)])]
+            return [Event(type: "CashDeposited", payload: leg(command, ["amount": .int(amount), "balance": .int(balance)]))]
         case ("WithdrawCash", _):
             let amount = try command.payload(as: Amount.self).amount
             guard amount > 0 else { return try rejected(command, "the amount must be positive") }
@@ -52,9 +60,10 @@ let checking = EventoFunction(
             // Below Int64.min is below any overdraft limit: insufficient funds, like any other shortfall.
             let (after, overflow) = balance.subtractingReportingOverflow(amount)
             guard !overflow, after >= -limit else {
-                return [Event(type: "WithdrawalRejected", payload: ["amount": .int(amount), "balance": .int(balance), "reason": "insufficient funds"])]
+                let short: JSONObject = ["amount": .int(amount), "balance": .int(balance), "reason": "insufficient funds"]
+                return [Event(type: "WithdrawalRejected", payload: leg(command, short))]
             }
-            return [Event(type: "CashWithdrawn", payload: ["amount": .int(amount), "balance": .int(after)])]
+            return [Event(type: "CashWithdrawn", payload: leg(command, ["amount": .int(amount), "balance": .int(after)]))]
         case ("CloseAccount", _):
             guard account!.balance == 0 else { return try rejected(command, "the balance must be 0 to close the account") }
             return [Event(type: "AccountClosed", payload: ["balance": 0])]

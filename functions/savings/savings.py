@@ -14,8 +14,14 @@ from evento_runtime import FunctionError, serve  # noqa: E402
 LONG_MAX = 2**63 - 1
 
 
+def leg(command, payload):
+    """A transfer's withdrawal or deposit carries the transfer's id; its event echoes it (docs/sagas.md)."""
+    transfer = command["payload"].get("transfer")
+    return payload if transfer is None else dict(payload, transfer=transfer)
+
+
 def rejected(command, reason):
-    return [{"type": "CommandRejected", "payload": {"command": command["type"], "reason": reason}}]
+    return [{"type": "CommandRejected", "payload": leg(command, {"command": command["type"], "reason": reason})}]
 
 
 def handle(command, aggregate):
@@ -38,14 +44,14 @@ def handle(command, aggregate):
             return rejected(command, "the amount must be positive")
         if balance + payload["amount"] > LONG_MAX:
             return rejected(command, "the amount is too large: the balance would pass %d" % LONG_MAX)
-        return [{"type": "CashDeposited", "payload": {"amount": payload["amount"], "balance": balance + payload["amount"]}}]
+        return [{"type": "CashDeposited", "payload": leg(command, {"amount": payload["amount"], "balance": balance + payload["amount"]})}]
     if kind == "WithdrawCash":
         amount = payload["amount"]
         if amount <= 0:
             return rejected(command, "the amount must be positive")
         if amount > balance:
-            return [{"type": "WithdrawalRejected", "payload": {"amount": amount, "balance": balance, "reason": "insufficient funds"}}]
-        return [{"type": "CashWithdrawn", "payload": {"amount": amount, "balance": balance - amount}}]
+            return [{"type": "WithdrawalRejected", "payload": leg(command, {"amount": amount, "balance": balance, "reason": "insufficient funds"})}]
+        return [{"type": "CashWithdrawn", "payload": leg(command, {"amount": amount, "balance": balance - amount})}]
     if balance != 0:
         return rejected(command, "the balance must be 0 to close the account")
     return [{"type": "AccountClosed", "payload": {"balance": 0}}]

@@ -1,5 +1,11 @@
-// The transfer dispatcher in Swift (the same as transfer.py): a TransferRequested becomes a withdrawal and
-// a deposit. The benchmark uses it so that every function of the bank workload is compiled Swift.
+// The benchmark's transfer dispatcher (`evento bench commands` registers it on transfer.TransferRequested):
+// a TransferRequested becomes a withdrawal and a deposit at once, so that every function of the bench's load
+// is compiled Swift and a transfer costs two account commands.
+//
+// It is NOT the bank's transfer: both commands are sent together, so a rejected withdrawal still deposits
+// (the bench funds every account with 100,000 and withdraws at most 100 at a time: none is rejected). The
+// bank's transfer is the saga in ../transfer.py (docs/sagas.md), which deposits only what was withdrawn and
+// refunds what it cannot deliver.
 import EventoRuntime
 
 let transfer = EventoFunction(dispatch: { event in
