@@ -56,6 +56,7 @@ import Testing
         let tree = try await server.post("/commands?wait=tree", json: body)
         #expect(tree.status == 200, "\(tree.text)")
         #expect(tree.json["command"]?["status"] == "succeeded")
+        #expect(tree.json["settled"] == true)
         let events = tree.json["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
         #expect(events == ["TransferRequested", "WithdrawalRejected", "TransferFailed", "CommandRejected"], "\(tree.text)")
         let commands = tree.json["commands"]?.arrayValue ?? []
