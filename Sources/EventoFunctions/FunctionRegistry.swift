@@ -20,16 +20,20 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         var handlers: [String: FunctionDefinition] = [:]
         var aggregators: [String: FunctionDefinition] = [:]
         var dispatchers: [FunctionDefinition] = []
+        var projectors: [FunctionDefinition] = []
 
         mutating func reindex() {
             handlers = [:]
             aggregators = [:]
             dispatchers = []
+            projectors = []
             for e in entries.values.sorted(by: { $0.definition.name < $1.definition.name }) {
                 switch e.definition.kind {
                 case .handler: handlers[e.definition.aggregate!] = e.definition
                 case .aggregator: aggregators[e.definition.aggregate!] = e.definition
                 case .dispatcher: dispatchers.append(e.definition)
+                case .projector: projectors.append(e.definition)
+                case .query: break
                 }
             }
         }
@@ -131,7 +135,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
             if existing != nil && !replace {
                 throw EventoError(.conflict, "a function named \(definition.name) is already registered; DELETE /functions/\(definition.name) first")
             }
-            if let aggregate = definition.aggregate, definition.kind != .dispatcher {
+            if let aggregate = definition.aggregate, definition.kind == .handler || definition.kind == .aggregator {
                 let other = state.withLock { s in
                     definition.kind == .handler ? s.handlers[aggregate] : s.aggregators[aggregate]
                 }
@@ -263,6 +267,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     public func handler(for aggregate: String) -> FunctionDefinition? { state.withLock { $0.handlers[aggregate] } }
     public func aggregator(for aggregate: String) -> FunctionDefinition? { state.withLock { $0.aggregators[aggregate] } }
     public func dispatchers() -> [FunctionDefinition] { state.withLock { $0.dispatchers } }
+    public func projectors() -> [FunctionDefinition] { state.withLock { $0.projectors } }
     public func function(named name: String) -> FunctionDefinition? { state.withLock { $0.entries[name]?.definition } }
 
     public func invoke(_ function: FunctionDefinition, request: [UInt8]) async throws -> [UInt8] {

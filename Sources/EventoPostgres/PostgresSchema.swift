@@ -94,5 +94,19 @@ enum PostgresSchema {
             "ALTER TABLE commands ADD COLUMN not_before bigint",
             "CREATE INDEX commands_scheduled ON commands(not_before) WHERE status = 'pending' AND not_before IS NOT NULL",
         ],
+        // Views kept for projectors, in generations (a rebuild writes generation + 1 beside the live one).
+        [
+            """
+            CREATE TABLE projectors(
+                name text PRIMARY KEY, generation bigint NOT NULL, cursor bigint NOT NULL, rebuild_cursor bigint, status text NOT NULL,
+                last_error text, updated_at bigint NOT NULL)
+            """,
+            "CREATE TABLE views(name text PRIMARY KEY, projector text NOT NULL, generation bigint NOT NULL)",
+            """
+            CREATE TABLE view_documents(
+                view text NOT NULL, generation bigint NOT NULL, key text COLLATE "C" NOT NULL, doc text NOT NULL,
+                PRIMARY KEY(view, generation, key))
+            """,
+        ],
     ]
 }

@@ -113,12 +113,13 @@ public func buildApplication(
             instanceId: config.instanceId ?? "\(ProcessInfo.processInfo.hostName)-\(config.port)-\(Identifiers.uuidV7().suffix(6))",
             address: config.advertiseURL ?? "http://\(config.host):\(config.port)")
         c.leaseTTL = config.leaseTTL
-        c.relays = [Evento.dispatchRelayLease] + (config.kafka != nil ? [KafkaService.lease] : [])
+        c.relays = [Evento.dispatchRelayLease, Evento.projectorsLease] + (config.kafka != nil ? [KafkaService.lease] : [])
         return ClusterCoordinator(store: clusterStore, configuration: c, logger: logger)
     }
     let evento = Evento(
         store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, cluster: cluster,
-        logger: logger)
+        views: store as? any ViewStore, logger: logger)
+    let address = ServerAddress(config.advertiseURL ?? "http://127.0.0.1:\(config.port)")
     let processor = evento.processor
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
 
@@ -166,6 +167,7 @@ public func buildApplication(
     KafkaRoutes(relay: kafka, store: store, maxBodyBytes: config.maxBodyBytes, cluster: cluster).register(on: router)
     ClusterRoutes(cluster: cluster).register(on: router)
     ConsoleRoutes(store: store, maxResponseBytes: config.maxResponseBytes).register(on: router)
+    ViewRoutes(evento: evento, address: address, maxBodyBytes: config.maxBodyBytes, maxResponseBytes: config.maxResponseBytes).register(on: router)
     router.get("/healthz") { _, _ in
         let head = try await store.headPosition()
         var kafkaStatus: (KafkaRelay.Status, Bool?)?
@@ -219,6 +221,10 @@ public func buildApplication(
             + (clusterStore.map { [CatalogueSyncService(store: $0, registry: registry, schemas: schemas, logger: logger)] } ?? []),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? config.port
+            if config.advertiseURL == nil {
+                let local = NetworkAddress.isWildcard(config.host) || config.host == "localhost" ? "127.0.0.1" : config.host
+                address.set("http://\(local.contains(":") ? "[\(local)]" : local):\(port)")
+            }
             if config.advertiseURL == nil {
                 let host = NetworkAddress.isWildcard(config.host) ? ProcessInfo.processInfo.hostName : config.host
                 cluster?.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")

@@ -16,16 +16,22 @@ public final class Evento: Sendable {
     public let aggregates: Aggregates
     public let processor: CommandProcessor
     public let relay: DispatchRelay
+    /// The query side: views and the projectors that keep them (nil when the store keeps no views).
+    public let views: (any ViewStore)?
+    public let projectors: ProjectorRunner?
     /// This instance's part in a cluster (nil: a single instance runs everything).
     public let cluster: ClusterCoordinator?
     let logger: Logger
 
     /// The lease the dispatch relay runs under in a cluster.
     public static let dispatchRelayLease = "relay:dispatch"
+    /// The lease the projectors run under in a cluster.
+    public static let projectorsLease = "relay:projectors"
 
     public init(
         store: any Storage, functions: any FunctionDirectory, validator: any SchemaValidator, ids: IdDerivation,
-        configuration: CommandProcessor.Configuration = .init(), cluster: ClusterCoordinator? = nil, logger: Logger
+        configuration: CommandProcessor.Configuration = .init(), cluster: ClusterCoordinator? = nil, views: (any ViewStore)? = nil,
+        logger: Logger
     ) {
         self.cluster = cluster
         var configuration = configuration
@@ -39,6 +45,12 @@ public final class Evento: Sendable {
             store: store, functions: functions, aggregates: aggregates, validator: validator, ids: ids, configuration: configuration,
             placement: cluster ?? LocalPlacement(), logger: logger)
         relay = DispatchRelay(store: store, functions: functions, processor: processor, validator: validator, ids: ids, logger: logger)
+        self.views = views
+        if let views = views as? any ProjectorRunner.Store {
+            projectors = ProjectorRunner(store: views, functions: functions, logger: logger)
+        } else {
+            projectors = nil
+        }
     }
 
     /// Runs the pipeline (pending commands first, then what arrives) until `shutdown()`, then returns once
@@ -48,8 +60,12 @@ public final class Evento: Sendable {
             if let cluster {
                 group.addTask { await cluster.run(processor: self.processor) }
                 group.addTask { await cluster.whileHolding(relay: Self.dispatchRelayLease) { try await self.relay.run() } }
+                if let projectors {
+                    group.addTask { await cluster.whileHolding(relay: Self.projectorsLease) { try await projectors.run() } }
+                }
             } else {
                 group.addTask { try await self.relay.run() }
+                if let projectors { group.addTask { try await projectors.run() } }
             }
             try await self.processor.run()
             // The processor has drained: the relay stops too (what it would still dispatch is in the log,

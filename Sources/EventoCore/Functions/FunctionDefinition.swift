@@ -6,6 +6,10 @@ public enum FunctionKind: String, Sendable, Hashable, CaseIterable {
     case aggregator
     /// event → commands
     case dispatcher
+    /// events (a batch, in position order) → view operations
+    case projector
+    /// query parameters → a JSON result (read from views through Evento's API)
+    case query
 }
 
 /// How Evento reaches a function.
@@ -61,9 +65,14 @@ public struct FunctionDefinition: Sendable, Hashable {
         self.maxAttempts = maxAttempts
     }
 
-    /// Whether a dispatcher receives this event.
+    /// Whether a dispatcher or projector receives this event.
     public func receives(_ event: EventEnvelope) -> Bool {
-        events.contains { $0 == "*" || $0 == event.type || $0 == "\(event.entity.aggregate).\(event.type)" }
+        let aggregate = event.entity.aggregate
+        return events.contains { e in
+            e == "*" || e == event.type
+                || (e.utf8.count == aggregate.utf8.count + 1 + event.type.utf8.count && e == "\(aggregate).\(event.type)")
+                || (e.utf8.count == aggregate.utf8.count + 2 && e.hasSuffix(".*") && e.hasPrefix(aggregate))
+        }
     }
 }
 
@@ -77,7 +86,7 @@ extension FunctionDefinition {
         }
         let kindText = try r.requireString("kind")
         guard let kind = FunctionKind(rawValue: kindText) else {
-            throw EventoError.invalid(r.path("kind"), "expected one of handler, aggregator, dispatcher, got \"\(kindText)\"")
+            throw EventoError.invalid(r.path("kind"), "expected one of handler, aggregator, dispatcher, projector, query, got \"\(kindText)\"")
         }
         let aggregate = try r.string("aggregate")
         let eventsValue = try r.array("events")
@@ -91,19 +100,23 @@ extension FunctionDefinition {
             if eventsValue != nil {
                 throw EventoError.invalid(r.path("events"), "only dispatchers take events; a \(kind.rawValue) gets its aggregate's")
             }
-        case .dispatcher:
+        case .query:
+            if aggregate != nil { throw EventoError.invalid(r.path("aggregate"), "a query takes parameters, not an aggregate") }
+            if eventsValue != nil { throw EventoError.invalid(r.path("events"), "a query takes parameters, not events") }
+        case .dispatcher, .projector:
             if aggregate != nil {
-                throw EventoError.invalid(r.path("aggregate"), "a dispatcher takes events, not an aggregate")
+                throw EventoError.invalid(r.path("aggregate"), "a \(kind.rawValue) takes events, not an aggregate")
             }
             guard let eventsValue, !eventsValue.isEmpty else {
-                throw EventoError.invalid(r.path("events"), "is required for a dispatcher: a list of event types, or [\"*\"]")
+                throw EventoError.invalid(r.path("events"), "is required for a \(kind.rawValue): a list of event types (Type, aggregate.Type, aggregate.*), or [\"*\"]")
             }
             for (i, v) in eventsValue.enumerated() {
                 let p = "\(r.path("events"))[\(i)]"
                 guard case .string(let t) = v else { throw EventoError.invalid(p, "expected string, got \(v.typeName)") }
                 let parts = t.split(separator: ".", omittingEmptySubsequences: false)
-                guard t == "*" || (parts.count <= 2 && parts.allSatisfy { Names.isAvroName(String($0)) }) else {
-                    throw EventoError.invalid(p, "\"\(t)\" is not an event type (Type, aggregate.Type or *)")
+                let wholeAggregate = parts.count == 2 && parts[1] == "*" && Names.isAvroName(String(parts[0]))
+                guard t == "*" || wholeAggregate || (parts.count <= 2 && parts.allSatisfy { Names.isAvroName(String($0)) }) else {
+                    throw EventoError.invalid(p, "\"\(t)\" is not an event type (Type, aggregate.Type, aggregate.* or *)")
                 }
                 events.append(t)
             }
@@ -198,7 +211,7 @@ extension FunctionDefinition {
     public var json: JSONValue {
         var o: JSONObject = ["name": .string(name), "kind": .string(kind.rawValue)]
         if let aggregate { o["aggregate"] = .string(aggregate) }
-        if kind == .dispatcher { o["events"] = .array(events.map(JSONValue.string)) }
+        if kind == .dispatcher || kind == .projector { o["events"] = .array(events.map(JSONValue.string)) }
         switch transport {
         case .http(let url):
             o["transport"] = ["http": ["url": .string(url)]]
@@ -273,6 +286,7 @@ public protocol FunctionDirectory: Sendable {
     func handler(for aggregate: String) -> FunctionDefinition?
     func aggregator(for aggregate: String) -> FunctionDefinition?
     func dispatchers() -> [FunctionDefinition]
+    func projectors() -> [FunctionDefinition]
     func function(named name: String) -> FunctionDefinition?
     /// Sends one request of the function protocol and returns the reply's JSON text.
     /// - Throws: `FunctionCallError`.

@@ -20,6 +20,10 @@ public enum EventoMetrics {
     private static let retried = Counter(label: "evento_commands_total", dimensions: [("status", "retried")])
     public static let commandConflicts = Counter(label: "evento_command_conflicts_total")
     public static let commandBacklog = Gauge(label: "evento_command_backlog")
+    /// Events sent to projectors (and committed with their view operations).
+    public static let projectedEvents = Counter(label: "evento_projected_events_total")
+    /// Times a projector was parked after its retries.
+    public static let projectorsParked = Counter(label: "evento_projectors_parked_total")
     /// Commands held by a durable timer (`notBefore` in the future) on this instance.
     public static let commandsScheduled = Gauge(label: "evento_commands_scheduled")
 

@@ -137,6 +137,11 @@ extension InMemoryStore {
         var deadDispatches: [String: DeadDispatch] = [:]
         var functions: [String: RawJSON] = [:]
         var registry = RegistryRecords()
+        var projectors: [String: ProjectorState] = [:]
+        /// View name → (projector, live generation).
+        var views: [String: (projector: String, generation: Int64)] = [:]
+        /// "view\u{0}generation" → key → document.
+        var viewDocuments: [String: [String: JSONValue]] = [:]
 
         func checkOpen() throws {
             if closed { throw EventoError(.unavailable, "the store is closed") }

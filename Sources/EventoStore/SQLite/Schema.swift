@@ -112,6 +112,30 @@ enum Schema {
         ALTER TABLE commands ADD COLUMN not_before INTEGER;
         CREATE INDEX commands_scheduled ON commands(not_before) WHERE status = 'pending' AND not_before IS NOT NULL;
         """,
+        // Views kept for projectors, in generations (a rebuild writes generation + 1 beside the live one).
+        """
+        CREATE TABLE projectors(
+            name TEXT PRIMARY KEY,
+            generation INTEGER NOT NULL,
+            cursor INTEGER NOT NULL,
+            rebuild_cursor INTEGER,
+            status TEXT NOT NULL,
+            last_error TEXT,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE views(
+            name TEXT PRIMARY KEY,
+            projector TEXT NOT NULL,
+            generation INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE view_documents(
+            view TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY(view, generation, key)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

@@ -41,6 +41,10 @@ final class FakeFunctions: FunctionDirectory {
         state.withLock { s in s.functions.values.map(\.definition).filter { $0.kind == .dispatcher }.sorted { $0.name < $1.name } }
     }
 
+    func projectors() -> [FunctionDefinition] {
+        state.withLock { s in s.functions.values.map(\.definition).filter { $0.kind == .projector }.sorted { $0.name < $1.name } }
+    }
+
     func function(named name: String) -> FunctionDefinition? { state.withLock { $0.functions[name]?.definition } }
 
     func invoke(_ function: FunctionDefinition, request: [UInt8]) async throws -> [UInt8] {

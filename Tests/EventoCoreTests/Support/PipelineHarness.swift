@@ -24,7 +24,7 @@ struct PipelineHarness {
     init(configuration: CommandProcessor.Configuration = fast, validator: any SchemaValidator = AcceptAllValidator()) {
         evento = Evento(
             store: store, functions: functions, validator: validator, ids: store.memory.idDerivation, configuration: configuration,
-            logger: Self.quietLogger)
+            views: store.memory, logger: Self.quietLogger)
     }
 
     /// Runs the pipeline (processor and dispatch relay) around `body`, and stops it afterwards.

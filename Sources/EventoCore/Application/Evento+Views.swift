@@ -1,0 +1,80 @@
+/// The query side of the application: views, projectors, query functions.
+extension Evento {
+    func viewStore() throws -> any ViewStore {
+        guard let views else { throw EventoError(.unavailable, "this store keeps no views") }
+        return views
+    }
+
+    public func view(_ view: String, key: String) async throws -> ViewDocument? {
+        try await viewStore().viewDocument(view: view, key: key)
+    }
+
+    public func viewDocuments(_ view: String, prefix: String, after: String?, limit: Int) async throws -> [ViewDocument] {
+        try await viewStore().viewDocuments(view: view, prefix: prefix, after: after, limit: limit)
+    }
+
+    public func viewDocuments(_ view: String, keys: [String]) async throws -> [ViewDocument] {
+        try await viewStore().viewDocuments(view: view, keys: keys)
+    }
+
+    /// A projector as `GET /projectors/{name}` shows it.
+    public struct ProjectorStatus: Sendable {
+        public var state: ProjectorState
+        public var function: FunctionDefinition?
+        /// Events in the log after the cursor the projector writes now (the rebuild's while rebuilding).
+        public var lag: Int64
+    }
+
+    public func projector(_ name: String) async throws -> ProjectorStatus {
+        let function = functions.function(named: name)
+        let stored = try await viewStore().projectorState(name)
+        guard function?.kind == .projector || stored != nil else {
+            throw EventoError.notFound("no projector named \"\(name)\"")
+        }
+        let state = stored ?? ProjectorState(name: name)
+        let head = try await store.headPosition()
+        return ProjectorStatus(state: state, function: function, lag: max(0, head - state.track.cursor))
+    }
+
+    public func projectorList() async throws -> [ProjectorStatus] {
+        let head = try await store.headPosition()
+        var states = Dictionary(uniqueKeysWithValues: try await viewStore().projectorStates().map { ($0.name, $0) })
+        for p in functions.projectors() where states[p.name] == nil { states[p.name] = ProjectorState(name: p.name) }
+        return states.values.sorted { $0.name < $1.name }.map {
+            ProjectorStatus(state: $0, function: functions.function(named: $0.name), lag: max(0, head - $0.track.cursor))
+        }
+    }
+
+    /// Starts rebuilding a projector's views from position 0 into a new generation (reads keep the current
+    /// one until the rebuild has caught up, then swap).
+    public func rebuild(projector name: String) async throws -> ProjectorStatus {
+        guard functions.function(named: name)?.kind == .projector else { throw EventoError.notFound("no projector named \"\(name)\" is registered") }
+        _ = try await viewStore().beginRebuild(name)
+        projectors?.wake(name)
+        return try await projector(name)
+    }
+
+    /// Unparks a projector: it tries its batch again now.
+    public func retry(projector name: String) async throws -> ProjectorStatus {
+        let status = try await projector(name)
+        guard status.state.status == .parked else {
+            throw EventoError(.conflict, "projector \(name) is \(status.state.status.rawValue); only a parked projector can be retried")
+        }
+        try await viewStore().setProjectorStatus(name, status: status.state.rebuildCursor != nil ? .rebuilding : .running, lastError: status.state.lastError)
+        projectors?.wake(name)
+        return try await projector(name)
+    }
+
+    /// Calls a query function with the request's parameters; its `result`.
+    public func query(_ name: String, params: [(String, String)], eventoURL: String) async throws -> JSONValue {
+        guard let function = functions.function(named: name), function.kind == .query else {
+            throw EventoError.notFound("no query named \"\(name)\" is registered")
+        }
+        do {
+            let reply = try await functions.invoke(function, request: FunctionProtocol.queryRequest(params: params, eventoURL: eventoURL))
+            return try FunctionProtocol.parseQueryResult(reply, function: name)
+        } catch let e as FunctionCallError {
+            throw EventoError(.functionFailed, e.description)
+        }
+    }
+}

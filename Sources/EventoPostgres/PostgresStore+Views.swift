@@ -1,0 +1,202 @@
+import EventoCore
+import PostgresNIO
+
+extension PostgresStore: ViewStore {
+    static let projectorColumns = "name, generation, cursor, rebuild_cursor, status, last_error, updated_at"
+
+    static func projector(_ row: PostgresRow) throws -> ProjectorState {
+        let (name, generation, cursor, rebuild, status, error, updated) = try row.decode((String, Int64, Int64, Int64?, String, String?, Int64).self)
+        return ProjectorState(
+            name: name, generation: generation, cursor: cursor, rebuildCursor: rebuild, status: ProjectorState.Status(rawValue: status) ?? .running,
+            lastError: error, updatedAt: Timestamp(millisecondsSinceEpoch: updated))
+    }
+
+    static func projector(_ name: String, in tx: PostgresTransaction, lock: Bool = true) async throws -> ProjectorState? {
+        try await tx.query(
+            PostgresQuery(unsafeSQL: "SELECT \(projectorColumns) FROM projectors WHERE name = $1" + (lock ? " FOR UPDATE" : ""), binds: {
+                var b = PostgresBindings()
+                b.append(name)
+                return b
+            }())
+        ).first.map(projector)
+    }
+
+    static func save(_ p: ProjectorState, in tx: PostgresTransaction) async throws {
+        try await tx.query(
+            """
+            INSERT INTO projectors(name, generation, cursor, rebuild_cursor, status, last_error, updated_at)
+            VALUES(\(p.name), \(p.generation), \(p.cursor), \(p.rebuildCursor), \(p.status.rawValue), \(p.lastError), \(tx.now.millisecondsSinceEpoch))
+            ON CONFLICT (name) DO UPDATE SET generation = excluded.generation, cursor = excluded.cursor,
+                rebuild_cursor = excluded.rebuild_cursor, status = excluded.status, last_error = excluded.last_error,
+                updated_at = excluded.updated_at
+            """)
+    }
+
+    /// Reads the documents a batch touches once, applies its operations in memory, and writes the results
+    /// in two statements (upserts, deletes): a batch costs a handful of round trips however many operations.
+    public func commitProjection(_ commit: ProjectionCommit) async throws {
+        try await writer.perform { tx in
+            var p = try await Self.projector(commit.projector, in: tx) ?? ProjectorState(name: commit.projector)
+            let track = p.track
+            guard track.generation == commit.generation, track.cursor == commit.from else {
+                throw ProjectionConflict(projector: commit.projector, expected: commit.from)
+            }
+            let views = Array(Set(commit.operations.map(\.view)))
+            var owners: [String: String] = [:]
+            for row in try await tx.query("SELECT name, projector FROM views WHERE name = ANY(\(views))") {
+                let (name, projector) = try row.decode((String, String).self)
+                owners[name] = projector
+            }
+            for (view, holder) in owners where holder != commit.projector {
+                throw EventoError(.conflict, "view \(view) belongs to projector \(holder)", field: "view")
+            }
+            let unclaimed = views.filter { owners[$0] == nil }
+            if !unclaimed.isEmpty {
+                try await tx.query(
+                    """
+                    INSERT INTO views(name, projector, generation) SELECT v, \(commit.projector), \(p.generation) FROM unnest(\(unclaimed)::text[]) AS v
+                    """)
+            }
+            // The documents merged into, as they stand.
+            var docs: [String: JSONValue?] = [:]
+            let merged = commit.operations.filter { if case .merge = $0 { return true } else { return false } }
+            if !merged.isEmpty {
+                for row in try await tx.query(
+                    """
+                    SELECT d.view, d.key, d.doc FROM view_documents d JOIN unnest(\(merged.map(\.view))::text[], \(merged.map(\.key))::text[]) AS u(v, k)
+                    ON d.view = u.v AND d.key = u.k WHERE d.generation = \(commit.generation)
+                    """)
+                {
+                    let (view, key, doc) = try row.decode((String, String, String).self)
+                    docs["\(view)\u{0}\(key)"] = try JSONParser.parse(doc)
+                }
+            }
+            var order: [String] = []
+            for op in commit.operations {
+                let slot = "\(op.view)\u{0}\(op.key)"
+                if docs[slot] == nil { order.append(slot) }
+                let current = docs[slot] ?? nil
+                docs[slot] = .some(op.apply(to: current))
+            }
+            var putViews: [String] = [], putKeys: [String] = [], putDocs: [String] = []
+            var delViews: [String] = [], delKeys: [String] = []
+            for (slot, doc) in docs {
+                let parts = slot.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
+                if let doc = doc ?? nil {
+                    putViews.append(String(parts[0]))
+                    putKeys.append(String(parts[1]))
+                    putDocs.append(doc.jsonText)
+                } else {
+                    delViews.append(String(parts[0]))
+                    delKeys.append(String(parts[1]))
+                }
+            }
+            if !putViews.isEmpty {
+                try await tx.query(
+                    """
+                    INSERT INTO view_documents(view, generation, key, doc)
+                    SELECT v, \(commit.generation), k, d FROM unnest(\(putViews)::text[], \(putKeys)::text[], \(putDocs)::text[]) AS u(v, k, d)
+                    ON CONFLICT (view, generation, key) DO UPDATE SET doc = excluded.doc
+                    """)
+            }
+            if !delViews.isEmpty {
+                try await tx.query(
+                    """
+                    DELETE FROM view_documents d USING unnest(\(delViews)::text[], \(delKeys)::text[]) AS u(v, k)
+                    WHERE d.view = u.v AND d.key = u.k AND d.generation = \(commit.generation)
+                    """)
+            }
+            if p.rebuildCursor != nil { p.rebuildCursor = commit.to } else { p.cursor = commit.to }
+            if p.status == .parked { p.status = p.rebuildCursor != nil ? .rebuilding : .running }
+            p.lastError = nil
+            try await Self.save(p, in: tx)
+        }
+    }
+
+    public func projectorState(_ name: String) async throws -> ProjectorState? {
+        var b = PostgresBindings()
+        b.append(name)
+        return try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.projectorColumns) FROM projectors WHERE name = $1", binds: b)).first.map(Self.projector)
+    }
+
+    public func projectorStates() async throws -> [ProjectorState] {
+        try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.projectorColumns) FROM projectors ORDER BY name", binds: PostgresBindings())).map(Self.projector)
+    }
+
+    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?) async throws {
+        try await writer.perform { tx in
+            var p = try await Self.projector(name, in: tx) ?? ProjectorState(name: name)
+            p.status = status
+            p.lastError = lastError
+            try await Self.save(p, in: tx)
+        }
+    }
+
+    public func beginRebuild(_ name: String) async throws -> ProjectorState {
+        try await writer.perform { tx in
+            var p = try await Self.projector(name, in: tx) ?? ProjectorState(name: name)
+            try await tx.query(
+                """
+                DELETE FROM view_documents WHERE generation = \(p.generation + 1) AND view IN (SELECT name FROM views WHERE projector = \(name))
+                """)
+            p.rebuildCursor = 0
+            p.status = .rebuilding
+            p.lastError = nil
+            try await Self.save(p, in: tx)
+            return p
+        }
+    }
+
+    public func finishRebuild(_ name: String) async throws {
+        try await writer.perform { tx in
+            guard var p = try await Self.projector(name, in: tx), let rebuilt = p.rebuildCursor else { return }
+            let old = p.generation
+            try await tx.query("UPDATE views SET generation = \(old + 1) WHERE projector = \(name)")
+            try await tx.query("DELETE FROM view_documents WHERE generation = \(old) AND view IN (SELECT name FROM views WHERE projector = \(name))")
+            p.generation = old + 1
+            p.cursor = rebuilt
+            p.rebuildCursor = nil
+            p.status = .running
+            try await Self.save(p, in: tx)
+        }
+    }
+
+    static let documentQuery = """
+        SELECT d.key, d.doc, p.cursor FROM views v JOIN projectors p ON p.name = v.projector
+        JOIN view_documents d ON d.view = v.name AND d.generation = v.generation
+        """
+
+    static func document(_ row: PostgresRow) throws -> ViewDocument {
+        let (key, doc, position) = try row.decode((String, String, Int64).self)
+        return ViewDocument(key: key, doc: RawJSON(trusted: doc), position: position)
+    }
+
+    public func viewDocument(view: String, key: String) async throws -> ViewDocument? {
+        var b = PostgresBindings()
+        b.append(view)
+        b.append(key)
+        return try await read(PostgresQuery(unsafeSQL: Self.documentQuery + " WHERE v.name = $1 AND d.key = $2", binds: b)).first.map(Self.document)
+    }
+
+    public func viewDocuments(view: String, prefix: String, after: String?, limit: Int) async throws -> [ViewDocument] {
+        let (op, start) = after.map { $0 >= prefix ? (">", $0) : (">=", prefix) } ?? (">=", prefix)
+        var b = PostgresBindings()
+        b.append(view)
+        b.append(start)
+        b.append(prefix + "\u{10FFFF}")
+        b.append(limit)
+        return try await read(
+            PostgresQuery(unsafeSQL: Self.documentQuery + " WHERE v.name = $1 AND d.key \(op) $2 AND d.key < $3 ORDER BY d.key LIMIT $4", binds: b)
+        ).map(Self.document)
+    }
+
+    public func viewDocuments(view: String, keys: [String]) async throws -> [ViewDocument] {
+        var b = PostgresBindings()
+        b.append(view)
+        b.append(keys)
+        let found = try await read(PostgresQuery(unsafeSQL: Self.documentQuery + " WHERE v.name = $1 AND d.key = ANY($2::text[])", binds: b))
+            .map(Self.document)
+        let byKey = Dictionary(found.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        return keys.compactMap { byKey[$0] }
+    }
+}

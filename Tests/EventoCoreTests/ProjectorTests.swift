@@ -1,0 +1,151 @@
+import EventoCore
+import EventoStore
+import Synchronization
+import Testing
+
+/// Projectors: events in, view operations out, applied with the cursor in one transaction.
+@Suite struct ProjectorTests {
+    /// A projector of counter events: `totals/{entity}` holds the running total (merge), `seen/{entity}`
+    /// the ids of the events folded (a set as a map), `last/all` the last event (put).
+    static func totals(_ request: JSONValue) -> JSONValue {
+        var ops: [JSONValue] = []
+        for e in request["events"]?.arrayValue ?? [] {
+            let entity = e["entity"]?.stringValue ?? "?"
+            ops.append(["op": "merge", "view": "seen", "key": .string(entity), "patch": Self.set(e["id"]?.stringValue ?? "")])
+            ops.append(["op": "put", "view": "last", "key": "all", "doc": ["id": e["id"] ?? .null, "position": e["position"] ?? .null]])
+        }
+        return ["operations": .array(ops)]
+    }
+
+    /// A merge patch adding `member` to a set kept as a map.
+    static func set(_ member: String) -> JSONValue { .object(JSONObject([JSONObject.Member(key: member, value: true)])) }
+
+    final class Calls: Sendable {
+        let count = Mutex(0)
+        func withLock(_ body: (inout Int) -> Int) -> Int { count.withLock { body(&$0) } }
+    }
+
+    static func harness(failFirst: Int = 0, maxAttempts: Int = 3) -> (PipelineHarness, Calls) {
+        let h = counterHarness()
+        let calls = Calls()
+        h.functions.register(.fake("totals", .projector, events: ["counter.*"], maxAttempts: maxAttempts)) { request in
+            let n = calls.withLock { c in
+                c += 1
+                return c
+            }
+            if n <= failFirst { return Counter.error("not yet (\(n))", retryable: true) }
+            return totals(request)
+        }
+        return (h, calls)
+    }
+
+    static func seenIds(_ h: PipelineHarness, _ entity: String) async throws -> Set<String> {
+        guard let d = try await h.memory.viewDocument(view: "seen", key: entity) else { return [] }
+        return Set(try d.doc.value().objectValue?.keys ?? [])
+    }
+
+    @Test func aProjectorSeesEveryMatchingEventOnceInOrderAndItsViewsFollow() async throws {
+        let (h, _) = Self.harness()
+        let ids = try await h.running {
+            var ids: [String] = []
+            for i in 0..<20 {
+                let entity = try EntityId(parsing: "counter:\(i % 3)")
+                let (_, events) = try #require(try await h.evento.submit(addDraft("c\(i)", to: entity), wait: .seconds(5)).finishedResult)
+                ids += events.map(\.id)
+            }
+            let head = try await h.memory.headPosition()
+            try await eventually("the projector catches up") { try await h.evento.projector("totals").lag == 0 && head > 0 ? true : nil }
+            return ids
+        }
+        var all: Set<String> = []
+        for i in 0..<3 { all.formUnion(try await Self.seenIds(h, "counter:\(i)")) }
+        #expect(all == Set(ids))
+        let last = try #require(try await h.memory.viewDocument(view: "last", key: "all"))
+        #expect(try last.doc.value()["id"]?.stringValue == ids.last)
+        #expect(last.position == (try await h.memory.headPosition()))
+        // Every call got events in position order, none twice.
+        let positions = h.functions.calls(to: "totals").flatMap { $0["events"]?.arrayValue ?? [] }.compactMap { $0["position"]?.intValue }
+        #expect(positions == positions.sorted() && Set(positions).count == positions.count)
+    }
+
+    @Test func aBatchCommittedTwiceIsAppliedOnceAndAViewBelongsToOneProjector() async throws {
+        let store = InMemoryStore()
+        try await store.commitProjection(ProjectionCommit(projector: "p", generation: 1, from: 0, to: 5, operations: [
+            .merge(view: "v", key: "k", patch: ["a": 1, "tags": ["x": true]]),
+        ]))
+        // The same batch again (a lost reply, a crash before the answer): the cursor moved, nothing is written.
+        await #expect(throws: ProjectionConflict.self) {
+            try await store.commitProjection(ProjectionCommit(projector: "p", generation: 1, from: 0, to: 5, operations: [
+                .merge(view: "v", key: "k", patch: ["a": 2]),
+            ]))
+        }
+        try await store.commitProjection(ProjectionCommit(projector: "p", generation: 1, from: 5, to: 9, operations: [
+            .merge(view: "v", key: "k", patch: ["tags": ["y": true, "x": .null]]),
+        ]))
+        let doc = try #require(try await store.viewDocument(view: "v", key: "k"))
+        #expect(try doc.doc.value() == ["a": 1, "tags": ["y": true]])
+        #expect(doc.position == 9)
+        await #expect { try await store.commitProjection(ProjectionCommit(projector: "q", generation: 1, from: 0, to: 9, operations: [
+            .put(view: "v", key: "k", doc: [:]),
+        ])) } throws: { ($0 as? EventoError)?.code == .conflict }
+        #expect(try await store.projectorState("q")?.cursor ?? 0 == 0, "nothing written")
+    }
+
+    @Test func aFailingProjectorIsRetriedThenParkedWithoutStallingOthersAndRetriedOnRequest() async throws {
+        let (h, calls) = Self.harness(failFirst: 6, maxAttempts: 3)
+        let other = Mutex(0)
+        h.functions.register(.fake("counting", .projector, events: ["*"])) { request in
+            other.withLock { $0 += request["events"]?.arrayValue?.count ?? 0 }
+            return ["operations": []]
+        }
+        try await h.running {
+            _ = try await h.evento.submit(addDraft("c1"), wait: .seconds(5))
+            let parked = try await eventually("parked") {
+                let p = try await h.evento.projector("totals")
+                return p.state.status == .parked ? p : nil
+            }
+            #expect(parked.state.lastError?.contains("not yet (3)") == true, "\(parked.state.lastError ?? "")")
+            #expect(parked.lag > 0)
+            try await eventually("the other projector goes on") { other.withLock { $0 } >= 1 ? true : nil }
+            // Retried: three more failures (4, 5, 6) park it again; the next retry succeeds.
+            _ = try await h.evento.retry(projector: "totals")
+            try await eventually("parked again") { try await h.evento.projector("totals").state.status == .parked && calls.withLock { $0 } >= 6 ? true : nil }
+            _ = try await h.evento.retry(projector: "totals")
+            let done = try await eventually("caught up") {
+                let p = try await h.evento.projector("totals")
+                return p.lag == 0 && p.state.status == .running ? p : nil
+            }
+            #expect(done.state.lastError == nil)
+        }
+        #expect(try await Self.seenIds(h, "counter:1").count == 1)
+        await #expect { try await h.evento.retry(projector: "totals") } throws: { ($0 as? EventoError)?.code == .conflict }
+    }
+
+    @Test func aRebuildReplaysIntoANewGenerationServesTheOldMeanwhileAndSwapsToTheSameViews() async throws {
+        let gate = Gate()
+        let (h, _) = Self.harness()
+        let rebuilding = Mutex(false)
+        h.functions.register(.fake("slow", .projector, events: ["counter.*"])) { request in
+            ["operations": .array((request["events"]?.arrayValue ?? []).map { e in
+                ["op": "merge", "view": "slowseen", "key": "all", "patch": Self.set(e["id"]?.stringValue ?? "")]
+            })]
+        }
+        _ = gate
+        _ = rebuilding
+        try await h.running {
+            for i in 0..<10 { _ = try await h.evento.submit(addDraft("c\(i)"), wait: .seconds(5)) }
+            try await eventually("caught up") { try await h.evento.projector("totals").lag == 0 ? true : nil }
+            let before = try await Self.seenIds(h, "counter:1")
+            let started = try await h.evento.rebuild(projector: "totals")
+            #expect(started.state.generation == 1 && started.state.rebuildCursor != nil)
+            // Reads keep serving generation 1 while 2 is built.
+            #expect(try await Self.seenIds(h, "counter:1") == before)
+            let swapped = try await eventually("swapped") {
+                let p = try await h.evento.projector("totals")
+                return p.state.generation == 2 && p.state.status == .running ? p : nil
+            }
+            #expect(swapped.state.rebuildCursor == nil && swapped.lag == 0)
+            #expect(try await Self.seenIds(h, "counter:1") == before, "rebuilt equals incremental")
+        }
+    }
+}
