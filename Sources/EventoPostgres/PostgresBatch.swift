@@ -29,6 +29,12 @@ struct FastState {
     var events: [String: EventEnvelope] = [:]
     var fences: [String: (owner: String, token: Int64)] = [:]
     var head: Int64
+    /// Unique values: "aggregate\0field\0value" → the entity holding it ("" once released in this group),
+    /// and "aggregate\0field\0entity" → the value it holds ("" for none).
+    var uniqueHolders: [String: String] = [:]
+    var uniqueHeld: [String: String] = [:]
+    /// The holders as the database has them (to write only what changed).
+    var uniqueStored: [String: String] = [:]
 
     // The writes, in order.
     var newCommands: [CommandRecord] = []
@@ -51,8 +57,13 @@ struct FastItem {
     var snapshots: [Snapshot] = []
     var partitions: Set<Int> = []
     var finished: [String] = []
+    var uniqueHolders: [String: String] = [:]
+    var uniqueHeld: [String: String] = [:]
 
     init(head: Int64) { self.head = head }
+
+    func holder(_ key: String, _ s: FastState) -> String? { uniqueHolders[key] ?? s.uniqueHolders[key] }
+    func held(_ key: String, _ s: FastState) -> String? { uniqueHeld[key] ?? s.uniqueHeld[key] }
 
     func version(_ entity: String, _ s: FastState) -> Int64 { versions[entity] ?? s.versions[entity] ?? 0 }
     func command(_ id: String, _ s: FastState) -> CommandRecord? { commands[id] ?? s.commands[id] }
@@ -69,6 +80,8 @@ struct FastItem {
         for snap in snapshots where (s.snapshots[snap.entity.rawValue]?.version ?? -1) < snap.version { s.snapshots[snap.entity.rawValue] = snap }
         s.partitions.formUnion(partitions)
         s.finished += finished
+        s.uniqueHolders.merge(uniqueHolders) { _, new in new }
+        s.uniqueHeld.merge(uniqueHeld) { _, new in new }
     }
 }
 
@@ -81,6 +94,7 @@ extension PostgresWriter {
         var commandIds = Set<String>()
         var eventIds = Set<String>()
         var fences = Set<String>()
+        var uniques: [UniqueValue] = []
         for item in items {
             switch item {
             case .append(let events):
@@ -95,10 +109,12 @@ extension PostgresWriter {
                 commandIds.insert(c.command.id)
                 for e in c.events { eventIds.insert(e.id) }
                 if let f = c.fence { fences.insert(f.lease) }
+                uniques += c.uniqueValues
             }
         }
         var state = FastState(head: tx.head)
         try await read(entities: entities, commands: commandIds, events: eventIds, fences: fences, into: &state, tx: tx)
+        if !uniques.isEmpty { try await readUnique(uniques, into: &state, tx: tx) }
 
         // Decide, in order.
         var decided: [Result<Decision, any Error>] = []
@@ -125,6 +141,7 @@ extension PostgresWriter {
                     finished: PostgresWriter.chunks(tx.finished + state.finished, maxBytes: 7_000))
             )
         }
+        if !uniques.isEmpty { try await writeUnique(state, tx: tx) }
         try await write(&state, tx: tx, finish: finish)
         tx.finalized = finishes
         tx.head = state.head
@@ -195,6 +212,52 @@ extension PostgresWriter {
         }
     }
 
+    /// The rows of `unique_values` the group's unique values touch: those values, and what their entities hold.
+    private func readUnique(_ values: [UniqueValue], into s: inout FastState, tx: PostgresTransaction) async throws {
+        let withValue = values.filter { $0.value != nil }
+        let rows = try await tx.query(
+            """
+            SELECT aggregate, field, value, entity FROM unique_values u
+            WHERE (aggregate, field, value) IN (SELECT * FROM unnest(\(withValue.map(\.aggregate))::text[], \(withValue.map(\.field))::text[], \(withValue.map { $0.value! })::text[]))
+               OR (aggregate, field, entity) IN (SELECT * FROM unnest(\(values.map(\.aggregate))::text[], \(values.map(\.field))::text[], \(values.map(\.entity.rawValue))::text[]))
+            """)
+        for u in values {
+            // Known: nothing held unless a row says so.
+            s.uniqueHeld["\(u.aggregate)\u{0}\(u.field)\u{0}\(u.entity.rawValue)"] = ""
+        }
+        for row in rows {
+            let (aggregate, field, value, entity) = try row.decode((String, String, String, String).self)
+            s.uniqueHolders["\(aggregate)\u{0}\(field)\u{0}\(value)"] = entity
+            s.uniqueStored["\(aggregate)\u{0}\(field)\u{0}\(value)"] = entity
+            s.uniqueHeld["\(aggregate)\u{0}\(field)\u{0}\(entity)"] = value
+        }
+    }
+
+    /// Writes the unique values the group changed: released ones deleted, taken ones upserted (each key once).
+    private func writeUnique(_ s: FastState, tx: PostgresTransaction) async throws {
+        var delA: [String] = [], delF: [String] = [], delV: [String] = []
+        var putA: [String] = [], putF: [String] = [], putV: [String] = [], putE: [String] = []
+        for (key, entity) in s.uniqueHolders where s.uniqueStored[key] != (entity.isEmpty ? nil : entity) {
+            let parts = key.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else { continue }
+            if entity.isEmpty {
+                delA.append(parts[0]); delF.append(parts[1]); delV.append(parts[2])
+            } else {
+                putA.append(parts[0]); putF.append(parts[1]); putV.append(parts[2]); putE.append(entity)
+            }
+        }
+        guard !delA.isEmpty || !putA.isEmpty else { return }
+        try await tx.query(
+            """
+            WITH d AS (
+              DELETE FROM unique_values u USING unnest(\(delA)::text[], \(delF)::text[], \(delV)::text[]) AS x(a, f, v)
+              WHERE u.aggregate = x.a AND u.field = x.f AND u.value = x.v RETURNING 1)
+            INSERT INTO unique_values(aggregate, field, value, entity)
+            SELECT * FROM unnest(\(putA)::text[], \(putF)::text[], \(putV)::text[], \(putE)::text[])
+            ON CONFLICT (aggregate, field, value) DO UPDATE SET entity = excluded.entity
+            """)
+    }
+
     static func rows(_ text: String) throws -> [[JSONValue]] {
         do {
             return try JSONParser.parse(text).arrayValue?.map { $0.arrayValue ?? [] } ?? []
@@ -246,6 +309,15 @@ extension PostgresWriter {
             c.finished.append(record.id)
             let appended = try append(events, replays: false, &c, s, now: now)
             if let snapshot = completion.snapshot { c.snapshots.append(snapshot) }
+            for u in completion.uniqueValues {
+                let prefix = "\(u.aggregate)\u{0}\(u.field)\u{0}"
+                if let value = u.value, let holder = c.holder(prefix + value, s), !holder.isEmpty, holder != u.entity.rawValue {
+                    throw UniqueConflict(aggregate: u.aggregate, field: u.field, value: value, holder: holder)
+                }
+                if let old = c.held(prefix + u.entity.rawValue, s), !old.isEmpty { c.uniqueHolders[prefix + old] = "" }
+                c.uniqueHeld[prefix + u.entity.rawValue] = u.value ?? ""
+                if let value = u.value { c.uniqueHolders[prefix + value] = u.entity.rawValue }
+            }
             return .completed(.committed(record, appended.events))
         }
     }

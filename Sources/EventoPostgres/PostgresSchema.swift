@@ -108,5 +108,10 @@ enum PostgresSchema {
                 PRIMARY KEY(view, generation, key))
             """,
         ],
+        // Unique fields: each value (its reservation key) of a unique state field, and the entity holding it.
+        [
+            "CREATE TABLE unique_values(aggregate text NOT NULL, field text NOT NULL, value text NOT NULL, entity text NOT NULL, PRIMARY KEY(aggregate, field, value))",
+            "CREATE INDEX unique_values_entity ON unique_values(aggregate, field, entity)",
+        ],
     ]
 }

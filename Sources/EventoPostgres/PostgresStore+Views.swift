@@ -200,3 +200,35 @@ extension PostgresStore: ViewStore {
         return keys.compactMap { byKey[$0] }
     }
 }
+
+extension PostgresStore: UniqueIndex {
+    public func entity(aggregate: String, field: String, value: String) async throws -> EntityId? {
+        var b = PostgresBindings()
+        b.append(aggregate)
+        b.append(field)
+        b.append(value)
+        return try await read(PostgresQuery(unsafeSQL: "SELECT entity FROM unique_values WHERE aggregate = $1 AND field = $2 AND value = $3", binds: b))
+            .first.map { EntityId(stored: try $0.decode(String.self)) }
+    }
+}
+
+extension PostgresStore: SnapshotListing {
+    public func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
+        var b = PostgresBindings()
+        let low = aggregate + ":"
+        b.append(after.map { max($0, low) } ?? low)
+        b.append(aggregate + ":\u{10FFFF}")
+        var sql = "SELECT entity, version, state, schema_id FROM snapshots WHERE entity COLLATE \"C\" > $1 AND entity COLLATE \"C\" < $2"
+        for (i, f) in filters.enumerated() {
+            b.append(f.field)
+            b.append(f.value)
+            sql += " AND state::jsonb ->> $\(3 + 2 * i) = $\(4 + 2 * i)"
+        }
+        b.append(limit)
+        sql += " ORDER BY entity COLLATE \"C\" LIMIT $\(3 + 2 * filters.count)"
+        return try await read(PostgresQuery(unsafeSQL: sql, binds: b)).map { row in
+            let (entity, version, state, schemaId) = try row.decode((String, Int64, String, Int?).self)
+            return Snapshot(entity: EntityId(stored: entity), version: version, state: RawJSON(trusted: state), schemaId: schemaId)
+        }
+    }
+}

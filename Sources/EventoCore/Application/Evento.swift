@@ -153,6 +153,7 @@ public final class Evento: Sendable {
         }
         if let outcome {
             if let conflict = outcome.conflict { throw conflict }
+            if let taken = outcome.uniqueConflict { throw EventoError(.conflict, "command \(id) failed: \(taken.description)", field: taken.field) }
             return .finished(outcome.record, events: try await events(of: outcome))
         }
         // The wait is over and the command may still be in memory only: log it before saying it is accepted.

@@ -12,11 +12,14 @@ public struct CommandOutcome: Sendable {
     /// Set when the command was never run because the log holds another command under its id (a command
     /// submitted for its outcome is checked against the log only when its result is written).
     public var conflict: IdempotencyConflict?
+    /// Set when the command failed because its new state would take a unique value another entity holds.
+    public var uniqueConflict: UniqueConflict?
 
-    public init(record: CommandRecord, events: [EventEnvelope]?, conflict: IdempotencyConflict? = nil) {
+    public init(record: CommandRecord, events: [EventEnvelope]?, conflict: IdempotencyConflict? = nil, uniqueConflict: UniqueConflict? = nil) {
         self.record = record
         self.events = events
         self.conflict = conflict
+        self.uniqueConflict = uniqueConflict
     }
 }
 
@@ -464,6 +467,8 @@ public final class CommandProcessor: Sendable {
         case succeeded(CommandOutcome)
         case failed(String, retryable: Bool)
         case conflicted(String)
+        /// Its new state would take a unique value another entity holds: it fails (not retried).
+        case taken(UniqueConflict)
         /// The log holds another command under this id: nothing is written for this one.
         case refused(IdempotencyConflict)
         /// Its partition's lease changed hands: its new owner runs it.
@@ -520,6 +525,9 @@ public final class CommandProcessor: Sendable {
         case .conflicted(let m):
             status = .failed
             message = m
+        case .taken(let u):
+            status = .failed
+            message = u.description
         case .failed(let m, let retryable):
             status = !retryable || attempts >= maxAttempts ? .dead : .pending
             message = m
@@ -548,7 +556,9 @@ public final class CommandProcessor: Sendable {
         // The log decides: a command that another instance of it finished meanwhile is done, whatever this
         // attempt thought.
         if record.status.isFinal {
-            completions.resolve(command.id, with: CommandOutcome(record: record, events: record.status == .succeeded ? nil : []))
+            var taken: UniqueConflict?
+            if case .taken(let u) = outcome, record.status == .failed { taken = u }
+            completions.resolve(command.id, with: CommandOutcome(record: record, events: record.status == .succeeded ? nil : [], uniqueConflict: taken))
             return .finished(requeue: nil)
         }
         return .retry(attempts: attempts, isLogged: true, delay: backoff(attempts))
@@ -639,7 +649,9 @@ public final class CommandProcessor: Sendable {
                         traceparent: traceparent, schemaId: schemaId, time: now))
             }
             // Fold before committing, so events, result and snapshot land together. An aggregator failure
-            // leaves the snapshot lagging; the next command on this entity catches it up.
+            // leaves the snapshot lagging; the next command on this entity catches it up (unless the
+            // aggregate has unique fields: those are checked on the new state, so the attempt fails).
+            let uniqueFields = validator.uniqueFields(aggregate: command.entity.aggregate)
             var snapshot: Snapshot?
             if let aggregator {
                 let version = aggregate.version + Int64(events.count)
@@ -653,16 +665,27 @@ public final class CommandProcessor: Sendable {
                         snapshot = Snapshot(entity: command.entity, version: version, state: state ?? .null)
                     }
                 } catch {
+                    if !uniqueFields.isEmpty { throw error }
                     logger.warning(
                         "aggregator failed; the snapshot lags until the next command",
                         metadata: ["evento.entity": "\(command.entity)", "error": "\(error)"])
+                }
+            }
+            var uniqueValues: [UniqueValue] = []
+            if !uniqueFields.isEmpty {
+                guard let snapshot else {
+                    return .failed("aggregate \(command.entity.aggregate) has unique fields, which need its aggregator's state; register an aggregator", retryable: true)
+                }
+                let state = (try? snapshot.state.value()) ?? .null
+                uniqueValues = uniqueFields.map { f in
+                    UniqueValue(aggregate: command.entity.aggregate, field: f.name, value: f.key(in: state), entity: command.entity)
                 }
             }
             do {
                 let result = try await store.complete(
                     CommandCompletion(
                         command: command, isLogged: isLogged, attempts: attempt, events: events, expectedVersion: aggregate.version,
-                        snapshot: snapshot, fence: fence))
+                        snapshot: snapshot, fence: fence, uniqueValues: uniqueValues))
                 switch result {
                 case .committed(let record, let stored):
                     if let snapshot { aggregates.remember(snapshot) } else { aggregates.forget(command.entity) }
@@ -670,6 +693,8 @@ public final class CommandProcessor: Sendable {
                 case .alreadyFinal(let record):
                     return .succeeded(CommandOutcome(record: record, events: nil))
                 }
+            } catch let taken as UniqueConflict {
+                return .taken(taken)
             } catch is FenceLost {
                 aggregates.forget(command.entity)
                 return .handedOver

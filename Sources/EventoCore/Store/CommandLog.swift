@@ -73,11 +73,15 @@ public struct CommandCompletion: Sendable {
     /// In a cluster: the lease of the entity's partition the command ran under. The completion commits only
     /// while that lease is still held with this token; else it throws `FenceLost` and writes nothing.
     public var fence: Fence?
+    /// The values of the aggregate's unique fields in the new snapshot: each is reserved for this entity in
+    /// the same transaction (what it held before is released), or the completion fails with `UniqueConflict`.
+    public var uniqueValues: [UniqueValue]
 
     public init(
         command: CommandRecord, isLogged: Bool, attempts: Int, events: [NewEvent], expectedVersion: Int64, snapshot: Snapshot?,
-        fence: Fence? = nil
+        fence: Fence? = nil, uniqueValues: [UniqueValue] = []
     ) {
+        self.uniqueValues = uniqueValues
         self.command = command
         self.isLogged = isLogged
         self.attempts = attempts
@@ -86,6 +90,48 @@ public struct CommandCompletion: Sendable {
         self.snapshot = snapshot
         self.fence = fence
     }
+}
+
+/// A unique field's value as an entity's new state holds it (nil: none, so it holds nothing).
+public struct UniqueValue: Sendable, Hashable {
+    public var aggregate: String
+    public var field: String
+    /// The reservation key (case-folded for a `casefold` field); nil releases what the entity held.
+    public var value: String?
+    public var entity: EntityId
+
+    public init(aggregate: String, field: String, value: String?, entity: EntityId) {
+        self.aggregate = aggregate
+        self.field = field
+        self.value = value
+        self.entity = entity
+    }
+}
+
+/// A command's new state would hold a unique value another entity of its aggregate holds: nothing written.
+public struct UniqueConflict: Error, Sendable, Hashable, CustomStringConvertible {
+    public var aggregate: String
+    public var field: String
+    public var value: String
+    /// The entity that holds the value.
+    public var holder: String
+
+    public init(aggregate: String, field: String, value: String, holder: String) {
+        self.aggregate = aggregate
+        self.field = field
+        self.value = value
+        self.holder = holder
+    }
+
+    public var description: String {
+        "\(field) \(value.debugDescription) is already taken by \(holder) (\(field) is unique across the \(aggregate) aggregate)"
+    }
+}
+
+/// Finding entities by the values of their aggregate's unique fields.
+public protocol UniqueIndex: Sendable {
+    /// The entity holding `value` (its reservation key) of a unique field, if any.
+    func entity(aggregate: String, field: String, value: String) async throws -> EntityId?
 }
 
 /// What a completion wrote.

@@ -19,3 +19,11 @@ public protocol SnapshotStore: Sendable {
     /// Saves a snapshot unless a newer one is stored.
     func save(_ snapshot: Snapshot) async throws
 }
+
+/// Listing an aggregate's entities by their snapshots (`GET /aggregates?aggregate=…`).
+public protocol SnapshotListing: Sendable {
+    /// Snapshots of the aggregate's entities whose ids sort after `after` (nil: from the first), in id
+    /// order, whose state has each top-level field equal to the value given. Values compare as text:
+    /// strings as they are, numbers and booleans as JSON writes them (`42`, `true`).
+    func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot]
+}

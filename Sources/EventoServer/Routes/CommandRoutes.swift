@@ -23,6 +23,7 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             return JSONResponse.object { c.writeMembers(to: &$0) }
         }
         router.get("/aggregates/:entity") { _, context in try await self.aggregate(context) }
+        router.get("/aggregates") { request, _ in try await self.aggregates(request) }
     }
 
     func send(_ request: Request) async throws -> Response {
@@ -141,6 +142,44 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             if let value = r.header(name), let field = HTTPField.Name(name) { fields[field] = value }
         }
         return Response(status: HTTPResponse.Status(code: r.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+    }
+
+    /// `GET /aggregates?aggregate=A&FIELD=VALUE…&after=&limit=` → `{"items": [{"entity","version","state"}], "next"}`.
+    func aggregates(_ request: Request) async throws -> Response {
+        guard let aggregate = request.uri.queryParameters.get("aggregate"), Names.isAvroName(aggregate) else {
+            throw EventoError(.invalidRequest, "query parameter aggregate is required: an aggregate name, e.g. aggregate=user", field: "aggregate")
+        }
+        let limit = Int(try request.queryInt("limit", default: 100, range: 1...1000))
+        let after = request.uri.queryParameters.get("after")
+        var filters: [(field: String, value: String)] = []
+        for (k, v) in request.uri.queryParameters where !["aggregate", "limit", "after"].contains(String(k)) {
+            guard Names.isAvroName(String(k)) else {
+                throw EventoError(.invalidRequest, "query parameter \(k): not a state field name (filters are FIELD=VALUE on top-level fields)", field: String(k))
+            }
+            filters.append((String(k), String(v)))
+        }
+        let found = try await evento.aggregates(aggregate, filters: filters, after: after, limit: limit + 1)
+        let page = found.prefix(limit)
+        var w = JSONWriter(capacity: 4096)
+        w.raw("{\"items\":[")
+        var list = ResponsePage(maxBytes: maxResponseBytes, limit: page.count)
+        var last: String?
+        for s in page where list.isOpen {
+            if list.append(to: &w, { w in
+                w.object { o in
+                    o.field("entity", s.entity.rawValue)
+                    o.field("version", s.version)
+                    o.field("state", json: s.state)
+                }
+            }) { last = s.entity.rawValue }
+        }
+        w.raw("]")
+        if let next = (list.cut || found.count > limit) ? last : nil {
+            w.raw(",\"next\":")
+            w.string(next)
+        }
+        w.raw("}")
+        return JSONResponse.bytes(w)
     }
 
     func aggregate(_ context: Context) async throws -> Response {

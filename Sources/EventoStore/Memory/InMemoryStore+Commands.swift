@@ -82,7 +82,18 @@ extension InMemoryStore {
                 row = nil
             }
             let plan = try s.planAppend(events, replays: .refuse, now: now)
+            for u in completion.uniqueValues {
+                if let value = u.value, let held = s.uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(value)"], held != u.entity.rawValue {
+                    throw UniqueConflict(aggregate: u.aggregate, field: u.field, value: value, holder: held)
+                }
+            }
             // Nothing below throws.
+            for u in completion.uniqueValues {
+                let held = "\(u.aggregate)\u{0}\(u.field)\u{0}\(u.entity.rawValue)"
+                if let old = s.uniqueHeld[held] { s.uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(old)"] = nil }
+                s.uniqueHeld[held] = u.value
+                if let value = u.value { s.uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(value)"] = u.entity.rawValue }
+            }
             if let row {
                 s.commands[row].status = .succeeded
                 s.commands[row].attempts = completion.attempts

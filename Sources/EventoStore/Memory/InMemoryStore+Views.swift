@@ -100,3 +100,31 @@ extension InMemoryStore: ViewStore {
         }
     }
 }
+
+extension InMemoryStore: UniqueIndex {
+    public func entity(aggregate: String, field: String, value: String) async throws -> EntityId? {
+        try read { s in s.uniqueValues["\(aggregate)\u{0}\(field)\u{0}\(value)"].map(EntityId.init(stored:)) }
+    }
+}
+
+extension InMemoryStore: SnapshotListing {
+    public func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
+        try read { s in
+            let low = after ?? ""
+            return s.snapshots.values
+                .filter { $0.entity.aggregate == aggregate && Array($0.entity.rawValue.utf8).lexicographicallyPrecedes(Array(low.utf8)) == false && $0.entity.rawValue != low }
+                .filter { snap in
+                    guard case .object(let o) = (try? snap.state.value()) ?? .null else { return filters.isEmpty }
+                    return filters.allSatisfy { f in
+                        switch o[f.field] {
+                        case .string(let v)?: v == f.value
+                        case let v?: v.jsonText == f.value
+                        case nil: false
+                        }
+                    }
+                }
+                .sorted { Array($0.entity.rawValue.utf8).lexicographicallyPrecedes(Array($1.entity.rawValue.utf8)) }
+                .prefix(limit).map { $0 }
+        }
+    }
+}

@@ -138,6 +138,9 @@ extension InMemoryStore {
         var functions: [String: RawJSON] = [:]
         var registry = RegistryRecords()
         var projectors: [String: ProjectorState] = [:]
+        /// "aggregate\u{0}field\u{0}value" → the entity holding it; "aggregate\u{0}field\u{0}entity" → its value.
+        var uniqueValues: [String: String] = [:]
+        var uniqueHeld: [String: String] = [:]
         /// View name → (projector, live generation).
         var views: [String: (projector: String, generation: Int64)] = [:]
         /// "view\u{0}generation" → key → document.

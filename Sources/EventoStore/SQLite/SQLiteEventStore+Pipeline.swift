@@ -80,6 +80,7 @@ extension SQLiteEventStore {
             }
             let result = try Self.append(events, in: tx, replays: .refuse)
             if let snapshot = completion.snapshot { try Self.save(snapshot, in: tx) }
+            try Self.reserve(completion.uniqueValues, in: tx)
             return .committed(record, result.events)
         }
     }

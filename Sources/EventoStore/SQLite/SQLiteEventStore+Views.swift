@@ -144,17 +144,16 @@ extension SQLiteEventStore: ViewStore {
             let c = tx.connection
             guard var p = try Self.projector(name, c), let rebuilt = p.rebuildCursor else { return }
             let old = p.generation
-            for sql in [
-                "UPDATE views SET generation = ?2 WHERE projector = ?1",
-                "DELETE FROM view_documents WHERE generation = ?3 AND view IN (SELECT name FROM views WHERE projector = ?1)",
-            ] {
-                let s = try c.statement(sql)
-                try s.bind(1, name)
-                try s.bind(2, old + 1)
-                try s.bind(3, old)
-                _ = try s.step()
-                s.reset()
-            }
+            let swap = try c.statement("UPDATE views SET generation = ?2 WHERE projector = ?1")
+            try swap.bind(1, name)
+            try swap.bind(2, old + 1)
+            _ = try swap.step()
+            swap.reset()
+            let drop = try c.statement("DELETE FROM view_documents WHERE generation = ?2 AND view IN (SELECT name FROM views WHERE projector = ?1)")
+            try drop.bind(1, name)
+            try drop.bind(2, old)
+            _ = try drop.step()
+            drop.reset()
             p.generation = old + 1
             p.cursor = rebuilt
             p.rebuildCursor = nil

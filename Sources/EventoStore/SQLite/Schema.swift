@@ -136,6 +136,17 @@ enum Schema {
             PRIMARY KEY(view, generation, key)
         ) WITHOUT ROWID;
         """,
+        // Unique fields: each value (its reservation key) of a unique state field, and the entity holding it.
+        """
+        CREATE TABLE unique_values(
+            aggregate TEXT NOT NULL,
+            field TEXT NOT NULL,
+            value TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            PRIMARY KEY(aggregate, field, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX unique_values_entity ON unique_values(aggregate, field, entity);
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

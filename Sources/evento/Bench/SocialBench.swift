@@ -26,6 +26,8 @@ struct SocialBench: AsyncParsableCommand {
     @Option(help: "Friendship requests (AddFriend) between random users; some name the user itself or a pair again.") var friendships = 2000
     @Option(help: "Share of friendship requests that name a user who does not exist.") var unknown = 0.01
     @Option(help: "Recommendations asked per user (the query's limit).") var limit = 10
+    @Option(name: .customLong("query-concurrency"), help: "Concurrent recommendation queries (social.json gives the query 4 workers; more only queue).")
+    var queryConcurrency = 4
     @Option(help: "Seed of the random friendships.") var seed: UInt64 = 1
     @Option(help: "The Evento checkout holding functions/social and schemas/user.avsc (to register them when missing).") var root: String?
 
@@ -169,9 +171,10 @@ struct SocialBench: AsyncParsableCommand {
 
         // 6. Every user's recommendations, against brute force.
         let limit = self.limit
+        let queryConcurrency = max(1, self.queryConcurrency)
         let graph = adjacency
         let wrongRecommendations = Locked<[String]>([])
-        let queryLoad = await FixedWorkload(count: users, concurrency: concurrency, label: "queries", progress: progress).run { i in
+        let queryLoad = await FixedWorkload(count: users, concurrency: queryConcurrency, label: "queries", progress: progress).run { i in
             guard let r = await client.request("GET", "/queries/\(Self.recommendations)?user=\(ids[i])&limit=\(limit)") else {
                 return Outcome(ok: false, units: 0, error: "no response")
             }
@@ -202,7 +205,7 @@ struct SocialBench: AsyncParsableCommand {
         report.extra.append(("taken usernames refused (409)", "\(refused) of \(duplicates)" + (firstUnrefused.map { " (first not: \($0))" } ?? "")))
         report.extra.append(("friendship answers", reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
         report.extra.append(("projector lag 0 after the last answer", String(format: "%.2f s", catchUp)))
-        report.extra.append(("recommendation queries", "\(Format.int(queryLoad.units)) in \(String(format: "%.1f", queryLoad.seconds)) s = \(Format.int(Int(queryLoad.throughput)))/s, p50 / p99 \(Format.ms(queryLoad.percentileMs(50))) / \(Format.ms(queryLoad.percentileMs(99)))"))
+        report.extra.append(("recommendation queries (\(queryConcurrency) at a time)", "\(Format.int(queryLoad.units)) in \(String(format: "%.1f", queryLoad.seconds)) s = \(Format.int(Int(queryLoad.throughput)))/s, p50 / p99 \(Format.ms(queryLoad.percentileMs(50))) / \(Format.ms(queryLoad.percentileMs(99)))"))
         for (load, name) in [(userLoad, "users"), (queryLoad, "queries")] where load.errors > 0 {
             report.extra.append(("\(name) errors", "\(load.errors) (first: \(load.firstError?.prefix(200) ?? ""))"))
         }
@@ -268,7 +271,10 @@ struct SocialBench: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        return did.isEmpty ? "functions already registered" : "registered by the bench: " + (did.count > 2 ? "schema and functions/social/social.json" : did.joined(separator: ", "))
+        let functions = did.filter { $0 != "schema" }
+        var parts: [String] = did.contains("schema") ? ["schemas/user.avsc"] : []
+        if !functions.isEmpty { parts.append(functions.count == wanted.count ? "functions/social/social.json" : functions.joined(separator: ", ")) }
+        return parts.isEmpty ? "functions already registered" : "registered by the bench: " + parts.joined(separator: " and ")
     }
 
     /// The checkout holding functions/social: --root, the current directory, or above this binary.

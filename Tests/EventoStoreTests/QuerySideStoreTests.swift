@@ -1,0 +1,82 @@
+import EventoCore
+import EventoStore
+import Testing
+
+/// Views, unique values and aggregate listings, the same on every backend.
+@Suite struct QuerySideStoreTests {
+    static func completion(_ store: any EventoStorage, _ id: String, entity: String, state: JSONValue, unique: String?) async throws -> CompletionResult {
+        let e = try EntityId(parsing: entity)
+        let version = try await store.version(of: e)
+        let command = try commandDraft(id, entity: entity).record(at: .now())
+        return try await store.complete(
+            CommandCompletion(
+                command: command, isLogged: false, attempts: 1,
+                events: [NewEvent(id: Identifiers.uuidV7(), entity: e, type: "Set", payload: RawJSON(state), causationId: id, causationKind: .command, correlationId: id, traceparent: nil)],
+                expectedVersion: version, snapshot: Snapshot(entity: e, version: version + 1, state: RawJSON(state)),
+                uniqueValues: [UniqueValue(aggregate: e.aggregate, field: "username", value: unique, entity: e)]))
+    }
+
+    @Test(arguments: Backend.all)
+    func uniqueValuesAreReservedReleasedAndRefusedToOthersWithNothingWritten(_ backend: Backend) async throws {
+        let opened = try await backend.open()
+        defer { opened.close() }
+        let store = opened.store
+        let index = try #require(store as? any UniqueIndex)
+        _ = try await Self.completion(store, "u1", entity: "user:1", state: ["username": "Alice"], unique: "alice")
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "alice")?.rawValue == "user:1")
+        // Another entity taking it: refused, naming the holder; nothing of that command is written.
+        await #expect { try await Self.completion(store, "u2", entity: "user:2", state: ["username": "ALICE"], unique: "alice") } throws: { e in
+            (e as? UniqueConflict) == UniqueConflict(aggregate: "user", field: "username", value: "alice", holder: "user:1")
+        }
+        #expect(try await store.command(id: "u2") == nil)
+        #expect(try await store.version(of: try EntityId(parsing: "user:2")) == 0)
+        // The holder renames itself: the old value is free for others.
+        _ = try await Self.completion(store, "u3", entity: "user:1", state: ["username": "Alicia"], unique: "alicia")
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "alice") == nil)
+        _ = try await Self.completion(store, "u4", entity: "user:2", state: ["username": "alice"], unique: "alice")
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "alice")?.rawValue == "user:2")
+        // Re-committing the same value for its holder is fine.
+        _ = try await Self.completion(store, "u5", entity: "user:2", state: ["username": "alice", "n": 1], unique: "alice")
+        // Listing by field.
+        let listing = try #require(store as? any SnapshotListing)
+        let all = try await listing.snapshots(aggregate: "user", where: [], after: nil, limit: 10)
+        #expect(all.map(\.entity.rawValue) == ["user:1", "user:2"])
+        #expect(try await listing.snapshots(aggregate: "user", where: [("username", "Alicia")], after: nil, limit: 10).map(\.entity.rawValue) == ["user:1"])
+        #expect(try await listing.snapshots(aggregate: "user", where: [("n", "1")], after: nil, limit: 10).map(\.entity.rawValue) == ["user:2"])
+        #expect(try await listing.snapshots(aggregate: "user", where: [], after: "user:1", limit: 10).map(\.entity.rawValue) == ["user:2"])
+    }
+
+    @Test(arguments: Backend.all)
+    func viewsApplyOperationsWithTheCursorOnceAndRebuildsSwapGenerations(_ backend: Backend) async throws {
+        let opened = try await backend.open()
+        defer { opened.close() }
+        let views = try #require(opened.store as? any ViewStore)
+        try await views.commitProjection(ProjectionCommit(projector: "p", generation: 1, from: 0, to: 4, operations: [
+            .put(view: "people", key: "b", doc: ["n": 1]), .put(view: "people", key: "a", doc: ["n": 0]),
+            .merge(view: "people", key: "ab", patch: ["tags": ["x": true]]), .merge(view: "people", key: "ab", patch: ["tags": ["y": true]]),
+            .put(view: "people", key: "c", doc: [:]), .delete(view: "people", key: "c"),
+        ]))
+        await #expect(throws: ProjectionConflict.self) {
+            try await views.commitProjection(ProjectionCommit(projector: "p", generation: 1, from: 0, to: 4, operations: [.delete(view: "people", key: "a")]))
+        }
+        #expect(try await views.viewDocument(view: "people", key: "a")?.position == 4)
+        #expect(try await views.viewDocument(view: "people", key: "c") == nil)
+        #expect(try await views.viewDocument(view: "people", key: "ab")?.doc.value() == ["tags": ["x": true, "y": true]])
+        #expect(try await views.viewDocuments(view: "people", prefix: "a", after: nil, limit: 10).map(\.key) == ["a", "ab"])
+        #expect(try await views.viewDocuments(view: "people", prefix: "", after: "a", limit: 2).map(\.key) == ["ab", "b"])
+        #expect(try await views.viewDocuments(view: "people", keys: ["b", "zz", "a"]).map(\.key) == ["b", "a"])
+        await #expect { try await views.commitProjection(ProjectionCommit(projector: "q", generation: 1, from: 0, to: 1, operations: [.put(view: "people", key: "z", doc: [:])])) } throws: {
+            ($0 as? EventoError)?.code == .conflict
+        }
+        // A rebuild: generation 2 from 0, built beside 1 (reads stay on 1), then swapped.
+        let rebuilding = try await views.beginRebuild("p")
+        #expect(rebuilding.track == (2, 0) as (Int64, Int64) || (rebuilding.track.generation == 2 && rebuilding.track.cursor == 0))
+        try await views.commitProjection(ProjectionCommit(projector: "p", generation: 2, from: 0, to: 5, operations: [.put(view: "people", key: "a", doc: ["n": 9])]))
+        #expect(try await views.viewDocument(view: "people", key: "a")?.doc.value() == ["n": 0], "the live generation until the swap")
+        try await views.finishRebuild("p")
+        let state = try #require(try await views.projectorState("p"))
+        #expect(state.generation == 2 && state.cursor == 5 && state.rebuildCursor == nil && state.status == .running)
+        #expect(try await views.viewDocument(view: "people", key: "a")?.doc.value() == ["n": 9])
+        #expect(try await views.viewDocument(view: "people", key: "b") == nil, "the old generation is gone")
+    }
+}
