@@ -120,6 +120,9 @@ public func buildApplication(
         store: store, functions: registry, validator: schemas, ids: store.idDerivation, configuration: config.processor, cluster: cluster,
         views: store as? any ViewStore, logger: logger)
     let address = ServerAddress(config.advertiseURL ?? "http://127.0.0.1:\(config.port)")
+    // Process workers inherit the environment: EVENTO_URL tells them (queries above all) where to read views,
+    // unless the operator set it. Set before any worker starts.
+    if config.port != 0 || config.advertiseURL != nil { setenv("EVENTO_URL", address.value, 0) }
     let processor = evento.processor
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
 
