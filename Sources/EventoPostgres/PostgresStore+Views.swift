@@ -213,6 +213,19 @@ extension PostgresStore: UniqueIndex {
 }
 
 extension PostgresStore: SnapshotListing {
+    public func replace(_ snapshot: Snapshot) async throws {
+        try await writer.perform { tx in
+            try await tx.query(
+                """
+                INSERT INTO snapshots(entity, version, state, schema_id, updated_at)
+                VALUES (\(snapshot.entity.rawValue), \(snapshot.version), \(snapshot.state.text), \(snapshot.schemaId), \(tx.now.millisecondsSinceEpoch))
+                ON CONFLICT (entity) DO UPDATE SET version = excluded.version, state = excluded.state, schema_id = excluded.schema_id,
+                    updated_at = excluded.updated_at
+                WHERE excluded.version >= snapshots.version
+                """)
+        }
+    }
+
     public func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
         var b = PostgresBindings()
         let low = aggregate + ":"

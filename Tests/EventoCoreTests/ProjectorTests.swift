@@ -149,3 +149,41 @@ import Testing
         }
     }
 }
+
+/// `POST /aggregates/{aggregate}/rebuild`: every snapshot refolded by the aggregator as it is now.
+@Suite struct SnapshotRebuildTests {
+    @Test func aRebuildRefoldsEverySnapshotWithTheNewAggregator() async throws {
+        let h = counterHarness()
+        let doubled = Mutex(false)
+        h.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter")) { request in
+            guard doubled.withLock({ $0 }) else { return Counter.fold(request) }
+            // The "new" aggregator: counts twice.
+            let events = request["events"]?.arrayValue ?? []
+            let total = Counter.total(request) + events.reduce(0) { $0 + 2 * ($1["payload"]?["n"]?.intValue ?? 0) }
+            return ["state": ["total": .int(total)]]
+        }
+        let rebuilder = SnapshotRebuilder(store: h.memory, aggregates: h.evento.aggregates, functions: h.functions, logger: PipelineHarness.quietLogger)
+        try await h.running {
+            for i in 0..<6 {
+                _ = try await h.evento.submit(addDraft("c\(i)", to: try EntityId(parsing: "counter:\(i % 3)"), n: Int64(i + 1)), wait: .seconds(5))
+            }
+            #expect(try await h.memory.snapshot(of: try EntityId(parsing: "counter:0"))?.state == RawJSON(["total": 5]))
+            doubled.withLock { $0 = true }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await rebuilder.run() }
+                let started = try rebuilder.start("counter")
+                #expect(started.state == .running)
+                #expect(throws: EventoError.self) { try rebuilder.start("counter") }
+                let done = try await eventually("the rebuild ends") { rebuilder.status("counter").flatMap { $0.state == .done ? $0 : nil } }
+                #expect(done.entities == 3 && done.events == 6 && done.failures == 0)
+                group.cancelAll()
+            }
+        }
+        // counter:0 got 1 and 4, counter:1 2 and 5, counter:2 3 and 6: doubled.
+        for (i, total) in [10, 14, 18].enumerated() {
+            let snap = try await h.memory.snapshot(of: try EntityId(parsing: "counter:\(i)"))
+            #expect(snap?.state == RawJSON(["total": .int(Int64(total))]) && snap?.version == 2)
+        }
+        #expect(throws: EventoError.self) { try rebuilder.start("nothing") }
+    }
+}

@@ -19,6 +19,8 @@ public final class Evento: Sendable {
     /// The query side: views and the projectors that keep them (nil when the store keeps no views).
     public let views: (any ViewStore)?
     public let projectors: ProjectorRunner?
+    /// Refolds an aggregate's snapshots (nil when the store cannot list entities).
+    public let snapshotRebuilder: SnapshotRebuilder?
     /// This instance's part in a cluster (nil: a single instance runs everything).
     public let cluster: ClusterCoordinator?
     let logger: Logger
@@ -51,6 +53,10 @@ public final class Evento: Sendable {
         } else {
             projectors = nil
         }
+        let aggregates = self.aggregates
+        snapshotRebuilder = (store as? any SnapshotRebuilder.Store).map {
+            SnapshotRebuilder(store: $0, aggregates: aggregates, functions: functions, logger: logger)
+        }
     }
 
     /// Runs the pipeline (pending commands first, then what arrives) until `shutdown()`, then returns once
@@ -67,6 +73,7 @@ public final class Evento: Sendable {
                 group.addTask { try await self.relay.run() }
                 if let projectors { group.addTask { try await projectors.run() } }
             }
+            if let snapshotRebuilder { group.addTask { await snapshotRebuilder.run() } }
             try await self.processor.run()
             // The processor has drained: the relay stops too (what it would still dispatch is in the log,
             // behind its cursor, for the next start), and a cluster instance hands its leases over.

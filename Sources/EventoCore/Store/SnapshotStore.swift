@@ -26,4 +26,7 @@ public protocol SnapshotListing: Sendable {
     /// order, whose state has each top-level field equal to the value given. Values compare as text:
     /// strings as they are, numbers and booleans as JSON writes them (`42`, `true`).
     func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot]
+    /// Saves a snapshot refolded from its events: replaces the stored one unless that one is newer (an equal
+    /// version is replaced, unlike `save`).
+    func replace(_ snapshot: Snapshot) async throws
 }

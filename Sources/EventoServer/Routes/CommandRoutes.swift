@@ -24,6 +24,17 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         }
         router.get("/aggregates/:entity") { _, context in try await self.aggregate(context) }
         router.get("/aggregates") { request, _ in try await self.aggregates(request) }
+        router.post("/aggregates/:aggregate/rebuild") { _, context in
+            let p = try Self.rebuilder(evento).start(try Self.aggregateName(context))
+            return JSONResponse.object(.accepted) { Self.write(p, to: &$0) }
+        }
+        router.get("/aggregates/:aggregate/rebuild") { _, context in
+            let aggregate = try Self.aggregateName(context)
+            guard let p = try Self.rebuilder(evento).status(aggregate) else {
+                throw EventoError.notFound("no rebuild of \(aggregate)'s snapshots since this instance started")
+            }
+            return JSONResponse.object { Self.write(p, to: &$0) }
+        }
     }
 
     func send(_ request: Request) async throws -> Response {
@@ -180,6 +191,28 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         }
         w.raw("}")
         return JSONResponse.bytes(w)
+    }
+
+    static func rebuilder(_ evento: Evento) throws -> SnapshotRebuilder {
+        guard let r = evento.snapshotRebuilder else { throw EventoError(.unavailable, "this store cannot list an aggregate's entities") }
+        return r
+    }
+
+    static func aggregateName(_ context: Context) throws -> String {
+        let name = try context.parameters.decoded("aggregate")
+        guard Names.isAvroName(name) else { throw EventoError(.invalidRequest, "\"\(name)\" is not an aggregate name", field: "aggregate") }
+        return name
+    }
+
+    static func write(_ p: SnapshotRebuilder.Progress, to o: inout ObjectWriter) {
+        o.field("aggregate", p.aggregate)
+        o.field("state", p.state.rawValue)
+        o.field("entities", p.entities)
+        o.field("events", p.events)
+        o.field("failures", p.failures)
+        o.field("lastError", p.lastError)
+        o.field("startedAt", p.startedAt.description)
+        if let f = p.finishedAt { o.field("finishedAt", f.description) }
     }
 
     func aggregate(_ context: Context) async throws -> Response {

@@ -108,6 +108,12 @@ extension InMemoryStore: UniqueIndex {
 }
 
 extension InMemoryStore: SnapshotListing {
+    public func replace(_ snapshot: Snapshot) async throws {
+        try write { s, _ in
+            if (s.snapshots[snapshot.entity.rawValue]?.version ?? -1) <= snapshot.version { s.snapshots[snapshot.entity.rawValue] = snapshot }
+        }
+    }
+
     public func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
         try read { s in
             let low = after ?? ""

@@ -48,6 +48,25 @@ extension SQLiteEventStore: UniqueIndex {
 }
 
 extension SQLiteEventStore: SnapshotListing {
+    public func replace(_ snapshot: Snapshot) async throws {
+        try await writer.perform { tx in
+            let s = try tx.connection.statement(
+                """
+                INSERT INTO snapshots(entity, version, state, schema_id, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
+                ON CONFLICT(entity) DO UPDATE SET version = excluded.version, state = excluded.state,
+                    schema_id = excluded.schema_id, updated_at = excluded.updated_at
+                WHERE excluded.version >= snapshots.version
+                """)
+            try s.bind(1, snapshot.entity.rawValue)
+            try s.bind(2, snapshot.version)
+            try s.bind(3, snapshot.state.text)
+            try s.bind(4, snapshot.schemaId.map(Int64.init))
+            try s.bind(5, tx.now.millisecondsSinceEpoch)
+            defer { s.reset() }
+            _ = try s.step()
+        }
+    }
+
     public func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
         try await readers.read { c in
             var sql = "SELECT entity, version, state, schema_id FROM snapshots WHERE entity > ?1 AND entity < ?2"
