@@ -208,16 +208,20 @@ enum OpenAPIDocument {
         "summary": "Send a command: 202 with its id, or with wait=true the resulting events once it finished",
         "operationId": "sendCommand", "security": [{"adminToken": []}],
         "parameters": [
-          {"name": "wait", "in": "query", "description": "true or false; any other value is a 400", "schema": {"type": "boolean", "default": false}},
-          {"name": "timeoutMs", "in": "query", "description": "With wait=true: how long to wait before answering 202", "schema": {"type": "integer", "minimum": 1, "maximum": 300000, "default": 30000}},
+          {"name": "wait", "in": "query", "description": "true: answer once the command finished; tree: once everything it caused has settled (no descendant pending or scheduled); false: at once. Any other value is a 400", "schema": {"type": "string", "enum": ["true", "false", "tree"], "default": "false"}},
+          {"name": "timeoutMs", "in": "query", "description": "With wait=true or tree: how long to wait before answering 202", "schema": {"type": "integer", "minimum": 1, "maximum": 300000, "default": 30000}},
           {"$ref": "#/components/parameters/traceparent"}
         ],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCommand"}}}},
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-          "202": {"description": "Accepted (or still running at the wait limit)", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"$ref": "#/components/schemas/CommandStatus"}}}}}},
-          "200": {"description": "Finished (wait=true): succeeded, failed or dead", "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "202": {"description": "Accepted (or still running at the wait limit; with wait=tree, the tree so far with settled=false)", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"$ref": "#/components/schemas/CommandStatus"}, "notBefore": {"type": "string", "format": "date-time"},
+            "command": {"$ref": "#/components/schemas/Command"}, "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "commands": {"type": "array", "items": {"$ref": "#/components/schemas/Command"}}, "settled": {"type": "boolean"}}}}}},
+          "200": {"description": "Finished (wait=true): succeeded, failed or dead; with wait=tree: the command's whole causal tree, settled", "content": {"application/json": {"schema": {"type": "object", "properties": {
             "command": {"$ref": "#/components/schemas/Command"},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "description": "wait=tree: every event of the tree, in position order"},
+            "commands": {"type": "array", "items": {"$ref": "#/components/schemas/Command"}, "description": "wait=tree: every descendant command with its status"},
+            "settled": {"type": "boolean"}, "truncated": {"type": "boolean"},
             "truncatedByBytes": {"type": "boolean", "description": "Not every event fitted in the response byte limit: command.resultEventIds names them all"}
           }}}}},
           "400": {"$ref": "#/components/responses/Problem"},
@@ -249,6 +253,105 @@ enum OpenAPIDocument {
           }}}}},
           "400": {"$ref": "#/components/responses/Problem"}
         }
+      }
+    },
+    "/aggregates": {
+      "get": {
+        "summary": "An aggregate's entities by their snapshots, in id order; every other query parameter FIELD=VALUE filters on a top-level state field (a unique field is an exact lookup)",
+        "operationId": "listAggregates",
+        "parameters": [
+          {"name": "aggregate", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}},
+          {"name": "after", "in": "query", "description": "The previous page's next", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+        ],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
+          "200": {"description": "A page of entities", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": {"type": "object", "required": ["entity", "version", "state"], "properties": {"entity": {"type": "string"}, "version": {"type": "integer"}, "state": {}}}},
+            "next": {"type": "string"}}}}}},
+          "400": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}
+        }
+      }
+    },
+    "/aggregates/{aggregate}/rebuild": {
+      "get": {
+        "summary": "The progress of the last snapshot rebuild of the aggregate on this instance",
+        "operationId": "getSnapshotRebuild",
+        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"$ref": "#/components/responses/SnapshotRebuild"}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      },
+      "post": {
+        "summary": "Refold every snapshot of the aggregate from its events with its aggregator as it is now (online)",
+        "operationId": "rebuildSnapshots", "security": [{"adminToken": []}],
+        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "202": {"$ref": "#/components/responses/SnapshotRebuild"}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/views/{view}/{key}": {
+      "get": {
+        "summary": "A view document (position: the last event position its view reflects)",
+        "operationId": "getViewDocument",
+        "parameters": [{"$ref": "#/components/parameters/view"}, {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
+          "200": {"description": "The document", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ViewDocument"}}}},
+          "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/views/{view}": {
+      "get": {
+        "summary": "A view's documents in key order: those whose key starts with prefix, after after",
+        "operationId": "listViewDocuments",
+        "parameters": [{"$ref": "#/components/parameters/view"},
+          {"name": "prefix", "in": "query", "schema": {"type": "string"}}, {"name": "after", "in": "query", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"$ref": "#/components/responses/ViewDocuments"}, "400": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/views/{view}/_get": {
+      "post": {
+        "summary": "Many view documents at once (those that exist, in the order asked)",
+        "operationId": "getViewDocuments", "security": [{"adminToken": []}],
+        "parameters": [{"$ref": "#/components/parameters/view"}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["keys"], "additionalProperties": false, "properties": {"keys": {"type": "array", "maxItems": 1000, "items": {"type": "string"}}}}}}},
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "413": {"$ref": "#/components/responses/Problem"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"}, "200": {"$ref": "#/components/responses/ViewDocuments"}, "400": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/projectors": {
+      "get": {
+        "summary": "Every projector: cursor, lag, generation, state, last error",
+        "operationId": "listProjectors",
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "The projectors", "content": {"application/json": {"schema": {"type": "object", "properties": {"projectors": {"type": "array", "items": {"$ref": "#/components/schemas/Projector"}}}}}}}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/projectors/{name}": {
+      "get": {
+        "summary": "A projector: cursor, lag, generation, state (running, rebuilding, parked), last error",
+        "operationId": "getProjector",
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"$ref": "#/components/responses/ProjectorAnswer"}, "404": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/projectors/{name}/rebuild": {
+      "post": {
+        "summary": "Replay from position 0 into a new generation of the projector's views; reads serve the current one until it has caught up, then swap",
+        "operationId": "rebuildProjector", "security": [{"adminToken": []}],
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "202": {"$ref": "#/components/responses/ProjectorAnswer"}, "404": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/projectors/{name}/retry": {
+      "post": {
+        "summary": "Try a parked projector's batch again",
+        "operationId": "retryProjector", "security": [{"adminToken": []}],
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "202": {"$ref": "#/components/responses/ProjectorAnswer"}, "404": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
+      }
+    },
+    "/queries/{name}": {
+      "get": {
+        "summary": "Call a query function with the query-string parameters; its result is the body",
+        "operationId": "runQuery",
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "The query's result", "content": {"application/json": {"schema": {}}}}, "404": {"$ref": "#/components/responses/Problem"}, "502": {"$ref": "#/components/responses/Problem"}}
       }
     },
     "/functions": {
@@ -397,7 +500,8 @@ enum OpenAPIDocument {
       "adminToken": {"type": "http", "scheme": "bearer", "description": "EVENTO_ADMIN_TOKEN, when the server has one: needed by every request but GET, HEAD and OPTIONS, and by the function and dead-letter reads"}
     },
     "parameters": {
-      "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}}
+      "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}},
+      "view": {"name": "view", "in": "path", "required": true, "description": "A view name: a letter, then letters, digits, _ - . (at most 128)", "schema": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,127}$"}}
     },
     "responses": {
       "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
@@ -405,10 +509,21 @@ enum OpenAPIDocument {
       "Unauthorized": {"description": "The server has an admin token and the request changes state (or reads functions or dead letters) without it", "headers": {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}}, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "UnsupportedMediaType": {"description": "The body is not declared as JSON (application/json or application/*+json), or has no Content-Type", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
       "RequestTimeout": {"description": "The body did not arrive within --body-timeout-ms; the connection is closed", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+      "ViewDocuments": {"description": "View documents, and next (the key to page after) when there may be more", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/ViewDocument"}}, "next": {"type": "string"}, "truncatedByBytes": {"type": "boolean"}}}}}},
+      "ProjectorAnswer": {"description": "The projector", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Projector"}}}},
+      "SnapshotRebuild": {"description": "A snapshot rebuild's progress", "content": {"application/json": {"schema": {"type": "object", "required": ["aggregate", "state", "entities"], "properties": {
+        "aggregate": {"type": "string"}, "state": {"type": "string", "enum": ["running", "done", "failed"]}, "entities": {"type": "integer"}, "events": {"type": "integer"},
+        "failures": {"type": "integer"}, "lastError": {"type": ["string", "null"]}, "startedAt": {"type": "string", "format": "date-time"}, "finishedAt": {"type": "string", "format": "date-time"}}}}}},
       "ConfluentError": {"description": "Confluent Schema Registry error (error_code is the HTTP status, or Confluent's own code)", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object", "properties": {"error_code": {"type": "integer"}, "message": {"type": "string"}}}}}}
     },
     "schemas": {
-      "CommandStatus": {"type": "string", "enum": ["pending", "succeeded", "failed", "dead"]},
+      "ViewDocument": {"type": "object", "required": ["key", "doc", "position"], "properties": {"key": {"type": "string"}, "doc": {"type": "object"}, "position": {"type": "integer", "description": "The last event position the view reflects"}}},
+      "Projector": {"type": "object", "required": ["name", "cursor", "lag", "generation", "state"], "properties": {
+        "name": {"type": "string"}, "cursor": {"type": "integer"}, "lag": {"type": "integer"}, "generation": {"type": "integer"},
+        "state": {"type": "string", "enum": ["running", "rebuilding", "parked"]}, "lastError": {"type": ["string", "null"]},
+        "rebuildCursor": {"type": "integer"}, "events": {"type": "array", "items": {"type": "string"}}, "updatedAt": {"type": "string", "format": "date-time"}}},
+      "CommandStatus": {"type": "string", "enum": ["pending", "scheduled", "succeeded", "failed", "dead"], "description": "scheduled: pending with a durable timer (notBefore) not due yet"},
       "NewCommand": {
         "type": "object",
         "required": ["entity", "type", "payload"],
@@ -421,7 +536,9 @@ enum OpenAPIDocument {
           "causationId": {"type": "string"},
           "causationKind": {"type": "string", "enum": ["command", "event", "external"]},
           "correlationId": {"type": "string"},
-          "traceparent": {"type": "string"}
+          "traceparent": {"type": "string"},
+          "notBefore": {"type": "string", "format": "date-time", "description": "A durable timer: the command runs at this RFC 3339 time, not before (a past time: at once)"},
+          "delayMs": {"type": "integer", "minimum": 0, "maximum": 316224000000, "description": "A durable timer: the command runs this long after it is accepted (not with notBefore)"}
         }
       },
       "Command": {
@@ -433,7 +550,8 @@ enum OpenAPIDocument {
           "correlationId": {"type": "string"}, "traceparent": {"type": "string"},
           "status": {"$ref": "#/components/schemas/CommandStatus"}, "attempts": {"type": "integer"}, "lastError": {"type": "string"},
           "resultEventIds": {"type": "array", "items": {"type": "string"}},
-          "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"}
+          "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"},
+          "notBefore": {"type": "string", "format": "date-time", "description": "Its durable timer, when it has one"}
         }
       },
       "Function": {
@@ -441,9 +559,9 @@ enum OpenAPIDocument {
         "required": ["name", "kind", "transport"],
         "properties": {
           "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
-          "kind": {"type": "string", "enum": ["handler", "aggregator", "dispatcher"]},
+          "kind": {"type": "string", "enum": ["handler", "aggregator", "dispatcher", "projector", "query"]},
           "aggregate": {"type": "string", "description": "handler and aggregator: the aggregate served"},
-          "events": {"type": "array", "items": {"type": "string"}, "description": "dispatcher: event types (Type, aggregate.Type or *)"},
+          "events": {"type": "array", "items": {"type": "string"}, "description": "dispatcher and projector: event types (Type, aggregate.Type, aggregate.* or *)"},
           "transport": {"oneOf": [
             {"type": "object", "required": ["http"], "properties": {"http": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}},
             {"type": "object", "required": ["process"], "properties": {"process": {"type": "object", "required": ["command"], "properties": {

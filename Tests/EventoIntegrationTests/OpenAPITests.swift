@@ -13,6 +13,8 @@ import Testing
             "/aggregates/{entity}", "/functions", "/functions/{name}", "/dead-letters", "/dead-letters/{id}/retry",
             "/events/{id}/avro", "/schemas", "/schemas/{aggregate}", "/schemas/ids/{id}", "/subjects", "/subjects/{subject}/versions",
             "/subjects/{subject}/versions/{version}", "/compatibility/subjects/{subject}/versions/{version}", "/config", "/config/{subject}", "/kafka", "/kafka/republish", "/cluster",
+            "/aggregates", "/aggregates/{aggregate}/rebuild", "/views/{view}/{key}", "/views/{view}", "/views/{view}/_get", "/projectors",
+            "/projectors/{name}", "/projectors/{name}/rebuild", "/projectors/{name}/retry", "/queries/{name}",
         ] {
             #expect(paths.contains(p), "\(p) is missing from the OpenAPI document")
         }

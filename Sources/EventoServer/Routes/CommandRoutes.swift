@@ -24,11 +24,11 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         }
         router.get("/aggregates/:entity") { _, context in try await self.aggregate(context) }
         router.get("/aggregates") { request, _ in try await self.aggregates(request) }
-        router.post("/aggregates/:aggregate/rebuild") { _, context in
+        router.post("/aggregates/:entity/rebuild") { _, context in
             let p = try Self.rebuilder(evento).start(try Self.aggregateName(context))
             return JSONResponse.object(.accepted) { Self.write(p, to: &$0) }
         }
-        router.get("/aggregates/:aggregate/rebuild") { _, context in
+        router.get("/aggregates/:entity/rebuild") { _, context in
             let aggregate = try Self.aggregateName(context)
             guard let p = try Self.rebuilder(evento).status(aggregate) else {
                 throw EventoError.notFound("no rebuild of \(aggregate)'s snapshots since this instance started")
@@ -199,7 +199,8 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
     }
 
     static func aggregateName(_ context: Context) throws -> String {
-        let name = try context.parameters.decoded("aggregate")
+        // Named like the sibling route (/aggregates/:entity): the router wants one name per level.
+        let name = try context.parameters.decoded("entity")
         guard Names.isAvroName(name) else { throw EventoError(.invalidRequest, "\"\(name)\" is not an aggregate name", field: "aggregate") }
         return name
     }
