@@ -70,8 +70,8 @@ struct SocialTests {
         // Looked up by username (ignoring case), and listed by status.
         let found = try await server.get("/aggregates?aggregate=user&username=alice_\(p)")
         #expect(found.status == 200, "\(found.text)")
-        #expect(found.text.contains("user:\(p)-alice"), "\(found.text)")
-        #expect(!found.text.contains("user:\(p)-bob"), "\(found.text)")
+        #expect((found.json["items"]?.arrayValue ?? []).compactMap { $0["entity"]?.stringValue } == ["user:\(p)-alice"], "\(found.text)")
+        #expect(found.json["items"]?[0]?["state"]?["username"] == .string("ALICE_\(p)"))
         let active = try await server.get("/aggregates?aggregate=user&status=ACTIVE&limit=1000")
         #expect(active.status == 200, "\(active.text)")
         let listed = Set((active.json["items"]?.arrayValue ?? []).compactMap { $0["entity"]?.stringValue })

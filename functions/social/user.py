@@ -76,8 +76,8 @@ def handle(command, aggregate):
     if kind == "UpdateUser":
         if user is None:
             return user_rejected(kind, "the user does not exist")
-        username = payload.get("username") or user["username"]
-        name = payload.get("name") if payload.get("name") is not None else user["name"]
+        username = user["username"] if payload.get("username") is None else payload["username"]
+        name = user["name"] if payload.get("name") is None else payload["name"]
         return check_fields(kind, username, name) or [{"type": "UserUpdated", "payload": {"username": username, "name": name}}]
 
     friend = payload.get("friend")
