@@ -50,7 +50,7 @@ import Testing
             var ids: [String] = []
             for i in 0..<20 {
                 let entity = try EntityId(parsing: "counter:\(i % 3)")
-                let (_, events) = try #require(try await h.evento.submit(addDraft("c\(i)", to: entity), wait: .seconds(5)).finishedResult)
+                let (_, events) = try #require(try await h.evento.submit(addDraft("c\(i)", to: entity), wait: .seconds(30)).finishedResult)
                 ids += events.map(\.id)
             }
             let head = try await h.memory.headPosition()
@@ -99,7 +99,7 @@ import Testing
             return ["operations": []]
         }
         try await h.running {
-            _ = try await h.evento.submit(addDraft("c1"), wait: .seconds(5))
+            _ = try await h.evento.submit(addDraft("c1"), wait: .seconds(30))
             let parked = try await eventually("parked") {
                 let p = try await h.evento.projector("totals")
                 return p.state.status == .parked ? p : nil
@@ -133,7 +133,7 @@ import Testing
         _ = gate
         _ = rebuilding
         try await h.running {
-            for i in 0..<10 { _ = try await h.evento.submit(addDraft("c\(i)"), wait: .seconds(5)) }
+            for i in 0..<10 { _ = try await h.evento.submit(addDraft("c\(i)"), wait: .seconds(30)) }
             try await eventually("caught up") { try await h.evento.projector("totals").lag == 0 ? true : nil }
             let before = try await Self.seenIds(h, "counter:1")
             let started = try await h.evento.rebuild(projector: "totals")
@@ -165,7 +165,7 @@ import Testing
         let rebuilder = SnapshotRebuilder(store: h.memory, aggregates: h.evento.aggregates, functions: h.functions, logger: PipelineHarness.quietLogger)
         try await h.running {
             for i in 0..<6 {
-                _ = try await h.evento.submit(addDraft("c\(i)", to: try EntityId(parsing: "counter:\(i % 3)"), n: Int64(i + 1)), wait: .seconds(5))
+                _ = try await h.evento.submit(addDraft("c\(i)", to: try EntityId(parsing: "counter:\(i % 3)"), n: Int64(i + 1)), wait: .seconds(30))
             }
             #expect(try await h.memory.snapshot(of: try EntityId(parsing: "counter:0"))?.state == RawJSON(["total": 5]))
             doubled.withLock { $0 = true }

@@ -9,16 +9,16 @@ import Testing
     @Test func aScheduledCommandWaitsOutsideItsLaneLetsLaterCommandsPassAndRunsWhenDue() async throws {
         let h = counterHarness()
         var scheduled = addDraft("scheduled", n: 2)
-        let due = Self.later(700)
+        let due = Self.later(5000)
         scheduled.notBefore = due
         let (accepted, first) = try await h.running {
             let accepted = try #require(try await h.evento.submit(scheduled, wait: nil).acceptedRecord)
             #expect(accepted.shownStatus == "scheduled")
             // A command sent after it, to the same entity, is not held behind it.
-            let first = try #require(try await h.evento.submit(addDraft("now", n: 1), wait: .seconds(5)).finishedResult)
+            let first = try #require(try await h.evento.submit(addDraft("now", n: 1), wait: .seconds(30)).finishedResult)
             #expect(try await h.memory.command(id: "scheduled")?.status == .pending, "not run before it is due")
             #expect(h.evento.processor.scheduled == 1)
-            _ = try await h.finished("scheduled", within: .seconds(10))
+            _ = try await h.finished("scheduled", within: .seconds(30))
             return (accepted, first)
         }
         #expect(accepted.notBefore == due)
@@ -32,7 +32,7 @@ import Testing
 
     @Test func scheduledCommandsInTheLogAtStartAreHeldUntilDueAndOthersAreNot() async throws {
         let h = counterHarness()
-        let due = Self.later(600)
+        let due = Self.later(5000)
         var timed = NewCommand(CommandRecord(
             id: "timed", entity: counter1, type: "Add", payload: RawJSON(["n": 5]), causationId: nil, causationKind: .external,
             correlationId: "timed", traceparent: nil, createdAt: .now(), updatedAt: .now()))
@@ -43,9 +43,9 @@ import Testing
         plain.payload = RawJSON(["n": 1])
         _ = try await h.memory.submit([timed, plain])  // accepted before a restart: both pending
         let (plainDone, timedDone) = try await h.running {
-            let plainDone = try await h.finished("plain", within: .seconds(5))
+            let plainDone = try await h.finished("plain", within: .seconds(30))
             #expect(try await h.memory.command(id: "timed")?.status == .pending)
-            return (plainDone, try await h.finished("timed", within: .seconds(10)))
+            return (plainDone, try await h.finished("timed", within: .seconds(30)))
         }
         #expect(plainDone.status == .succeeded && timedDone.status == .succeeded)
         let events = try await h.memory.events(entity: counter1, fromSequence: 1, limit: 10)
@@ -61,14 +61,14 @@ import Testing
         }
         let ids = h.memory.idDerivation
         let (source, derived) = try await h.running {
-            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(5)).finishedResult)
+            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(30)).finishedResult)
             let source = try #require(events.first)
             let id = ids.commandId(event: source.id, dispatcher: "later", index: 0)
             let logged = try await eventually("the delayed command is logged") { try await h.memory.command(id: id) }
             #expect(logged.shownStatus == "scheduled")
             let notBefore = try #require(logged.notBefore)
             #expect(notBefore.millisecondsSinceEpoch >= source.time.millisecondsSinceEpoch + 500)
-            return (source, try await h.finished(id, within: .seconds(10)))
+            return (source, try await h.finished(id, within: .seconds(30)))
         }
         #expect(derived.status == .succeeded && derived.causationId == source.id)
         let recorded = try #require(try await h.memory.events(entity: try EntityId(parsing: "audit:1"), fromSequence: 1, limit: 1).first)
@@ -139,7 +139,7 @@ import Testing
                 (e as? EventoError)?.code == .forbidden && (e as? EventoError)?.field == "type" && "\(e)".contains("Record")
             }
             #expect(try await h.memory.command(id: "sneaky") == nil, "nothing logged")
-            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(5)).finishedResult)
+            let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(30)).finishedResult)
             let derived = try await h.finished(ids.commandId(event: events[0].id, dispatcher: "notify", index: 0))
             #expect(derived.status == .succeeded && derived.type == "Record")
         }
@@ -160,7 +160,7 @@ import Testing
             ["commands": [["entity": "review:1", "type": "Review", "payload": [:]]]]
         }
         let (early, tree) = try await h.running {
-            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(5)).finishedResult)
+            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(30)).finishedResult)
             let early = try await h.evento.tree(of: "root")
             return (early, try await h.evento.settledTree(of: "root", timeout: .seconds(10)))
         }
@@ -179,7 +179,7 @@ import Testing
             ["commands": [["entity": "audit:1", "type": "Record", "payload": [:], "delayMs": 60_000]]]
         }
         let tree = try await h.running {
-            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(5)).finishedResult)
+            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(30)).finishedResult)
             return try await h.evento.settledTree(of: "root", timeout: .milliseconds(300))
         }
         #expect(!tree.settled)

@@ -38,11 +38,11 @@ import Testing
 
     static let bad: [BadRegistration] = [
         BadRegistration(name: "unknown kind", body: #"{"name":"f","kind":"reducer","aggregate":"a","transport":{"http":{"url":"http://x"}}}"#,
-                        status: 400, detail: #"kind: expected one of handler, aggregator, dispatcher, got "reducer""#),
+                        status: 400, detail: #"kind: expected one of handler, aggregator, dispatcher, projector, query, got "reducer""#),
         BadRegistration(name: "handler without aggregate", body: #"{"name":"f","kind":"handler","transport":{"http":{"url":"http://x:1"}}}"#,
                         status: 400, detail: "aggregate: is required for a handler"),
         BadRegistration(name: "dispatcher without events", body: #"{"name":"f","kind":"dispatcher","transport":{"http":{"url":"http://x:1"}}}"#,
-                        status: 400, detail: #"events: is required for a dispatcher: a list of event types, or ["*"]"#),
+                        status: 400, detail: #"events: is required for a dispatcher: a list of event types (Type, aggregate.Type, aggregate.*), or ["*"]"#),
         BadRegistration(name: "two transports", body: #"{"name":"f","kind":"handler","aggregate":"a","transport":{"http":{"url":"http://x:1"},"process":{"command":["x"]}}}"#,
                         status: 400, detail: #"transport: expected exactly one of {"http": {…}}, {"process": {…}} or {"container": {…}}"#),
         BadRegistration(name: "bad URL", body: #"{"name":"f","kind":"handler","aggregate":"a","transport":{"http":{"url":"ftp://x"}}}"#,

@@ -158,7 +158,7 @@ struct HostileInputTests {
         #expect(r.status == 400)
         #expect(r.json["type"] == "/problems/invalid-request")
         #expect(r.json["field"] == "wait")
-        #expect(r.json["detail"] == #"query parameter wait: expected true or false, got "yes""#)
+        #expect(r.json["detail"] == #"query parameter wait: expected true, false or tree, got "yes""#)
         #expect(try await server.get("/commands/flag-1").status == 404)
 
         let config = try await server.get("/config/checking.CashDeposited?defaultToGlobal=1")
