@@ -115,6 +115,9 @@ import Testing
             try await server.get("/aggregates/transfer:1").json["state"]?["status"] == "COMPLETED"
         }
         #expect(try await server.send("flag:1", "Raise", id: "dead-console").json["command"]?["status"] == "dead")
+        // A projector, for the views page.
+        let balances = Fixtures.python("balances", kind: "projector", events: ["checking.*", "savings.*"], script: Fixtures.function("balances.py"))
+        #expect(try await server.register(balances).status == 201)
 
         let artifacts = Fixtures.root + "/test-artifacts/console"
         let run = try await runProgram(

@@ -207,20 +207,42 @@ struct SocialTests {
         #expect(missing.text.contains("the query needs the parameter 'user'"), "\(missing.text)")
     }
 
-    @Test func theSocialBenchChecksASmallNetworkByBruteForce() async throws {
-        // A server of its own without the functions: the bench registers them (found from its binary's checkout).
-        let server = try await ServerProcess()
-        let r = try await runProgram(
-            [Binaries.evento, "bench", "social", "--url", server.baseURL, "--users", "40", "--friendships", "150", "--unknown", "0.05", "--concurrency", "8", "--json"],
-            timeout: .seconds(300))
+    @Test func theSocialBenchChecksASmallNetworkByBruteForceAndFailsOnAWrongAnswer() async throws {
+        // A server of its own with neither the user schema nor the functions: the bench registers them (found
+        // from its binary's checkout).
+        let empty = NSTemporaryDirectory() + "evento-no-schemas-" + Identifiers.uuidV7()
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let server = try await ServerProcess(arguments: ["--schemas", empty])
+        #expect(try await server.get("/schemas/user").status == 404)
+        let bench = [Binaries.evento, "bench", "social", "--url", server.baseURL, "--users", "40", "--friendships", "150", "--concurrency", "8", "--json"]
+        let r = try await runProgram(bench + ["--unknown", "0.05"], timeout: .seconds(300))
         #expect(r.status == 0, "\(r.out)\n\(r.err.suffix(3000))")
         let report = try JSONParser.parse(r.out.split(separator: "\n").last.map(String.init) ?? "")
         #expect(report["verified"] == true, "\(r.out)")
-        #expect(report["scenario"]?.stringValue?.hasPrefix("social (40 users, 150 friendship requests, registered by the bench") == true, "\(r.out)")
+        #expect(report["scenario"] == "social (40 users, 150 friendship requests, registered by the bench: schemas/user.avsc and functions/social/social.json)")
         #expect(report["acknowledged"] == 150)
+        #expect(report["errors"] == 0)
         #expect(report["taken usernames refused (409)"] == "1 of 1")
+        #expect(report["friendship answers"]?.stringValue?.contains("UNKNOWN_FRIEND") == true, "\(r.out)")
+        #expect(try await server.get("/schemas/user").status == 200)
         let functions = Set(try await server.get("/functions").json["functions"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
         #expect(functions.isSuperset(of: ["user-handler", "user-aggregator", "friendship-dispatcher", "social-projector", "social-recommendations"]))
+
+        // A recommendations query that answers something else (the friends query under its name): the bench
+        // says so and exits non-zero.
+        #expect(try await server.request("DELETE", "/functions/social-recommendations").status < 300)
+        let wrong = try await server.register([
+            "name": "social-recommendations", "kind": "query",
+            "transport": ["process": ["command": ["python3", .string(Fixtures.root + "/functions/social/queries.py"), "friends"], "workers": 1]],
+        ])
+        #expect(wrong.status == 201, "\(wrong.text)")
+        let failed = try await runProgram(bench, timeout: .seconds(300))
+        #expect(failed.status != 0, "\(failed.out)")
+        let failedReport = try JSONParser.parse(failed.out.split(separator: "\n").last.map(String.init) ?? "")
+        #expect(failedReport["verified"] == false, "\(failed.out)")
+        #expect(failedReport["verification"]?.stringValue?.contains("of 40 recommendation lists differ") == true, "\(failed.out)")
+        #expect(failedReport["scenario"]?.stringValue?.hasSuffix("functions already registered)") == true, "\(failed.out)")
         await server.stop()
     }
 }

@@ -24,6 +24,7 @@ enum ConsolePage {
     <a href="/ui/dead-letters" data-section="dead-letters">Dead letters</a>
     <a href="/ui/functions" data-section="functions">Functions</a>
     <a href="/ui/schemas" data-section="schemas">Schemas</a>
+    <a href="/ui/projectors" data-section="projectors">Views</a>
     <a href="/ui/cluster" data-section="cluster">Cluster</a>
   </nav>
   <form id="search" role="search">

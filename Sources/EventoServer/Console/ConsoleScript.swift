@@ -163,6 +163,8 @@ const routes = [
   [/^\/ui\/schemas\/?$/, pageSchemas, "schemas"],
   [/^\/ui\/schemas\/(.+)$/, pageSchema, "schemas"],
   [/^\/ui\/cluster\/?$/, pageCluster, "cluster"],
+  [/^\/ui\/projectors\/?$/, pageProjectors, "projectors"],
+  [/^\/ui\/views\/([^/]+)$/, pageView, "projectors"],
 ];
 async function route() {
   if (current) current.abort();
@@ -831,6 +833,49 @@ async function pageFunction(root, { params, signal }) {
         ["Timeouts", num(st.timeout, 0)], ["Mean latency", st.mean === undefined ? "–" : num(st.mean, 2) + " ms"]]),
         f.status ? [h("h3", {}, "Status"), h("pre", {}, pretty(f.status))] : null),
       h("section", { class: "panel" }, h("h2", {}, "Definition"), h("pre", {}, pretty(definition)))));
+}
+
+// ---- Projectors and views ------------------------------------------------------------------------------
+async function pageProjectors(root, { signal }) {
+  setTitle("Projectors and views");
+  const r = await api("/projectors", { signal });
+  root.append(h("h1", {}, "Projectors"),
+    h("p", { class: "muted" }, "Each projector follows the log on its own cursor and keeps its views; lag is the events it has still to see. ",
+      "A rebuild replays from the first event into a new generation and swaps when it has caught up; reads keep the current one meanwhile."));
+  if (!r.projectors.length) { root.append(h("p", {}, "No projector is registered.")); return; }
+  root.append(table(["Projector", "State", "Cursor", { text: "Lag", attrs: { class: "num" } }, "Generation", "Events", "Last error", ""],
+    r.projectors.map((p) => {
+      const actions = h("td", {});
+      const act = (label, path, primary) => h("button", { type: "button", class: primary ? "primary" : "", "data-action": label.toLowerCase(), onclick: async (ev) => {
+        ev.target.disabled = true;
+        try { await api(path, { method: "POST", body: {} }); route(); } catch (e) { actions.replaceChildren(errorBox(e)); }
+      } }, label);
+      if (p.state === "parked") actions.append(act("Retry", `/projectors/${enc(p.name)}/retry`, true), " ");
+      actions.append(act("Rebuild", `/projectors/${enc(p.name)}/rebuild`, false));
+      return h("tr", { "data-name": p.name }, h("td", {}, link("/ui/functions/" + enc(p.name), p.name)), h("td", {}, badge(p.state)),
+        h("td", { class: "num" }, p.state === "rebuilding" ? `${p.cursor} (rebuild at ${p.rebuildCursor})` : String(p.cursor)),
+        h("td", { class: "num" }, num(p.lag, 0)), h("td", { class: "num" }, String(p.generation)), h("td", {}, (p.events || []).join(", ")),
+        h("td", {}, p.lastError ? h("code", {}, p.lastError) : "—"), actions);
+    }), { id: "projectors" }));
+  const form = h("form", { class: "toolbar", onsubmit: (ev) => { ev.preventDefault(); go("/ui/views/" + enc(input.value.trim())); } },
+    h("label", { for: "view-name" }, "Browse a view "), h("input", { id: "view-name", placeholder: "friends" }), h("button", { type: "submit" }, "Open"));
+  const input = form.querySelector("input");
+  root.append(h("h2", {}, "Views"), form);
+}
+async function pageView(root, { params, query, signal }) {
+  const view = params[0];
+  const prefix = query.get("prefix") || "";
+  const after = query.get("after");
+  setTitle("View " + view);
+  const r = await api(`/views/${enc(view)}?limit=50&prefix=${enc(prefix)}` + (after ? "&after=" + enc(after) : ""), { signal });
+  const input = h("input", { id: "view-prefix", value: prefix, placeholder: "key prefix" });
+  root.append(h("h1", {}, "View ", view),
+    h("form", { class: "toolbar", onsubmit: (ev) => { ev.preventDefault(); go(`/ui/views/${enc(view)}?prefix=${enc(input.value)}`); } },
+      h("label", { for: "view-prefix" }, "Keys starting with "), input, h("button", { type: "submit" }, "Filter")),
+    r.items.length ? table(["Key", "Document", { text: "Position", attrs: { class: "num" } }], r.items.map((d) => h("tr", {},
+      h("td", { class: "mono" }, d.key), h("td", {}, h("pre", {}, pretty(d.doc))), h("td", { class: "num" }, String(d.position)))), { id: "documents" })
+      : h("p", {}, "No documents", prefix ? " with this prefix." : "."),
+    pager([after && [`/ui/views/${enc(view)}?prefix=${enc(prefix)}`, "⇤ first"], r.next && [`/ui/views/${enc(view)}?prefix=${enc(prefix)}&after=${enc(r.next)}`, "more →"]]));
 }
 
 // ---- Schemas ------------------------------------------------------------------------------------------

@@ -61,9 +61,9 @@ dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; ma
 dl.kv dt { color: var(--muted); }
 dl.kv dd { margin: 0; word-break: break-all; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; border: 1px solid currentColor; }
-.badge.succeeded, .badge.ok, .badge.healthy, .badge.connected { color: var(--ok); }
-.badge.pending, .badge.scheduled, .badge.warn, .badge.respawning { color: var(--warn); }
-.badge.failed, .badge.dead, .badge.bad, .badge.unhealthy, .badge.disconnected { color: var(--bad); }
+.badge.succeeded, .badge.ok, .badge.healthy, .badge.connected, .badge.running { color: var(--ok); }
+.badge.pending, .badge.scheduled, .badge.retrying, .badge.warn, .badge.respawning, .badge.rebuilding { color: var(--warn); }
+.badge.failed, .badge.dead, .badge.bad, .badge.unhealthy, .badge.disconnected, .badge.parked { color: var(--bad); }
 .tabs { display: flex; gap: 6px; margin-bottom: 12px; flex-wrap: wrap; }
 .tabs a { padding: 5px 12px; border: 1px solid var(--line); border-radius: 999px; text-decoration: none; color: var(--muted); background: var(--panel); }
 .tabs a[aria-current="page"] { color: var(--ink); border-color: var(--accent); font-weight: 600; }

@@ -148,6 +148,26 @@ with sync_playwright() as p:
     page.goto(args.url + "/ui/commands?status=dead")
     expect(page.locator("main")).to_contain_text("No dead commands.")
 
+    # -- Projectors: state, lag, a rebuild from the page; a view's documents.
+    step("projectors and views")
+    page.goto(args.url + "/ui/projectors")
+    row = page.locator('#projectors tr[data-name="balances"]')
+    expect(row).to_contain_text("running")
+    page.screenshot(path=os.path.join(args.out, "projectors.png"), full_page=True)
+    row.locator('button[data-action="rebuild"]').click()
+    for _ in range(100):
+        state = call("GET", "/projectors/balances")
+        if state["generation"] == 2 and state["state"] == "running":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the rebuild did not swap: %s" % state)
+    page.goto(args.url + "/ui/projectors")
+    expect(page.locator('#projectors tr[data-name="balances"] td').nth(4)).to_have_text("2")
+    page.goto(args.url + "/ui/views/balances?prefix=checking:")
+    expect(page.locator("#documents")).to_contain_text("checking:ann")
+    expect(page.locator("#documents")).not_to_contain_text("savings:ann")
+
     # -- With an admin token: the console asks for it, and keeps it out of the address.
     step("token prompt")
     tpage = browser.new_context(viewport={"width": 1360, "height": 900}).new_page()
