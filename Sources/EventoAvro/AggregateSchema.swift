@@ -15,6 +15,8 @@ public struct AggregateSchema: Sendable {
     public let internalCommands: Set<String>
     /// State fields unique across the aggregate's entities (`"unique": true | "casefold"` on the field).
     public let uniqueFields: [UniqueField]
+    /// Schemas of views (`"evento": "view"`), by view name (the record's name).
+    public let views: [String: AvroNamed]
 
     /// Parses and checks a schema file for `aggregate`.
     public init(aggregate: String, definition: JSONValue) throws(EventoError) {
@@ -30,6 +32,7 @@ public struct AggregateSchema: Sendable {
         var events: [String: AvroNamed] = [:]
         var commands: [String: AvroNamed] = [:]
         var internalCommands: Set<String> = []
+        var views: [String: AvroNamed] = [:]
         var uniqueFields: [UniqueField] = []
         for (i, item) in items.enumerated() {
             let parsed: AvroType
@@ -67,8 +70,9 @@ public struct AggregateSchema: Sendable {
                 uniqueFields = try Self.uniqueFields(item, named, path: "[\(i)]")
             case "event": events[named.name] = named
             case "command": commands[named.name] = named
+            case "view": views[named.name] = named
             default:
-                throw EventoError(.validation, "[\(i)]: \"evento\" is \(role.jsonText); expected \"state\", \"event\" or \"command\"", field: "[\(i)]")
+                throw EventoError(.validation, "[\(i)]: \"evento\" is \(role.jsonText); expected \"state\", \"event\", \"command\" or \"view\"", field: "[\(i)]")
             }
         }
         self.aggregate = aggregate
@@ -79,6 +83,7 @@ public struct AggregateSchema: Sendable {
         self.definition = definition
         self.internalCommands = internalCommands
         self.uniqueFields = uniqueFields
+        self.views = views
     }
 
     /// The fields of the state record marked `"unique"` (read from the file's JSON: Avro keeps no

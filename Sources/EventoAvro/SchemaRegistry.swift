@@ -237,6 +237,14 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
         state.withLock { $0.aggregates[aggregate]?.schema.internalCommands.contains(type) ?? false }
     }
 
+    public func validateView(_ view: String, doc: JSONValue, field: String) throws(EventoError) -> RawJSON? {
+        guard let (record, entry) = state.withLock({ s -> (AvroNamed, AggregateEntry)? in
+            for entry in s.aggregates.values { if let r = entry.schema.views[view] { return (r, entry) } }
+            return nil
+        }) else { return nil }
+        return try normalize(doc, record, entry, field: field).0
+    }
+
     public func uniqueFields(aggregate: String) -> [UniqueField] {
         state.withLock { $0.aggregates[aggregate]?.schema.uniqueFields ?? [] }
     }

@@ -85,7 +85,7 @@ extension PostgresStore: ViewStore {
                 if let doc = doc ?? nil {
                     putViews.append(String(parts[0]))
                     putKeys.append(String(parts[1]))
-                    putDocs.append(doc.jsonText)
+                    putDocs.append(try commit.stored(String(parts[0]), doc))
                 } else {
                     delViews.append(String(parts[0]))
                     delKeys.append(String(parts[1]))

@@ -351,7 +351,7 @@ enum OpenAPIDocument {
         "summary": "Call a query function with the query-string parameters; its result is the body",
         "operationId": "runQuery",
         "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "The query's result", "content": {"application/json": {"schema": {}}}}, "404": {"$ref": "#/components/responses/Problem"}, "502": {"$ref": "#/components/responses/Problem"}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "The query's result", "content": {"application/json": {"schema": {}}}}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "502": {"$ref": "#/components/responses/Problem"}}
       }
     },
     "/functions": {

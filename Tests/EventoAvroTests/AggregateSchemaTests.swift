@@ -15,11 +15,13 @@ import Testing
         ["type": "record", "name": "CreateUser", "namespace": "user", "evento": "command", "fields": [["name": "username", "type": "string"]]],
         ["type": "record", "name": "ActivateUser", "namespace": "user", "evento": "command", "internal": true, "fields": []],
         ["type": "record", "name": "UserCreated", "namespace": "user", "evento": "event", "fields": []],
+        ["type": "record", "name": "friends", "namespace": "user", "evento": "view", "fields": [["name": "friends", "type": ["type": "map", "values": "boolean"]]]],
     ]
 
     @Test func internalCommandsAndUniqueFieldsAreRead() throws {
         let schema = try AggregateSchema(aggregate: "user", definition: Self.user)
         #expect(schema.internalCommands == ["ActivateUser"])
+        #expect(schema.views.keys.sorted() == ["friends"])
         #expect(schema.uniqueFields == [
             UniqueField(name: "username", casefold: true), UniqueField(name: "email", casefold: false), UniqueField(name: "number", casefold: false),
         ])

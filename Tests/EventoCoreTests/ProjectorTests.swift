@@ -187,3 +187,51 @@ import Testing
         #expect(throws: EventoError.self) { try rebuilder.start("nothing") }
     }
 }
+
+/// Views with a schema: documents are validated (and normalised) as operations leave them.
+@Suite struct ViewSchemaTests {
+    struct Validator: SchemaValidator {
+        let inner = AcceptAllValidator()
+        func validateEvent(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+            try inner.validateEvent(aggregate: aggregate, type: type, payload: payload, field: field)
+        }
+        func validateCommand(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+            try inner.validateCommand(aggregate: aggregate, type: type, payload: payload, field: field)
+        }
+        func validateState(aggregate: String, state: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
+            try inner.validateState(aggregate: aggregate, state: state, field: field)
+        }
+        func decodeWireFormat(_ bytes: [UInt8]) throws -> (schemaId: Int, value: JSONValue) { try inner.decodeWireFormat(bytes) }
+        /// View `totals` needs an integer `n`.
+        func validateView(_ view: String, doc: JSONValue, field: String) throws(EventoError) -> RawJSON? {
+            guard view == "totals" else { return nil }
+            guard doc["n"]?.intValue != nil else { throw EventoError(.validation, "\(field).n: is required (a long)", field: field + ".n") }
+            return RawJSON(doc)
+        }
+    }
+
+    @Test func aDocumentThatBreaksItsViewsSchemaParksTheProjectorAndWritesNothing() async throws {
+        let h = PipelineHarness(validator: Validator())
+        h.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
+        h.functions.register(.fake("totals", .projector, events: ["counter.*"])) { request in
+            let events = request["events"]?.arrayValue ?? []
+            // The first batch is fine; a later one merges a document without n.
+            let bad = events.contains { $0["sequence"]?.intValue == 2 }
+            return ["operations": .array(events.map { e in
+                bad ? ["op": "put", "view": "totals", "key": e["entity"] ?? "", "doc": ["m": 1]]
+                    : ["op": "merge", "view": "totals", "key": e["entity"] ?? "", "patch": ["n": e["sequence"] ?? 0]]
+            })]
+        }
+        try await h.running {
+            _ = try await h.evento.submit(addDraft("c1"), wait: .seconds(30))
+            try await eventually("projected") { try await h.evento.projector("totals").lag == 0 ? true : nil }
+            _ = try await h.evento.submit(addDraft("c2"), wait: .seconds(30))
+            let parked = try await eventually("parked") {
+                let p = try await h.evento.projector("totals")
+                return p.state.status == .parked ? p : nil
+            }
+            #expect(parked.state.lastError?.contains("view totals: doc.n: is required") == true, "\(parked.state.lastError ?? "")")
+        }
+        #expect(try await h.memory.viewDocument(view: "totals", key: "counter:1")?.doc.value() == ["n": 1], "the bad batch wrote nothing")
+    }
+}

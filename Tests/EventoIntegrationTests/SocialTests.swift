@@ -197,13 +197,13 @@ struct SocialTests {
         #expect((other.json["recommendations"]?.arrayValue ?? []).map { "\($0["id"]?.stringValue ?? "") \($0["mutualFriends"]?.intValue ?? 0)" }
             == ["\(u(1)) 2", "\(u(5)) 1", "\(u(6)) 1"])
 
-        // A user who does not exist, or a missing parameter: the query fails (a non-retryable function error,
-        // which Evento answers as a failed function) and says why.
+        // A user who does not exist, or a missing parameter: the query refuses (a non-retryable function error,
+        // which Evento answers as the request's fault, a 400) and says why.
         let nobody = try await server.get("/queries/social-recommendations?user=\(p)-nobody")
-        #expect(nobody.status != 200, "\(nobody.text)")
+        #expect(nobody.status == 400, "\(nobody.text)")
         #expect(nobody.text.contains("unknown user"), "\(nobody.text)")
         let missing = try await server.get("/queries/social-friends")
-        #expect(missing.status != 200, "\(missing.text)")
+        #expect(missing.status == 400, "\(missing.text)")
         #expect(missing.text.contains("the query needs the parameter 'user'"), "\(missing.text)")
     }
 

@@ -74,6 +74,9 @@ extension Evento {
             let reply = try await functions.invoke(function, request: FunctionProtocol.queryRequest(params: params, eventoURL: eventoURL))
             return try FunctionProtocol.parseQueryResult(reply, function: name)
         } catch let e as FunctionCallError {
+            // A query that says retrying cannot help refused its parameters (an unknown id, one missing): the
+            // request's fault, a 400. A crash, a timeout, a bad reply: the function's, a 502.
+            if !e.retryable, e.reason == .failed { throw EventoError(.invalidRequest, "query \(name) refused the request: \(e.message)") }
             throw EventoError(.functionFailed, e.description)
         }
     }

@@ -49,7 +49,7 @@ public final class Evento: Sendable {
         relay = DispatchRelay(store: store, functions: functions, processor: processor, validator: validator, ids: ids, logger: logger)
         self.views = views
         if let views = views as? any ProjectorRunner.Store {
-            projectors = ProjectorRunner(store: views, functions: functions, logger: logger)
+            projectors = ProjectorRunner(store: views, functions: functions, validator: validator, logger: logger)
         } else {
             projectors = nil
         }

@@ -17,6 +17,7 @@ public final class ProjectorRunner: Sendable {
 
     let store: any Store
     let functions: any FunctionDirectory
+    let validator: any SchemaValidator
     let commits: CommitSignal
     let logger: Logger
     /// Events read per step.
@@ -28,9 +29,13 @@ public final class ProjectorRunner: Sendable {
     /// The projectors with a running loop, each with whether it was asked to wake (a retry, a rebuild).
     private let running = Mutex<[String: Bool]>([:])
 
-    public init(store: any Store, functions: any FunctionDirectory, batchSize: Int = 100, baseBackoff: Duration = .milliseconds(100), logger: Logger) {
+    public init(
+        store: any Store, functions: any FunctionDirectory, validator: any SchemaValidator = AcceptAllValidator(), batchSize: Int = 100,
+        baseBackoff: Duration = .milliseconds(100), logger: Logger
+    ) {
         self.store = store
         self.functions = functions
+        self.validator = validator
         self.commits = store.commits
         self.batchSize = batchSize
         self.baseBackoff = baseBackoff
@@ -125,12 +130,16 @@ public final class ProjectorRunner: Sendable {
                 }
             }
             do {
-                try await store.commitProjection(ProjectionCommit(projector: name, generation: generation, from: cursor, to: to, operations: operations))
+                let validator = self.validator
+                try await store.commitProjection(
+                    ProjectionCommit(projector: name, generation: generation, from: cursor, to: to, operations: operations) { view, doc in
+                        try validator.validateView(view, doc: doc, field: "view \(view): doc")
+                    })
                 failures = 0
                 EventoMetrics.projectedEvents.increment(by: batch.count)
             } catch is ProjectionConflict {
                 continue  // moved meanwhile (a rebuild began, or another instance ran it): read the state again
-            } catch let e as EventoError where e.code == .conflict {
+            } catch let e as EventoError where e.code == .conflict || e.code == .validation {
                 try await park(name, failures: 1, error: "at position \(batch.first?.position ?? to): \(e.message)")
             }
         }

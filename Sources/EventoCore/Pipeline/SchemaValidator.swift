@@ -16,11 +16,15 @@ public protocol SchemaValidator: Sendable {
     /// The fields of the aggregate's state record marked `"unique"`: no two entities of the aggregate
     /// may hold the same value.
     func uniqueFields(aggregate: String) -> [UniqueField]
+    /// A view document checked against the view's schema (a record marked `"evento": "view"` named like the
+    /// view, in any aggregate's schema file), as it should be stored; nil when the view has no schema.
+    func validateView(_ view: String, doc: JSONValue, field: String) throws(EventoError) -> RawJSON?
 }
 
 extension SchemaValidator {
     public func isInternalCommand(aggregate: String, type: String) -> Bool { false }
     public func uniqueFields(aggregate: String) -> [UniqueField] { [] }
+    public func validateView(_ view: String, doc: JSONValue, field: String) throws(EventoError) -> RawJSON? { nil }
 }
 
 /// A state field whose values are unique across an aggregate's entities (`"unique": true`, or

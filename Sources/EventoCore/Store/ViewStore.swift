@@ -112,13 +112,26 @@ public struct ProjectionCommit: Sendable {
     /// The last event position of the batch.
     public var to: Int64
     public var operations: [ViewOperation]
+    /// Checks a document as an operation leaves it (view, document) and gives it as it is to be stored (nil:
+    /// the view has no schema). Called by the store in the commit's transaction; an error writes nothing.
+    public var validate: (@Sendable (String, JSONValue) throws -> RawJSON?)?
 
-    public init(projector: String, generation: Int64, from: Int64, to: Int64, operations: [ViewOperation]) {
+    public init(
+        projector: String, generation: Int64, from: Int64, to: Int64, operations: [ViewOperation],
+        validate: (@Sendable (String, JSONValue) throws -> RawJSON?)? = nil
+    ) {
         self.projector = projector
         self.generation = generation
         self.from = from
         self.to = to
         self.operations = operations
+        self.validate = validate
+    }
+
+    /// A document's text as stored: validated when the view has a schema.
+    public func stored(_ view: String, _ doc: JSONValue) throws -> String {
+        if let validate, let checked = try validate(view, doc) { return checked.text }
+        return doc.jsonText
     }
 }
 

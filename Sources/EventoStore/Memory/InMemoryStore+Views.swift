@@ -16,10 +16,22 @@ extension InMemoryStore: ViewStore {
                     throw EventoError(.conflict, "view \(op.view) belongs to projector \(holder)", field: "view")
                 }
             }
+            // Documents as the operations leave them, validated, before anything changes.
+            var results: [String: JSONValue?] = [:]
+            for op in commit.operations {
+                let slot = Self.slot(op.view, commit.generation)
+                let current = results["\(slot)\u{0}\(op.key)"] ?? s.viewDocuments[slot]?[op.key]
+                var doc = op.apply(to: current)
+                if let d = doc { doc = try JSONParser.parse(try commit.stored(op.view, d)) }
+                results["\(slot)\u{0}\(op.key)"] = .some(doc)
+            }
             for op in commit.operations {
                 if s.views[op.view] == nil { s.views[op.view] = (commit.projector, p.generation) }
-                let slot = Self.slot(op.view, commit.generation)
-                s.viewDocuments[slot, default: [:]][op.key] = op.apply(to: s.viewDocuments[slot]?[op.key])
+            }
+            for (k, doc) in results {
+                let parts = k.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+                let slot = parts[0] + "\u{0}" + parts[1]
+                s.viewDocuments[slot, default: [:]][parts[2]] = doc
             }
             if p.rebuildCursor != nil { p.rebuildCursor = commit.to } else { p.cursor = commit.to }
             if p.status == .parked { p.status = p.rebuildCursor != nil ? .rebuilding : .running }

@@ -81,7 +81,7 @@ extension SQLiteEventStore: ViewStore {
                     try write.bind(1, op.view)
                     try write.bind(2, commit.generation)
                     try write.bind(3, op.key)
-                    try write.bind(4, doc.jsonText)
+                    try write.bind(4, try commit.stored(op.view, doc))
                     _ = try write.step()
                     write.reset()
                 } else {
