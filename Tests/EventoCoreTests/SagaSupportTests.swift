@@ -65,7 +65,7 @@ import Testing
             let source = try #require(events.first)
             let id = ids.commandId(event: source.id, dispatcher: "later", index: 0)
             let logged = try await eventually("the delayed command is logged") { try await h.memory.command(id: id) }
-            #expect(logged.shownStatus == "scheduled")
+            #expect(logged.isScheduled(at: logged.createdAt), "logged as scheduled")
             let notBefore = try #require(logged.notBefore)
             #expect(notBefore.millisecondsSinceEpoch >= source.time.millisecondsSinceEpoch + 500)
             return (source, try await h.finished(id, within: .seconds(30)))
@@ -179,7 +179,9 @@ import Testing
             ["commands": [["entity": "audit:1", "type": "Record", "payload": [:], "delayMs": 60_000]]]
         }
         let tree = try await h.running {
-            _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(30)).finishedResult)
+            let (_, events) = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(30)).finishedResult)
+            let derived = h.memory.idDerivation.commandId(event: events[0].id, dispatcher: "notify", index: 0)
+            try await eventually("the delayed command is logged") { try await h.memory.command(id: derived) }
             return try await h.evento.settledTree(of: "root", timeout: .milliseconds(300))
         }
         #expect(!tree.settled)

@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
             evento bench commands --rate 2000 --json        # latency below saturation, one JSON object
             evento bench social --users 600 --friendships 2000   # the social network, checked by brute force
             """,
-        subcommands: [EventsBench.self, CommandsBench.self, SocialBench.self]
+        subcommands: [EventsBench.self, CommandsBench.self, SocialBench.self, ProjectorBench.self]
     )
 }
 
