@@ -21,7 +21,7 @@ public final class ProjectorRunner: Sendable {
     let commits: CommitSignal
     let logger: Logger
     /// Events read per step.
-    let pageSize = 512
+    let pageSize = 2048
     /// Most events sent in one call.
     public let batchSize: Int
     /// First retry delay of a failed call; doubles per attempt up to 10 s.
@@ -30,7 +30,7 @@ public final class ProjectorRunner: Sendable {
     private let running = Mutex<[String: Bool]>([:])
 
     public init(
-        store: any Store, functions: any FunctionDirectory, validator: any SchemaValidator = AcceptAllValidator(), batchSize: Int = 100,
+        store: any Store, functions: any FunctionDirectory, validator: any SchemaValidator = AcceptAllValidator(), batchSize: Int = 1000,
         baseBackoff: Duration = .milliseconds(100), logger: Logger
     ) {
         self.store = store

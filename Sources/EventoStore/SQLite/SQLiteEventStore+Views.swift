@@ -1,5 +1,11 @@
 import EventoCore
 
+/// A view document's place in a batch.
+private struct Slot: Hashable {
+    var view: String
+    var key: String
+}
+
 extension SQLiteEventStore: ViewStore {
     static let projectorColumns = "name, generation, cursor, rebuild_cursor, status, last_error, updated_at"
 
@@ -51,6 +57,8 @@ extension SQLiteEventStore: ViewStore {
             let write = try c.statement(
                 "INSERT INTO view_documents(view, generation, key, doc) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(view, generation, key) DO UPDATE SET doc = excluded.doc")
             let remove = try c.statement("DELETE FROM view_documents WHERE view = ?1 AND generation = ?2 AND key = ?3")
+            var docs: [Slot: JSONValue?] = [:]
+            var order: [Slot] = []
             for op in commit.operations {
                 if owners[op.view] == nil {
                     try owner.bind(1, op.view)
@@ -69,25 +77,34 @@ extension SQLiteEventStore: ViewStore {
                     }
                     owners[op.view] = true
                 }
+                // Documents are kept in memory for the batch: a key touched many times is read once (when a
+                // merge needs it) and written once, as the last operation leaves it.
+                let slot = Slot(view: op.view, key: op.key)
                 var current: JSONValue?
-                if case .merge = op {
+                if let known = docs[slot] {
+                    current = known
+                } else if case .merge = op {
                     try read.bind(1, op.view)
                     try read.bind(2, commit.generation)
                     try read.bind(3, op.key)
                     if try read.step() { current = try JSONParser.parse(read.string(0)) }
                     read.reset()
                 }
-                if let doc = op.apply(to: current) {
-                    try write.bind(1, op.view)
+                if docs[slot] == nil { order.append(slot) }
+                docs[slot] = .some(op.apply(to: current))
+            }
+            for slot in order {
+                if let doc = docs[slot] ?? nil {
+                    try write.bind(1, slot.view)
                     try write.bind(2, commit.generation)
-                    try write.bind(3, op.key)
-                    try write.bind(4, try commit.stored(op.view, doc))
+                    try write.bind(3, slot.key)
+                    try write.bind(4, try commit.stored(slot.view, doc))
                     _ = try write.step()
                     write.reset()
                 } else {
-                    try remove.bind(1, op.view)
+                    try remove.bind(1, slot.view)
                     try remove.bind(2, commit.generation)
-                    try remove.bind(3, op.key)
+                    try remove.bind(3, slot.key)
                     _ = try remove.step()
                     remove.reset()
                 }
