@@ -322,6 +322,49 @@ struct ClusterTests {
         for s in servers { await s.stop() }
     }
 
+    @Test func projectorsAndDurableTimersRunOnceInACluster() async throws {
+        let servers = try await Self.cluster(2)
+        try await Self.registerChecking(on: servers)
+        let balances = Fixtures.python("balances", kind: "projector", events: ["checking.*"], script: Fixtures.function("balances.py"))
+        #expect(try await servers[1].register(balances).status == 201)
+        // Accounts opened through either instance; deposits, half of them on a timer, through the other.
+        for i in 0..<8 {
+            let r = try await servers[i % 2].send("checking:c\(i)", "OpenAccount", ["owner": "C"])
+            #expect(r.json["command"]?["status"] == "succeeded", "\(r.text)")
+        }
+        for i in 0..<8 {
+            for k in 0..<3 {
+                var body: JSONObject = ["id": .string("dep-\(i)-\(k)"), "entity": .string("checking:c\(i)"), "type": "DepositCash", "payload": ["amount": 10]]
+                if k == 1 { body["delayMs"] = 800 }
+                let r = try await servers[(i + 1) % 2].post("/commands", json: .object(body))
+                #expect(r.status == 202, "\(r.text)")
+                if k == 1 { #expect(r.json["status"] == "scheduled", "\(r.text)") }
+            }
+        }
+        let relays = try await servers[0].get("/cluster").json["relays"]?.arrayValue ?? []
+        #expect(relays.contains { $0["name"] == "projectors" }, "\(relays)")
+        // Every deposit ran exactly once (the timers too), and the view on either instance says so.
+        for i in 0..<8 {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                let state = try await servers[i % 2].get("/aggregates/checking:c\(i)").json
+                let view = try await servers[(i + 1) % 2].get("/views/balances/checking:c\(i)").json
+                if state["state"]?["balance"] == 30 && view["doc"]?["balance"] == 30 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let state = try await servers[i % 2].get("/aggregates/checking:c\(i)").json
+            let view = try await servers[(i + 1) % 2].get("/views/balances/checking:c\(i)").json
+            if state["state"]?["balance"] != 30 || view["doc"]?["balance"] != 30 {
+                let commands = try await (0..<3).asyncMap { k in try await servers[0].get("/commands/dep-\(i)-\(k)").text }
+                let projector = try await servers[0].get("/projectors/balances").text
+                Issue.record("checking:c\(i) within 30 s: \(state.jsonText) | view \(view.jsonText) | \(commands) | \(projector)")
+            }
+            let events = try await servers[0].events(of: "checking:c\(i)")
+            #expect(events.count == 4, "\(events.map { $0["type"] ?? .null })")
+        }
+        for s in servers { await s.stop() }
+    }
+
     @Test func anInstanceThatLeavesHandsItsPartitionsOverAtOnce() async throws {
         // Leases of 30 s: only a hand-over (not an expiry) moves them within the bound below.
         let servers = try await Self.cluster(2, leaseTTLMs: 30_000)
@@ -345,4 +388,12 @@ final class Shared<Value: Sendable>: Sendable {
     private let m: Mutex<Value>
     init(_ value: Value) { m = Mutex(value) }
     func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { m.withLock { body(&$0) } }
+}
+
+extension Range where Bound == Int {
+    func asyncMap<T>(_ f: (Int) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for i in self { out.append(try await f(i)) }
+        return out
+    }
 }
