@@ -87,6 +87,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (default: $EVENTO_LOG_LEVEL or info).")
     var logLevel: String?
 
+    @Option(name: .customLong("max-backlog"), help: "Most commands accepted and not finished before POST /commands and POST /events answer 429 with Retry-After (default: $EVENTO_MAX_BACKLOG or 20000).")
+    var maxBacklog: Int?
+    @Option(name: .customLong("max-backlog-bytes"), help: "Most payload bytes of unfinished commands before new ones get 429 (default: $EVENTO_MAX_BACKLOG_BYTES or 268435456).")
+    var maxBacklogBytes: Int?
     @Option(name: .customLong("max-events-per-command"), help: "Most events one command may produce (default: $EVENTO_MAX_EVENTS_PER_COMMAND or 1000).")
     var maxEventsPerCommand: Int?
 
@@ -175,6 +179,10 @@ struct Serve: AsyncParsableCommand {
         if let n = containerNetwork {
             guard let network = ContainerEngine.Network(rawValue: n) else { throw ValidationError("--container-network: expected host or bridge, got \(n)") }
             config.containerNetwork = network
+        }
+        if let n = try maxBacklog ?? Self.intEnv("EVENTO_MAX_BACKLOG") { config.processor.maxBacklog = try Self.positive(n, "--max-backlog") }
+        if let n = try maxBacklogBytes ?? Self.intEnv("EVENTO_MAX_BACKLOG_BYTES") {
+            config.processor.maxBacklogBytes = try Self.positive(n, "--max-backlog-bytes")
         }
         if let n = try maxEventsPerCommand ?? Self.intEnv("EVENTO_MAX_EVENTS_PER_COMMAND") {
             config.processor.maxEventsPerCommand = try Self.positive(n, "--max-events-per-command")

@@ -108,6 +108,7 @@ public final class Evento: Sendable {
     /// - Throws: `EventoError` (validation, no handler, a bad cause), `IdempotencyConflict` (the id is
     ///   taken by another command).
     public func submit(_ draft: CommandDraft, wait: Duration?, headerTraceparent: String? = nil) async throws -> CommandReply {
+        try checkLoad()
         let id = draft.id ?? Identifiers.uuidV7()
         let (payload, _) = try validator.validateCommand(aggregate: draft.entity.aggregate, type: draft.type, payload: draft.payload, field: "payload")
         if validator.isInternalCommand(aggregate: draft.entity.aggregate, type: draft.type) {
@@ -167,6 +168,15 @@ public final class Evento: Sendable {
         return try await reply(try await processor.ensureLogged(command))
     }
 
+    /// Refuses new work while the command backlog is full: a 429 that says when to try again.
+    func checkLoad() throws {
+        guard let why = processor.overloaded() else { return }
+        EventoMetrics.requestsRefused.increment()
+        var e = EventoError(.overloaded, "Evento is at its limit: \(why); try again in a second")
+        e.retryAfterSeconds = 1
+        throw e
+    }
+
     /// A command another instance runs: logged here (its owner learns of it from the log), then waited for
     /// until the log says it finished (the owner's commit announces it).
     private func submitElsewhere(_ command: NewCommand, wait: Duration) async throws -> CommandReply {
@@ -215,6 +225,8 @@ public final class Evento: Sendable {
     /// Avro), each cause resolved (a batch may name its own earlier events), then appended at once.
     /// - Throws: `EventoError`, `VersionConflict`, `IdempotencyConflict`; nothing is written then.
     public func publish(_ drafts: [EventDraft], headerTraceparent: String? = nil) async throws -> AppendResult {
+        // Events make commands (through dispatchers): they wait too while the command backlog is full.
+        try checkLoad()
         let resolver = CauseResolver(store: store)
         let isBatch = drafts.count > 1 || drafts.first?.path.isEmpty == false
         var events: [NewEvent] = []

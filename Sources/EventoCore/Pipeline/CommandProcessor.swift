@@ -42,6 +42,12 @@ public final class CommandProcessor: Sendable {
         /// Lanes (entities) running a command at once, over all aggregates. Each aggregate is also limited
         /// by its handler's `maxConcurrency`.
         public var maxActiveLanes = 1024
+        /// Most commands accepted and not finished (queued or running) before new ones are refused with
+        /// 429 (`--max-backlog`): a flood waits at the clients, not in memory. Commands dispatchers derive
+        /// and retried dead letters are never refused.
+        public var maxBacklog = 20_000
+        /// Most payload bytes of such commands before new ones are refused likewise (`--max-backlog-bytes`).
+        public var maxBacklogBytes = 256 * 1024 * 1024
         /// Handler re-runs after version conflicts before the command fails.
         public var maxConflictRetries = 8
         /// First retry delay; doubles per attempt up to `maxBackoff`.
@@ -111,6 +117,8 @@ public final class CommandProcessor: Sendable {
         var timerIds: Set<String> = []
         var timerOrder = 0
         var armedAt: Int64?
+        /// Payload bytes of the commands in the scheduler (queued or running).
+        var backlogBytes = 0
     }
 
     private let state: Mutex<State>
@@ -287,7 +295,9 @@ public final class CommandProcessor: Sendable {
                 return (.queued, nil)
             }
             switch s.scheduler.enqueue(record, isLogged: false) {
-            case .queued: return (.queued, s.work)
+            case .queued:
+                s.backlogBytes += record.payload.text.utf8.count
+                return (.queued, s.work)
             case .alreadyQueued(let existing): return (existing.conflict(with: record).map { .refused($0) } ?? .joined, nil)
             }
         }
@@ -335,8 +345,8 @@ public final class CommandProcessor: Sendable {
             for q in queued where !q.record.status.isFinal {
                 if let due = q.record.notBefore, due > now {
                     timer = schedule(q, due: due, now: now, &s) ?? timer
-                } else {
-                    _ = s.scheduler.enqueue(q.record, isLogged: q.isLogged)
+                } else if case .queued = s.scheduler.enqueue(q.record, isLogged: q.isLogged) {
+                    s.backlogBytes += q.record.payload.text.utf8.count
                 }
             }
             return (s.scheduler.backlog, s.work, timer)
@@ -399,6 +409,19 @@ public final class CommandProcessor: Sendable {
     /// Number of commands queued or running.
     public var backlog: Int { state.withLock { $0.scheduler.backlog + $0.held.count } }
 
+    /// Whether a new command from a client may be accepted now; nil when it may, else why not (the backlog
+    /// is at `maxBacklog` commands or `maxBacklogBytes` payload bytes).
+    public func overloaded() -> String? {
+        let (count, bytes) = state.withLock { ($0.scheduler.backlog + $0.held.count, $0.backlogBytes) }
+        if count >= configuration.maxBacklog {
+            return "\(count) commands are accepted and not finished (the limit is \(configuration.maxBacklog), --max-backlog)"
+        }
+        if bytes >= configuration.maxBacklogBytes {
+            return "the unfinished commands hold \(bytes) payload bytes (the limit is \(configuration.maxBacklogBytes), --max-backlog-bytes)"
+        }
+        return nil
+    }
+
     private func runLane(_ entity: String) async {
         while let queued = state.withLock({ $0.scheduler.front(of: entity) }) {
             if Task.isCancelled {
@@ -408,6 +431,7 @@ public final class CommandProcessor: Sendable {
             switch await process(queued) {
             case .finished(let requeue):
                 let (more, backlog) = state.withLock { s in
+                    s.backlogBytes = max(0, s.backlogBytes - queued.record.payload.text.utf8.count)
                     if placement.partition(of: queued.record.entity) != nil { Self.noteFinished(queued.record.id, &s) }
                     return (s.scheduler.finished(entity), s.scheduler.backlog)
                 }
@@ -419,7 +443,10 @@ public final class CommandProcessor: Sendable {
                     return
                 }
             case .handedOver:
-                let (more, backlog) = state.withLock { s in (s.scheduler.finished(entity), s.scheduler.backlog) }
+                let (more, backlog) = state.withLock { s in
+                    s.backlogBytes = max(0, s.backlogBytes - queued.record.payload.text.utf8.count)
+                    return (s.scheduler.finished(entity), s.scheduler.backlog)
+                }
                 EventoMetrics.commandBacklog.record(backlog)
                 // Taken back before it left the lane (so an adoption skipped it): queue it again.
                 if placement.placement(of: queued.record.entity).runsHere, let stored = try? await store.command(id: queued.record.id),

@@ -18,6 +18,7 @@ public struct EventoError: Error, Sendable, CustomStringConvertible {
             case payloadTooLarge = "payload-too-large"
             case unauthorized = "unauthorized"
             case unavailable = "unavailable"
+            case overloaded = "overloaded"
             case functionFailed = "function-failed"
             case `internal` = "internal"
         }
@@ -44,6 +45,8 @@ public struct EventoError: Error, Sendable, CustomStringConvertible {
         public static let payloadTooLarge = Code(.payloadTooLarge)
         public static let unauthorized = Code(.unauthorized)
         public static let unavailable = Code(.unavailable)
+        /// Too much accepted work is still unfinished: try again later (429 with `Retry-After`).
+        public static let overloaded = Code(.overloaded)
         /// A user function failed for good (after its retries).
         public static let functionFailed = Code(.functionFailed)
         public static let `internal` = Code(.internal)
@@ -58,6 +61,8 @@ public struct EventoError: Error, Sendable, CustomStringConvertible {
     public var field: String?
     /// Extra problem members (`entity`, `expectedVersion`, `actualVersion`, …).
     public var extensions: JSONObject
+    /// When to try again, in seconds (`Retry-After`), for an overloaded or unavailable server.
+    public var retryAfterSeconds: Int?
     public var file: String
     public var line: Int
 

@@ -24,6 +24,8 @@ public enum EventoMetrics {
     public static let projectedEvents = Counter(label: "evento_projected_events_total")
     /// Times a projector was parked after its retries.
     public static let projectorsParked = Counter(label: "evento_projectors_parked_total")
+    /// Requests refused with 429 because the command backlog was full.
+    public static let requestsRefused = Counter(label: "evento_requests_refused_total")
     /// Commands held by a durable timer (`notBefore` in the future) on this instance.
     public static let commandsScheduled = Gauge(label: "evento_commands_scheduled")
 

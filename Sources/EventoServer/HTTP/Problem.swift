@@ -19,6 +19,7 @@ struct Problem: HTTPResponseError {
         self.error = error
         self.instance = instance
         self.passthrough = passthrough
+        if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
     }
 
     /// A problem of the HTTP layer: `detail` and the request part at fault (a header name, say).
@@ -40,6 +41,7 @@ struct Problem: HTTPResponseError {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .unavailable: .serviceUnavailable
+        case .overloaded: .tooManyRequests
         case .functionFailed: .badGateway
         case .methodNotAllowed: .methodNotAllowed
         default: .internalServerError
@@ -60,6 +62,7 @@ struct Problem: HTTPResponseError {
         case .unauthorized: "Unauthorized"
         case .forbidden: "Forbidden"
         case .unavailable: "Unavailable"
+        case .overloaded: "Too many requests"
         case .functionFailed: "Function failed"
         case .methodNotAllowed: "Method not allowed"
         default: "Internal error"
