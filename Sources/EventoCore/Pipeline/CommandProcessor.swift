@@ -412,7 +412,10 @@ public final class CommandProcessor: Sendable {
     /// Whether a new command from a client may be accepted now; nil when it may, else why not (the backlog
     /// is at `maxBacklog` commands or `maxBacklogBytes` payload bytes).
     public func overloaded() -> String? {
-        let (count, bytes) = state.withLock { ($0.scheduler.backlog + $0.held.count, $0.backlogBytes) }
+        let (count, bytes) = state.withLock { s in
+            // Held commands (their entity's elders are still being queued) are few and brief: summed here.
+            (s.scheduler.backlog + s.held.count, s.backlogBytes + s.held.reduce(0) { $0 + $1.record.payload.text.utf8.count })
+        }
         if count >= configuration.maxBacklog {
             return "\(count) commands are accepted and not finished (the limit is \(configuration.maxBacklog), --max-backlog)"
         }

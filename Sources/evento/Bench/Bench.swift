@@ -67,6 +67,8 @@ struct BenchClient: Sendable {
     struct Response {
         var status: Int
         var body: [UInt8]
+        /// Seconds the server asked to wait (`Retry-After`), on a 429 or 503.
+        var retryAfter: Int?
         var json: JSONValue { (try? JSONParser.parse(body)) ?? .null }
         var text: String { String(decoding: body, as: UTF8.self) }
     }
@@ -74,10 +76,17 @@ struct BenchClient: Sendable {
     func request(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async -> Response? {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
         if let token = Environment.get("EVENTO_ADMIN_TOKEN") { headers.append(("Authorization", "Bearer \(token)")) }
-        guard let r = try? await http.execute(HTTPClientRequest(method: method, url: (path.hasPrefix("/commands") || path.hasPrefix("/events") ? anyBase : base) + path, headers: headers, body: body, timeout: timeout)) else {
+        guard let r = try? await http.execute(HTTPClientRequest(method: method, url: (path.hasPrefix("/commands") || path.hasPrefix("/events") ? anyBase : base) + path, headers: headers, body: body, timeout: timeout, collectHeaders: true)) else {
             return nil
         }
-        return Response(status: r.status, body: r.body)
+        return Response(status: r.status, body: r.body, retryAfter: r.header("Retry-After").flatMap { Int($0) })
+    }
+
+    /// After a 429: waits what the server asked (`Retry-After`, 1 s when it did not say), so that a client
+    /// of an overloaded server backs off instead of hammering it.
+    static func backOff(_ r: Response) async -> Outcome {
+        try? await Task.sleep(for: .seconds(max(1, min(r.retryAfter ?? 1, 30))))
+        return .refusedOutcome
     }
 
     func get(_ path: String) async -> JSONValue? { await request("GET", path).map(\.json) }
@@ -118,6 +127,7 @@ struct BenchReport {
         o["p99Ms"] = rounded(load.percentileMs(99), 1000)
         o["maxMs"] = rounded(load.maxMs, 1000)
         o["errors"] = .int(Int64(load.errors))
+        o["refused429"] = .int(Int64(load.refused))
         o["acknowledged"] = .int(Int64(acknowledged))
         o["verified"] = .bool(verified)
         o["verification"] = .string(verification)
@@ -156,6 +166,10 @@ struct BenchReport {
         var errorsText: String = "\(Format.int(load.operations)) / \(Format.int(load.errors))"
         if let first = load.firstError { errorsText += " (first: \(first.prefix(80)))" }
         rows.append(("operations / errors", errorsText))
+        if load.refused > 0 {
+            let rate = Double(load.refused) / max(load.seconds, 1e-9)
+            rows.append(("refused with 429 (backed off)", "\(Format.int(load.refused)) (\(String(format: "%.1f", rate))/s): the server's backlog was full"))
+        }
         rows.append(("acknowledged", "\(Format.int(acknowledged)) \(unit)"))
         let verifiedText: String = verified ? "yes" : "NO"
         rows.append(("store holds what was acknowledged", verifiedText + " — " + verification))

@@ -88,6 +88,7 @@ struct CommandsBench: AsyncParsableCommand {
             guard let r = await client.request("POST", "/commands?wait=true", body: Array(body.utf8)) else {
                 return Outcome(ok: false, units: 0, error: "no response")
             }
+            if r.status == 429 { return await BenchClient.backOff(r) }
             guard r.status == 200, r.json["command"]?["status"] == "succeeded" else {
                 return Outcome(ok: false, units: 0, error: "\(r.status): \(r.text.prefix(200))")
             }

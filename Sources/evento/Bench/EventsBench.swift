@@ -54,6 +54,7 @@ struct EventsBench: AsyncParsableCommand {
             guard let r = await client.request("POST", "/events", body: Array(body.utf8)) else {
                 return Outcome(ok: false, units: 0, error: "no response")
             }
+            if r.status == 429 { return await BenchClient.backOff(r) }
             guard r.status == 201 else { return Outcome(ok: false, units: 0, error: "\(r.status): \(r.text.prefix(200))") }
             acked.withLock { $0.append("\(run)-\(worker)-\(i)") }
             return Outcome(ok: true, units: batch, error: nil)

@@ -8,6 +8,10 @@ struct Outcome: Sendable {
     /// Units of work (events in a batch, commands).
     var units: Int
     var error: String?
+    /// Refused with 429 (the server's backlog was full): not an error; the client backed off.
+    var refused = false
+
+    static let refusedOutcome = Outcome(ok: false, units: 0, error: nil, refused: true)
 }
 
 /// The figures of a load run.
@@ -19,6 +23,8 @@ struct LoadResult: Sendable {
     var seconds: Double
     /// Latencies of the successful operations, microseconds, sorted.
     var latencies: [UInt32]
+    /// Operations refused with 429 (each followed by a back-off).
+    var refused = 0
 
     var throughput: Double { Double(units) / max(seconds, 1e-9) }
     func percentileMs(_ p: Double) -> Double {
@@ -44,6 +50,7 @@ struct LoadGenerator {
     final class Shared: Sendable {
         let units = Atomic<Int>(0)
         let errors = Atomic<Int>(0)
+        let refused = Atomic<Int>(0)
         let firstError = Mutex<String?>(nil)
     }
 
@@ -72,6 +79,8 @@ struct LoadGenerator {
                         if outcome.ok {
                             shared.units.add(outcome.units, ordering: .relaxed)
                             latencies.append(UInt32(clamping: Int64(latency / .microseconds(1))))
+                        } else if outcome.refused {
+                            shared.refused.add(1, ordering: .relaxed)
                         } else {
                             shared.errors.add(1, ordering: .relaxed)
                             if let e = outcome.error { shared.firstError.withLock { $0 = $0 ?? e } }
@@ -92,7 +101,9 @@ struct LoadGenerator {
                         let u = shared.units.load(ordering: .relaxed)
                         let rate = Double(u - last) / max(Double((now - lastTime) / .milliseconds(1)) / 1000, 1e-9)
                         let elapsed = Int(Double((now - start) / .milliseconds(1)) / 1000)
-                        let line = "\r[\(label)] \(elapsed)s  \(Format.int(Int(rate))) \(unitName)/s  errors \(shared.errors.load(ordering: .relaxed))   "
+                        let refused = shared.refused.load(ordering: .relaxed)
+                        let line = "\r[\(label)] \(elapsed)s  \(Format.int(Int(rate))) \(unitName)/s  errors \(shared.errors.load(ordering: .relaxed))"
+                            + (refused > 0 ? "  429s \(refused) (backing off)" : "") + "   "
                         FileHandle.standardError.write(Data(line.utf8))
                         last = u
                         lastTime = now
@@ -109,7 +120,7 @@ struct LoadGenerator {
         return LoadResult(
             operations: results.count + shared.errors.load(ordering: .relaxed), units: shared.units.load(ordering: .relaxed),
             errors: shared.errors.load(ordering: .relaxed), firstError: shared.firstError.withLock { $0 }, seconds: seconds,
-            latencies: results.sorted())
+            latencies: results.sorted(), refused: shared.refused.load(ordering: .relaxed))
     }
 }
 

@@ -1,0 +1,77 @@
+import EventoCore
+import Foundation
+import Testing
+
+/// A server flooded far past what its handler can do: 429s with Retry-After beyond the backlog bound,
+/// memory bounded, every accepted command done, nothing lost.
+@Suite(.serialized) struct OverloadTests {
+    static func rssKB(_ server: ServerProcess) -> Int? {
+        guard let pid = server.process?.processIdentifier,
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    @Test func aFloodGets429sWithRetryAfterWhileEverythingAcceptedIsDoneAndMemoryStaysBounded() async throws {
+        let dir = NSTemporaryDirectory() + "evento-flood-" + Identifiers.uuidV7()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/functions.json"
+        // About 400 commands/s (2 workers, 5 ms each): the clients below offer several times that.
+        let f = Fixtures.python("counter", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"), workers: 2, env: ["SLOW_MS": "5"])
+        try JSONValue.array([f]).jsonText.write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try await ServerProcess(arguments: ["--functions", file, "--max-backlog", "200"])
+        defer { Task { await server.kill() } }
+        let accepted = Shared<[String]>([])
+        let refused = Shared(0)
+        let missingRetryAfter = Shared(0)
+        let other = Shared<[String]>([])
+        let rssPeak = Shared(0)
+        let until = ContinuousClock.now + .seconds(8)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<32 {
+                group.addTask {
+                    var i = 0
+                    while ContinuousClock.now < until {
+                        let id = "flood-\(w)-\(i)"
+                        i += 1
+                        let r = try await server.request(
+                            "POST", "/commands", body: JSONValue.object(["id": .string(id), "entity": .string("counter:f\(i % 50)"), "type": "Increment", "payload": [:]]).jsonText,
+                            headers: [("Content-Type", "application/json")])
+                        switch r.status {
+                        case 202: accepted.withLock { $0.append(id) }
+                        case 429:
+                            refused.withLock { $0 += 1 }
+                            if r.header("Retry-After") == nil { missingRetryAfter.withLock { $0 += 1 } }
+                            #expect(r.json["type"] == "/problems/overloaded", "\(r.text)")
+                            try await Task.sleep(for: .milliseconds(100))
+                        default: other.withLock { $0.append("\(r.status) \(r.text.prefix(120))") }
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                while ContinuousClock.now < until {
+                    if let kb = Self.rssKB(server) { rssPeak.withLock { $0 = max($0, kb) } }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ids = accepted.withLock { $0 }
+        #expect(other.withLock { $0 }.isEmpty, "\(other.withLock { $0 }.prefix(3))")
+        #expect(refused.withLock { $0 } > 0, "the flood was never refused")
+        #expect(missingRetryAfter.withLock { $0 } == 0)
+        #expect(rssPeak.withLock { $0 } < 300_000, "peak RSS \(rssPeak.withLock { $0 }) kB")
+        // Everything accepted runs, once: the events are exactly the accepted commands.
+        try await eventually(timeout: .seconds(90), "the accepted commands drained") {
+            (try await server.get("/healthz").json["commandBacklog"]?.intValue ?? 1) == 0
+        }
+        var events = 0
+        for e in 0..<50 { events += try await server.events(of: "counter:f\(e)").count }
+        #expect(events == ids.count, "\(events) events for \(ids.count) accepted commands")
+        let metrics = try await server.get("/metrics").text
+        #expect(metrics.contains("evento_requests_refused_total"), "the refusals are counted")
+    }
+}
