@@ -13,6 +13,17 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         var definition: FunctionDefinition
         var transport: any FunctionTransport
         var metrics: EventoMetrics.FunctionCalls
+        /// Calls in flight through `transport`: a replaced transport is stopped once they are done.
+        let inFlight = CallCount()
+    }
+
+    /// Calls in flight through one transport. Taken under the registry's lock, so that a swap of the entry
+    /// sends every later call to the new transport and leaves the old one only calls that started before.
+    final class CallCount: Sendable {
+        private let count = Atomic<Int>(0)
+        func enter() { count.add(1, ordering: .relaxed) }
+        func leave() { count.subtract(1, ordering: .relaxed) }
+        var value: Int { count.load(ordering: .relaxed) }
     }
 
     private struct State {
@@ -103,8 +114,12 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                         s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                         s.reindex()
                     }
-                    if let existing { await existing.transport.shutdown() }
-                    logger.info("function registered by another instance started here", metadata: ["evento.function": "\(name)"])
+                    if let existing {
+                        await retire(existing, replacedBy: definition)
+                        logger.info("function replaced by another instance restarted here", metadata: ["evento.function": "\(name)"])
+                    } else {
+                        logger.info("function registered by another instance started here", metadata: ["evento.function": "\(name)"])
+                    }
                 } catch {
                     logger.error("cannot start function \(name) registered by another instance: \(error)")
                 }
@@ -123,14 +138,26 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     }
 
     /// Registers a function: starts its transport, persists it, then routes to it.
-    /// - Parameter replace: replace a registration of the same name instead of refusing it.
+    /// - Parameter replace: replace a registration of the same name instead of refusing it (see `put`).
     /// - Returns: the definition as registered (its transport's defaults filled in).
     @discardableResult
     public func register(_ definition: FunctionDefinition, replace: Bool = false) async throws -> FunctionDefinition {
+        try await install(definition, replace: replace).definition
+    }
+
+    /// Registers a function, or replaces the registration of the same name without failing a call
+    /// (`PUT /functions/{name}`): the new transport is started and checked first, then every new call goes
+    /// to it, and the old workers or replicas stop once the calls they were given have finished.
+    /// - Returns: the definition as registered, and whether there was none of that name before.
+    public func put(_ definition: FunctionDefinition) async throws -> (definition: FunctionDefinition, created: Bool) {
+        try await install(definition, replace: true)
+    }
+
+    private func install(_ definition: FunctionDefinition, replace: Bool) async throws -> (definition: FunctionDefinition, created: Bool) {
         // The transport's own spec is checked here (a container spec is EventoFunctions' business), before
         // anything is started or stored, and stored with its defaults filled in.
         let definition = try definition.normalized()
-        try await changes.withLock {
+        return try await changes.withLock {
             let existing = state.withLock { $0.entries[definition.name] }
             if existing != nil && !replace {
                 throw EventoError(.conflict, "a function named \(definition.name) is already registered; DELETE /functions/\(definition.name) first")
@@ -163,17 +190,28 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 s.entries[definition.name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                 s.reindex()
             }
-            if let existing {
-                // Same deployment: the new transport adopted its containers; another: the old ones go.
-                if existing.definition.transport == definition.transport {
-                    await existing.transport.shutdown()
-                } else {
-                    await existing.transport.decommission(everySpec: false)
-                }
-            }
-            logger.info("function registered", metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
+            if let existing { await retire(existing, replacedBy: definition) }
+            logger.info(
+                existing == nil ? "function registered" : "function replaced",
+                metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
+            return (definition, existing == nil)
         }
-        return definition
+    }
+
+    /// Stops the transport of a replaced registration once the calls it was given are done (new calls go to
+    /// the new transport already), so that a replacement fails no call. The wait is bounded: a call takes
+    /// at most its timeout to get a worker and its timeout to answer, and is retried once on another worker.
+    private func retire(_ old: Entry, replacedBy new: FunctionDefinition) async {
+        let limit = ContinuousClock.now + .milliseconds(old.definition.timeoutMs) * 4 + .seconds(1)
+        while old.inFlight.value > 0 && ContinuousClock.now < limit {
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { break }
+        }
+        // Same deployment: the new transport adopted its containers; another: the old ones go.
+        if old.definition.transport == new.transport {
+            await old.transport.shutdown()
+        } else {
+            await old.transport.decommission(everySpec: false)
+        }
     }
 
     /// Unregisters a function and stops its workers. Returns false when there was none.
@@ -271,9 +309,15 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     public func function(named name: String) -> FunctionDefinition? { state.withLock { $0.entries[name]?.definition } }
 
     public func invoke(_ function: FunctionDefinition, request: [UInt8]) async throws -> [UInt8] {
-        guard let entry = state.withLock({ $0.entries[function.name] }) else {
+        let entry = state.withLock { s -> Entry? in
+            let entry = s.entries[function.name]
+            entry?.inFlight.enter()
+            return entry
+        }
+        guard let entry else {
             throw FunctionCallError(function: function.name, message: "is no longer registered", retryable: true, reason: .unavailable)
         }
+        defer { entry.inFlight.leave() }
         let started = ContinuousClock.now
         do {
             let reply = try await entry.transport.call(request, timeout: .milliseconds(function.timeoutMs))

@@ -17,6 +17,10 @@ struct APIClient {
         try await send(HTTPClientRequest(method: "POST", url: baseURL + path, headers: [("Content-Type", "application/json")], body: body))
     }
 
+    func put(_ path: String, body: [UInt8]) async throws -> JSONValue {
+        try await send(HTTPClientRequest(method: "PUT", url: baseURL + path, headers: [("Content-Type", "application/json")], body: body))
+    }
+
     func delete(_ path: String) async throws -> JSONValue {
         try await send(HTTPClientRequest(method: "DELETE", url: baseURL + path))
     }

@@ -13,8 +13,13 @@ struct Functions: AsyncParsableCommand {
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register the functions in a file: one definition, [ … ] or {\"functions\": [ … ]}.",
-            discussion: "evento functions register functions/bank.json")
+            discussion: """
+                evento functions register functions/bank.json
+                evento functions register --replace functions/bank.json   # new definitions, workers restarted in turn
+                """)
         @OptionGroup var server: ServerOptions
+        @Flag(help: "Replace functions already registered under these names (PUT: calls in flight finish, none fails).")
+        var replace = false
         @Argument(help: "A JSON file (- for stdin).") var file: String
 
         func run() async throws {
@@ -23,8 +28,15 @@ struct Functions: AsyncParsableCommand {
             let items = value["functions"]?.arrayValue ?? value.arrayValue ?? [value]
             let api = APIClient(baseURL: server.baseURL)
             for item in items {
-                let r = try await api.post("/functions", body: Array(item.jsonText.utf8))
-                output("registered \(r["name"]?.stringValue ?? "?") (\(r["kind"]?.stringValue ?? "?"))")
+                let body = Array(item.jsonText.utf8)
+                if replace {
+                    guard let name = item["name"]?.stringValue else { throw ValidationError("every definition needs a name to replace it") }
+                    let r = try await api.put("/functions/\(pathSegment(name))", body: body)
+                    output("replaced or registered \(r["name"]?.stringValue ?? "?") (\(r["kind"]?.stringValue ?? "?"))")
+                } else {
+                    let r = try await api.post("/functions", body: body)
+                    output("registered \(r["name"]?.stringValue ?? "?") (\(r["kind"]?.stringValue ?? "?"))")
+                }
             }
         }
     }

@@ -1,0 +1,127 @@
+import EventoCore
+import Foundation
+import Testing
+
+/// Operational faults found by running Evento (issue 15, part 5). Each test failed before its fix.
+@Suite(.serialized) struct OperationalFixTests {
+    // MARK: 1. Replacing a function
+
+    @Test func putReplacesAFunctionWithARollingSwapAndNoCommandFails() async throws {
+        let server = try await ServerProcess()
+        let started = try stateDirectory(server, "started")
+        // Slow calls, so that some are in flight on the old workers when the definition is swapped.
+        let old = Fixtures.python("counter-h", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"), workers: 2,
+                                  env: ["SLOW_MS": "150"], maxAttempts: 5)
+        #expect(try await server.register(old).status == 201)
+        let oldPids = try await server.workerPids("counter-h")
+        #expect(oldPids.count == 2)
+
+        // Commands keep coming while the function is replaced (for 3 s from the start of the load).
+        let until = ContinuousClock.now + .seconds(3)
+        async let load = {
+            try await withThrowingTaskGroup(of: [ServerProcess.Reply].self) { group in
+                for w in 0..<6 {
+                    group.addTask {
+                        var replies: [ServerProcess.Reply] = []
+                        var i = 0
+                        while ContinuousClock.now < until {
+                            replies.append(try await server.send("counter:\(w)", "Increment", id: "load-\(w)-\(i)"))
+                            i += 1
+                        }
+                        return replies
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+        }()
+        try await Task.sleep(for: .milliseconds(600))
+        var new = old
+        new.set("transport", ["process": ["command": ["python3", .string(Fixtures.function("counter.py"))], "workers": 2,
+                                          "env": ["EVENTO_RUNTIME_PY": .string(Fixtures.runtimePython), "SLOW_MS": "150",
+                                                  "STARTED_DIR": .string(started)]]])
+        let replaced = try await server.request("PUT", "/functions/counter-h", body: new.jsonText)
+        #expect(replaced.status == 200, "\(replaced.text)")
+        #expect(replaced.json["transport"]?["process"]?["env"]?["STARTED_DIR"] == .string(started))
+        let replies = try await load
+
+        #expect(replies.count > 10)
+        for r in replies {
+            #expect(r.json["command"]?["status"] == "succeeded", "\(r.text)")
+            #expect(r.json["command"]?["attempts"] == 1, "a call failed during the swap: \(r.text)")
+        }
+        // New calls went to the new workers; the old ones are gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: started).count > 0, "no command reached the new workers")
+        let newPids = try await server.workerPids("counter-h")
+        #expect(newPids.count == 2)
+        #expect(Set(newPids).isDisjoint(with: oldPids))
+        try await eventually("the old workers exited") { oldPids.allSatisfy { kill(Int32($0), 0) != 0 } }
+        #expect(try await server.get("/functions/counter-h").json["transport"]?["process"]?["env"]?["STARTED_DIR"] == .string(started))
+
+        // PUT of a new name creates it; a body naming another function is refused; POST of a taken name stays 409.
+        var other = Fixtures.python("counter-agg", kind: "aggregator", aggregate: "counter", script: Fixtures.function("counter.py"))
+        let created = try await server.request("PUT", "/functions/counter-agg", body: other.jsonText)
+        #expect(created.status == 201, "\(created.text)")
+        other.set("name", "someone-else")
+        let mismatch = try await server.request("PUT", "/functions/counter-agg", body: other.jsonText)
+        #expect(mismatch.status == 400)
+        #expect(mismatch.json["field"] == "name")
+        #expect(try await server.register(old).status == 409)
+    }
+
+    @Test func theCLIReplacesFunctionsWithRegisterReplace() async throws {
+        let server = try await ServerProcess()
+        let file = server.dataDirectory + "/functions.json"
+        let definition = Fixtures.python("counter-h", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"))
+        try JSONValue.array([definition]).jsonText.write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try await runProgram([Binaries.evento, "functions", "register", file, "--url", server.baseURL])
+        #expect(first.status == 0, "\(first.err)")
+        let again = try await runProgram([Binaries.evento, "functions", "register", file, "--url", server.baseURL])
+        #expect(again.status != 0, "a second plain register is refused")
+        let pids = try await server.workerPids("counter-h")
+        let replaced = try await runProgram([Binaries.evento, "function", "register", "--replace", file, "--url", server.baseURL])
+        #expect(replaced.status == 0, "\(replaced.err)")
+        #expect(replaced.out.contains("counter-h"))
+        try await eventually("the workers were restarted") {
+            let now = try await server.workerPids("counter-h")
+            return now.count == 1 && Set(now).isDisjoint(with: pids)
+        }
+        #expect(try await server.send("counter:1", "Increment").json["command"]?["status"] == "succeeded")
+    }
+}
+
+/// The replacement seen by the other instances of a cluster.
+@Suite(.serialized, .enabled(if: testPostgresURL != nil, "EVENTO_TEST_POSTGRES_URL names a PostgreSQL server"))
+struct ClusterReplaceTests {
+    @Test func aFunctionReplacedOnOneInstanceIsRestartedWithItsNewDefinitionOnTheOthers() async throws {
+        let servers = try await ClusterTests.cluster(2)
+        try await ClusterTests.registerChecking(on: servers)
+        let before = try await servers[1].workerPids("checking-handler")
+        #expect(before.count == 2)
+        let replaced = try await servers[0].request(
+            "PUT", "/functions/checking-handler",
+            body: JSONValue.object([
+                "kind": "handler", "aggregate": "checking",
+                "transport": ["process": ["command": [.string(Fixtures.checkingFunction)], "workers": 3]],
+            ]).jsonText)
+        #expect(replaced.status == 200, "\(replaced.text)")
+        try await eventually(timeout: .seconds(20), "the other instance runs the new definition") {
+            let f = try await servers[1].get("/functions/checking-handler").json
+            let pids = f["status"]?["workers"]?.arrayValue?.compactMap(\.intValue) ?? []
+            return f["transport"]?["process"]?["workers"] == 3 && pids.count == 3 && Set(pids).isDisjoint(with: before)
+        }
+        try await eventually("the other instance's old workers exited") { before.allSatisfy { kill(Int32($0), 0) != 0 } }
+        for (i, s) in servers.enumerated() {
+            let r = try await s.send("checking:put-\(i)", "OpenAccount", ["owner": "Ann"])
+            #expect(r.json["command"]?["status"] == "succeeded", "\(r.text)")
+        }
+    }
+}
+
+extension JSONValue {
+    /// Sets a member of an object (tests build definitions by editing a fixture's).
+    mutating func set(_ key: String, _ value: JSONValue) {
+        guard var o = objectValue else { return }
+        o[key] = value
+        self = .object(o)
+    }
+}
