@@ -279,9 +279,11 @@ public final class Evento: Sendable {
     /// snapshot and how far it lags.
     public func aggregate(_ entity: EntityId) async throws -> AggregateView {
         do {
-            // In a cluster, another instance may run this entity's commands: what this one knows of its version
-            // (raised by its own commits and reads) can be behind, so the version is read from the store.
-            let fresh = cluster != nil && !processor.placement.placement(of: entity).runsHere
+            // In a cluster, another instance may run (or have run, while it held the partition) this entity's
+            // commands: what this one knows of its version (raised by its own commits and reads) can be behind,
+            // so the version is read from the store. (Commands need not: a stale version ends in a conflict
+            // and a fresh retry.)
+            let fresh = cluster != nil
             let a = try await aggregates.current(entity, fresh: fresh)
             return AggregateView(entity: entity, version: a.version, state: a.state, lag: nil)
         } catch let e as FunctionCallError {
