@@ -89,6 +89,46 @@ import Testing
     }
 }
 
+extension OperationalFixTests {
+    // MARK: 2. A dispatcher reply that fails validation is parked at once
+
+    struct BadCommand: CustomTestStringConvertible, Sendable {
+        var name: String
+        var command: JSONValue
+        var error: String
+        var testDescription: String { name }
+    }
+
+    static let badCommands: [BadCommand] = [
+        BadCommand(name: "an entity id with a space", command: ["entity": "checking:has space", "type": "OpenAccount", "payload": ["owner": "A"]],
+                   error: "commands[0].entity"),
+        BadCommand(name: "an unknown command type", command: ["entity": "checking:x", "type": "NoSuchCommand", "payload": [:]],
+                   error: "NoSuchCommand"),
+        BadCommand(name: "an invalid payload", command: ["entity": "checking:x", "type": "OpenAccount", "payload": ["owner": 5]],
+                   error: "commands[0].payload.owner"),
+    ]
+
+    @Test(arguments: badCommands)
+    func aDispatchedCommandThatFailsValidationIsParkedAtOnceWithItsError(_ c: BadCommand) async throws {
+        let server = try await ServerProcess()
+        let calls = try stateDirectory(server, "calls")
+        let r = try await server.register(
+            Fixtures.python("echo", kind: "dispatcher", events: ["Echo"], script: Fixtures.function("echo_dispatch.py"), env: ["CALLS_DIR": calls],
+                            maxAttempts: 5))
+        #expect(r.status == 201, "\(r.text)")
+        let published = try await server.post("/events", json: ["entity": "echo:1", "type": "Echo", "payload": ["commands": [c.command]]])
+        #expect(published.status == 201, "\(published.text)")
+        var dead: JSONValue = .null
+        try await eventually("the dispatch is parked") {
+            dead = try await server.get("/dead-letters").json["deadLetters"]?.arrayValue?.first { $0["kind"] == "dispatch" } ?? .null
+            return dead != .null
+        }
+        #expect(dead["attempts"] == 1, "\(dead)")
+        #expect(dead["lastError"]?.stringValue?.contains(c.error) == true, "\(dead)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: calls).count == 1, "the dispatcher was called again")
+    }
+}
+
 /// The replacement seen by the other instances of a cluster.
 @Suite(.serialized, .enabled(if: testPostgresURL != nil, "EVENTO_TEST_POSTGRES_URL names a PostgreSQL server"))
 struct ClusterReplaceTests {

@@ -187,20 +187,38 @@ public final class DispatchRelay: Sendable {
     /// One dispatcher call: the commands it returns, with deterministic ids and the event as their cause.
     public func dispatchOnce(_ event: EventEnvelope, _ dispatcher: FunctionDefinition) async throws -> [NewCommand] {
         let reply = try await functions.invoke(dispatcher, request: FunctionProtocol.dispatchRequest(event: event))
-        let returned = try FunctionProtocol.parseCommands(reply, function: dispatcher.name)
+        let returned: [FunctionProtocol.ReturnedCommand]
+        do throws(FunctionCallError) {
+            returned = try FunctionProtocol.parseCommands(reply, function: dispatcher.name)
+        } catch {
+            throw Self.judged(error, reply: reply)
+        }
         let traceparent = event.traceparent.flatMap(TraceParent.init)?.child().description
         return try returned.enumerated().map { i, c in
             let payload: RawJSON
             do throws(EventoError) {
                 payload = try validator.validateCommand(aggregate: c.entity.aggregate, type: c.type, payload: c.payload, field: "commands[\(i)].payload").0
             } catch {
-                throw FunctionCallError(function: dispatcher.name, message: "returned an invalid command: \(error.message)", retryable: true)
+                // The same event gets the same commands: trying again would fail the same way.
+                throw FunctionCallError(function: dispatcher.name, message: "returned an invalid command: \(error.message)", retryable: false)
             }
             return NewCommand(
                 id: ids.commandId(event: event.id, dispatcher: dispatcher.name, index: i), entity: c.entity, type: c.type, payload: payload,
                 causationId: event.id, causationKind: .event, correlationId: event.correlationId, traceparent: traceparent,
                 notBefore: c.notBefore)
         }
+    }
+
+    /// A reply that fails validation. When the reply is a JSON object and not the function's own error, what
+    /// is wrong is its content (an entity id with a space, a missing field): the dispatcher answers an event
+    /// the same way every time, so the failure is not retried and the dispatch is parked at once. A reply
+    /// that is not JSON (cut short, say) stays retryable, and so does the function's own error unless it
+    /// says otherwise.
+    static func judged(_ error: FunctionCallError, reply: [UInt8]) -> FunctionCallError {
+        guard error.retryable, let value = try? JSONParser.parse(reply), case .object = value,
+            FunctionProtocol.failure(value, function: error.function) == nil
+        else { return error }
+        return FunctionCallError(function: error.function, message: error.message, retryable: false, reason: error.reason)
     }
 
     /// Retries a dead dispatch once; on success its commands are queued and the dead letter removed.
