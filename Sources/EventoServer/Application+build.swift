@@ -37,8 +37,14 @@ public struct ServerConfiguration: Sendable {
     /// fsync every commit (`synchronous=FULL`); off trades the last commits on power loss for speed.
     public var durable: Bool = true
     public var logLevel: Logger.Level = .info
-    /// Required on administration routes when set; required to bind a non-loopback address.
+    /// One token of the `admin` scope (`EVENTO_ADMIN_TOKEN`), added to `tokens`.
     public var adminToken: String?
+    /// Bearer tokens and their scopes (`EVENTO_TOKENS`, `--tokens-file`). With any token (this or
+    /// `adminToken`) every route but health, metrics, the OpenAPI document and the console's page needs one
+    /// (`AccessScope`); without any, the server binds loopback only.
+    public var tokens = AccessTokens()
+    /// The folder process functions' programs must lie in; nil: anywhere (`ProcessDirectory`).
+    public var processDirectory: String?
     /// A JSON file of function definitions registered (or replaced) at start.
     public var functionsFile: String?
     /// A folder of `AGGREGATE.avsc` files registered at start (missing: none).
@@ -97,12 +103,16 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     var logger = Logger(label: "evento")
     logger.logLevel = config.logLevel
-    if !NetworkAddress.isLoopback(config.host) && config.adminToken == nil {
+    var tokens = config.tokens
+    if let admin = config.adminToken { try tokens.add(admin, scope: .admin, source: "EVENTO_ADMIN_TOKEN") }
+    if !NetworkAddress.isLoopback(config.host) && tokens.isEmpty {
         throw EventoError(
             .forbidden,
-            "refusing to bind \(config.host) without an admin token: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN (or bind 127.0.0.1)."
+            "refusing to bind \(config.host) without an admin token or access tokens: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN or EVENTO_TOKENS (or bind 127.0.0.1)."
         )
     }
+    if !tokens.isEmpty { logger.info("access tokens: \(tokens.summary); every route but /healthz, /metrics, /openapi.json and /ui needs one") }
+    let processDirectory = try config.processDirectory.map { try ProcessDirectory($0) }
     let (store, clusterStore) = try await openStorage(config, logger: logger)
     let http = HTTPClient()
     let registry = FunctionRegistry(
@@ -132,10 +142,14 @@ public func buildApplication(
             try await schemas.load()
             try await loadSchemas(directory: config.schemasDirectory, into: schemas, logger: logger)
             try await registry.loadPersisted()
-            if let file = config.functionsFile { try await loadFunctions(file: file, into: registry) }
+            if let file = config.functionsFile { try await loadFunctions(file: file, into: registry, processDirectory: processDirectory) }
         }
         // Instances of a cluster starting together register their files one after the other.
         if let clusterStore { try await clusterStore.exclusively(startUp) } else { try await startUp() }
+        // Registered before --process-dir was set (or by an instance without it): they keep running, loudly.
+        for f in registry.list() {
+            if let refusal = processDirectory?.refusal(f) { logger.warning("function \(f.name): \(refusal.message); replace or remove it") }
+        }
     } catch {
         await registry.shutdown()
         await store.close()
@@ -146,16 +160,18 @@ public func buildApplication(
     // Outermost: it sees the final status of every request, problems included.
     router.add(middleware: MetricsMiddleware())
     // The body first, within its size and time (so that no answer leaves a body to trickle in), then who may
-    // send the request (Host, Origin; CORS for listed origins), the admin token, and the body's type.
+    // send the request (Host, Origin; CORS for listed origins), the token and its scope, the body's type, and
+    // with --process-dir the program a function registration names.
     router.add(middleware: RequestBodyMiddleware(maxBytes: config.maxBodyBytes, timeout: config.bodyTimeout))
     router.add(
         middleware: AccessMiddleware(
             policy: AccessPolicy(
-                bindHost: config.host, hasToken: config.adminToken != nil, allowedHosts: config.allowedHosts,
+                bindHost: config.host, hasToken: !tokens.isEmpty, allowedHosts: config.allowedHosts,
                 allowedOrigins: config.allowedOrigins)))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: AdminAuthMiddleware(auth: AdminAuth(token: config.adminToken)))
+    router.add(middleware: TokenAuthMiddleware(auth: TokenAuth(tokens: tokens)))
     router.add(middleware: ContentTypeMiddleware())
+    if let processDirectory { router.add(middleware: ProcessDirectoryMiddleware(directory: processDirectory, maxBodyBytes: config.maxBodyBytes)) }
     EventRoutes(
         evento: evento, store: store, commits: store.commits, schemas: schemas, maxBodyBytes: config.maxBodyBytes,
         maxResponseBytes: config.maxResponseBytes
@@ -267,7 +283,7 @@ func loadSchemas(directory: String, into registry: SchemaRegistry, logger: Logge
 }
 
 /// Registers (or replaces) the functions defined in a JSON file: `{"functions": [ … ]}` or `[ … ]`.
-func loadFunctions(file: String, into registry: FunctionRegistry) async throws {
+func loadFunctions(file: String, into registry: FunctionRegistry, processDirectory: ProcessDirectory? = nil) async throws {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
         throw EventoError(.invalidRequest, "cannot read the functions file \(file): \(error.localizedDescription)")
@@ -280,7 +296,11 @@ func loadFunctions(file: String, into registry: FunctionRegistry) async throws {
     guard let items else { throw EventoError(.invalidRequest, "the functions file \(file) must hold {\"functions\": [ … ]} or [ … ]") }
     for (i, item) in items.enumerated() {
         do {
-            try await registry.register(try FunctionDefinition.parse(item, path: "functions[\(i)]"), replace: true)
+            let definition = try FunctionDefinition.parse(item, path: "functions[\(i)]")
+            if let refusal = processDirectory?.refusal(definition) {
+                throw EventoError(refusal.code, "functions[\(i)].\(refusal.message)", field: refusal.field.map { "functions[\(i)].\($0)" })
+            }
+            try await registry.register(definition, replace: true)
         } catch let e as EventoError {
             throw EventoError(e.code, "\(file): \(e.message)", field: e.field)
         }

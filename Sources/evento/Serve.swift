@@ -10,9 +10,11 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Evento server.",
         discussion: """
-            When $EVENTO_ADMIN_TOKEN is set, every request that changes state (any method but GET and HEAD) and the
-            administration reads (functions, dead letters) need `Authorization: Bearer $EVENTO_ADMIN_TOKEN`; binding an
-            address other than loopback requires it. docs/limits.md lists every limit and how to change it.
+            Tokens: $EVENTO_TOKENS="read:TOKEN,write:TOKEN,admin:TOKEN" (several per scope; admin includes write,
+            write includes read), --tokens-file (one scope:token a line), and $EVENTO_ADMIN_TOKEN (one admin token).
+            With any token, every route but /healthz, /metrics, /openapi.json and /ui needs `Authorization: Bearer
+            TOKEN` of a large enough scope (docs/security.md); binding an address other than loopback requires a
+            token. docs/limits.md lists every limit and how to change it.
             """
     )
 
@@ -48,6 +50,12 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(name: .customLong("no-fsync"), help: "Do not fsync each commit (faster; the last commits can be lost on power loss).")
     var noFsync = false
+
+    @Option(name: .customLong("tokens-file"), help: "A file of access tokens, one scope:token a line (read, write, admin), # comments ($EVENTO_TOKENS_FILE; added to $EVENTO_TOKENS).")
+    var tokensFile: String?
+
+    @Option(name: .customLong("process-dir"), help: "Process functions may only run programs inside this folder (resolved path; $EVENTO_PROCESS_DIR; default: anywhere).")
+    var processDir: String?
 
     @Option(help: "A JSON file of function definitions to register (or replace) at start: {\"functions\": [ … ]}.")
     var functions: String?
@@ -151,7 +159,9 @@ struct Serve: AsyncParsableCommand {
         if let list = allowedHosts ?? Environment.get("EVENTO_ALLOWED_HOSTS") { config.allowedHosts = Self.list(list) }
         config.durable = !noFsync
         config.functionsFile = functions ?? Environment.get("EVENTO_FUNCTIONS")
-        config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN")
+        config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
+        config.tokens = try Self.accessTokens(file: tokensFile ?? Environment.get("EVENTO_TOKENS_FILE"), list: Environment.get("EVENTO_TOKENS"))
+        config.processDirectory = processDir ?? Environment.get("EVENTO_PROCESS_DIR")
         config.schemasDirectory = schemas ?? Environment.get("EVENTO_SCHEMAS") ?? config.schemasDirectory
         config.allowSchemaless = allowSchemaless || ["1", "true", "yes"].contains(Environment.get("EVENTO_ALLOW_SCHEMALESS")?.lowercased() ?? "")
         if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {
@@ -203,6 +213,24 @@ struct Serve: AsyncParsableCommand {
         EventoPrometheus.bootstrap()
         try await runServer(config) { host, port in
             output("Evento listening on http://\(host):\(port)")
+        }
+    }
+
+    /// The tokens of `EVENTO_TOKENS` and of the tokens file. Errors name the entry or line, never a token.
+    static func accessTokens(file: String?, list: String?) throws -> AccessTokens {
+        do {
+            var tokens = AccessTokens()
+            if let list { try tokens.add(try AccessTokens.parse(list: list)) }
+            if let file, !file.isEmpty {
+                let contents: String
+                do { contents = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                    throw ValidationError("--tokens-file \(file): cannot read it (\(error.localizedDescription))")
+                }
+                try tokens.add(try AccessTokens.parse(file: contents, path: file))
+            }
+            return tokens
+        } catch let e as EventoError {
+            throw ValidationError(e.message)
         }
     }
 
