@@ -246,7 +246,10 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     /// Stops every transport (server shutdown).
     public func shutdown() async {
         let transports = state.withLock { s in s.entries.values.map(\.transport) }
-        for t in transports { await t.shutdown() }
+        // Together: each gives its workers time to exit after end-of-file.
+        await withDiscardingTaskGroup { group in
+            for t in transports { group.addTask { await t.shutdown() } }
+        }
     }
 
     private func makeTransport(_ d: FunctionDefinition, verify: Bool) async throws -> any FunctionTransport {

@@ -54,6 +54,9 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
     }
     private let state = Mutex(State())
     private let restartCounter: Counter
+    /// How long a stopping worker has after end-of-file on its stdin before it gets SIGTERM: time to finish
+    /// what it is doing (flush, close files) and exit by itself.
+    let stopGrace: Duration = .seconds(2)
 
     init(
         function: String, command: [String], workers: Int, environment: [String: String], workingDirectory: String?,
@@ -315,8 +318,13 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
         await respawner?.value
         // End-of-file first (a worker finishes its call and exits), then SIGTERM, then SIGKILL.
         for w in workers { w.closeInput() }
-        await Self.waitUntilFinished(workers, for: .milliseconds(500))
-        for w in workers where !w.isFinished { w.terminate() }
+        await Self.waitUntilFinished(workers, for: stopGrace)
+        for w in workers where !w.isFinished {
+            logger.warning(
+                "function worker did not exit within \(stopGrace) of end-of-file on its stdin; sending SIGTERM",
+                metadata: ["evento.function": "\(function)", "pid": "\(w.pid)"])
+            w.terminate()
+        }
         await Self.waitUntilFinished(workers, for: .milliseconds(500))
         for w in workers where !w.isFinished { w.kill() }
         await Self.waitUntilFinished(workers, for: .seconds(2))

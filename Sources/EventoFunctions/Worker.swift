@@ -68,6 +68,8 @@ final class Worker: @unchecked Sendable {
         var wakeClosed = false
         var finished = false
         var exitDescription = ""
+        /// The signal that ended the process, if one did.
+        var exitSignal: Int32?
         var stderrTail: [String] = []
     }
 
@@ -342,17 +344,26 @@ final class Worker: @unchecked Sendable {
         logLines.finish { piece in if case .line(let line) = piece { log(line, truncated: false) } }
         close(stderrFD)
 
-        let (call, condemned) = state.withLock { s -> (Call?, Failure?) in
+        let (call, condemned, stopping, exitSignal) = state.withLock { s -> (Call?, Failure?, Bool, Int32?) in
             close(wakeFD)
             s.wakeClosed = true
             s.finished = true
             let call = s.call
             s.call = nil
-            return (call, s.condemned)
+            return (call, s.condemned, s.closingInput, s.exitSignal)
         }
         call?.continuation.resume(throwing: Failure.died("worker \(pid) \(description) during the call"))
         if condemned == nil {
-            logger.warning("function worker \(description)", metadata: metadata)
+            // A stop is not a fault: after end-of-file (the server stopping or replacing the function) the
+            // worker is expected to exit, and SIGTERM, SIGINT or SIGHUP from outside (a terminal's Ctrl-C
+            // reaches the whole process group) asked it to. Anything else is: a crash, an exit on its own.
+            if stopping {
+                logger.log(level: description == "exited with status 0" ? .debug : .info, "function worker stopped: \(description)", metadata: metadata)
+            } else if let sig = exitSignal, [SIGTERM, SIGINT, SIGHUP].contains(sig) {
+                logger.info("function worker \(description)", metadata: metadata)
+            } else {
+                logger.warning("function worker \(description)", metadata: metadata)
+            }
         }
         onExit(self)
     }
@@ -466,6 +477,7 @@ final class Worker: @unchecked Sendable {
             if waited == pid {
                 let sig = status & 0x7f
                 let how = sig == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(sig)"
+                if sig != 0 { s.exitSignal = sig }
                 switch s.condemned {
                 case .timedOut?: description = "\(how) (no reply in time)"
                 case .protocolViolation(let why)?: description = "\(how) after a protocol violation (\(why))"

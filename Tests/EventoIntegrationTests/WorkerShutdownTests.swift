@@ -1,0 +1,63 @@
+import EventoCore
+@testable import EventoFunctions
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Log records kept in memory, for tests that check what was logged and at which level.
+final class RecordedLogs: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+    }
+    private let records = Mutex<[Record]>([])
+    var all: [Record] { records.withLock { $0 } }
+    func append(_ r: Record) { records.withLock { $0.append(r) } }
+
+    var logger: Logger {
+        Logger(label: "evento-test") { _ in Handler(logs: self) }
+    }
+
+    struct Handler: LogHandler {
+        let logs: RecordedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { logs.append(Record(level: event.level, message: "\(event.message)")) }
+    }
+}
+
+/// How process workers stop (issue 15, part 5): a graceful stop is not a warning.
+@Suite struct WorkerShutdownTests {
+    @Test func workersGetEndOfFileAndTimeToExitAndAStopIsNotAWarning() async throws {
+        let logs = RecordedLogs()
+        // Each worker needs a second after end-of-file to finish (more than the half second it used to get).
+        let pool = ProcessPool(
+            function: "slow-exit", command: ["sh", "-c", "cat >/dev/null; sleep 1"], workers: 2, environment: [:], workingDirectory: nil,
+            logger: logs.logger)
+        try await pool.start(verify: true)
+        #expect(pool.pids.count == 2)
+        await pool.shutdown()
+        let records = logs.all
+        #expect(!records.contains { $0.level >= .warning }, "\(records.filter { $0.level >= .warning }.map(\.message))")
+        let stops = records.filter { $0.message.hasPrefix("function worker stopped") }.map(\.message)
+        #expect(stops == ["function worker stopped: exited with status 0", "function worker stopped: exited with status 0"], "\(records.map(\.message))")
+    }
+
+    @Test func aWorkerThatIgnoresEndOfFileIsTerminatedAndThatIsAWarning() async throws {
+        let logs = RecordedLogs()
+        let pool = ProcessPool(
+            function: "deaf", command: ["python3", "-c", "import sys, time; sys.stdin.read(); time.sleep(30)"], workers: 1, environment: [:], workingDirectory: nil,
+            logger: logs.logger)
+        try await pool.start(verify: true)
+        let started = ContinuousClock.now
+        await pool.shutdown()
+        #expect(ContinuousClock.now - started < .seconds(4))
+        #expect(logs.all.contains { $0.level == .warning && $0.message.contains("did not exit within 2.0 seconds of end-of-file") },
+                "\(logs.all.map(\.message))")
+    }
+}
