@@ -128,6 +128,10 @@ struct BenchReport {
         o["maxMs"] = rounded(load.maxMs, 1000)
         o["errors"] = .int(Int64(load.errors))
         o["refused429"] = .int(Int64(load.refused))
+        if !load.serviceLatencies.isEmpty {
+            o["sentToAnswerP50Ms"] = rounded(load.serviceMs(50), 1000)
+            o["sentToAnswerP99Ms"] = rounded(load.serviceMs(99), 1000)
+        }
         o["acknowledged"] = .int(Int64(acknowledged))
         o["verified"] = .bool(verified)
         o["verification"] = .string(verification)
@@ -163,6 +167,9 @@ struct BenchReport {
         let p99: String = Format.ms(load.percentileMs(99))
         let maxText: String = Format.ms(load.maxMs)
         rows.append(("latency p50 / p90 / p99 / max", "\(p50) / \(p90) / \(p99) / \(maxText)"))
+        if !load.serviceLatencies.isEmpty {
+            rows.append(("accepted work, from its send p50 / p99", "\(Format.ms(load.serviceMs(50))) / \(Format.ms(load.serviceMs(99))) (the line above counts from each operation's slot in the schedule)"))
+        }
         var errorsText: String = "\(Format.int(load.operations)) / \(Format.int(load.errors))"
         if let first = load.firstError { errorsText += " (first: \(first.prefix(80)))" }
         rows.append(("operations / errors", errorsText))

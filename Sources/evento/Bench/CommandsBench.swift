@@ -71,9 +71,9 @@ struct CommandsBench: AsyncParsableCommand {
                 var b = Int(rng.next() % UInt64(accounts))
                 if b == a { b = (a + 1) % accounts }
                 let body: String = #"{"entity":"transfer:"# + "\(run)-\(worker)-\(i)" + #"","type":"TransferRequested","payload":{"from":""# + names[a] + #"","to":""# + names[b] + #"","amount":1}}"#
-                guard let r = await client.request("POST", "/events", body: Array(body.utf8)), r.status == 201 else {
-                    return Outcome(ok: false, units: 0, error: "transfer refused")
-                }
+                guard let r = await client.request("POST", "/events", body: Array(body.utf8)) else { return Outcome(ok: false, units: 0, error: "no response") }
+                if r.status == 429 { return await BenchClient.backOff(r) }
+                guard r.status == 201 else { return Outcome(ok: false, units: 0, error: "transfer refused: \(r.status) \(r.text.prefix(160))") }
                 expected.withLock { (e: inout [Int: Int]) in
                     e[a, default: 0] += 1
                     e[b, default: 0] += 1

@@ -25,6 +25,15 @@ struct LoadResult: Sendable {
     var latencies: [UInt32]
     /// Operations refused with 429 (each followed by a back-off).
     var refused = 0
+    /// Latencies of the successful operations from when each was actually sent (open loop: without the
+    /// schedule's slip), microseconds, sorted.
+    var serviceLatencies: [UInt32] = []
+
+    func serviceMs(_ p: Double) -> Double {
+        guard !serviceLatencies.isEmpty else { return 0 }
+        let i = min(serviceLatencies.count - 1, Int((p / 100 * Double(serviceLatencies.count)).rounded(.up)) - 1)
+        return Double(serviceLatencies[max(0, i)]) / 1000
+    }
 
     var throughput: Double { Double(units) / max(seconds, 1e-9) }
     func percentileMs(_ p: Double) -> Double {
@@ -51,6 +60,7 @@ struct LoadGenerator {
         let units = Atomic<Int>(0)
         let errors = Atomic<Int>(0)
         let refused = Atomic<Int>(0)
+        let service = Mutex<[UInt32]>([])
         let firstError = Mutex<String?>(nil)
     }
 
@@ -64,6 +74,7 @@ struct LoadGenerator {
                 group.addTask {
                     var latencies: [UInt32] = []
                     latencies.reserveCapacity(100_000)
+                    var served: [UInt32] = []
                     var i = 0
                     // Open loop: stagger the workers' schedules across one interval.
                     var intended = start + (perWorkerInterval.map { $0 * (Double(w) / Double(concurrency)) } ?? .zero)
@@ -74,11 +85,13 @@ struct LoadGenerator {
                         } else {
                             intended = .now
                         }
+                        let sent = ContinuousClock.now
                         let outcome = await operation(w, i)
                         let latency = ContinuousClock.now - intended
                         if outcome.ok {
                             shared.units.add(outcome.units, ordering: .relaxed)
                             latencies.append(UInt32(clamping: Int64(latency / .microseconds(1))))
+                            if perWorkerInterval != nil { served.append(UInt32(clamping: Int64((ContinuousClock.now - sent) / .microseconds(1)))) }
                         } else if outcome.refused {
                             shared.refused.add(1, ordering: .relaxed)
                         } else {
@@ -88,6 +101,7 @@ struct LoadGenerator {
                         if let interval = perWorkerInterval { intended += interval }
                         i += 1
                     }
+                    shared.service.withLock { $0 += served }
                     return latencies
                 }
             }
@@ -120,7 +134,7 @@ struct LoadGenerator {
         return LoadResult(
             operations: results.count + shared.errors.load(ordering: .relaxed), units: shared.units.load(ordering: .relaxed),
             errors: shared.errors.load(ordering: .relaxed), firstError: shared.firstError.withLock { $0 }, seconds: seconds,
-            latencies: results.sorted(), refused: shared.refused.load(ordering: .relaxed))
+            latencies: results.sorted(), refused: shared.refused.load(ordering: .relaxed), serviceLatencies: shared.service.withLock { $0 }.sorted())
     }
 }
 
