@@ -85,7 +85,10 @@ public struct ContainerEngine: Sendable {
     func start(name: String, image: String, labels: [String: String], environment: [String: String], extra: [String]) async throws
         -> String
     {
-        var args = ["run", "-d", "--name", name, "--pull", "never"] + runFlags
+        // --init: a small init (podman's catatonit, docker's tini) is PID 1 and passes signals on. A program
+        // that is PID 1 itself gets no default signal handlers: a plain Python HTTP server ignores SIGTERM,
+        // and `stop` then waits its full timeout (10 s) before it kills.
+        var args = ["run", "-d", "--init", "--name", name, "--pull", "never"] + runFlags
         for (k, v) in labels.sorted(by: { $0.key < $1.key }) { args += ["--label", "\(k)=\(v)"] }
         for (k, v) in environment.sorted(by: { $0.key < $1.key }) { args += ["--env", "\(k)=\(v)"] }
         args += extra

@@ -61,3 +61,29 @@ final class RecordedLogs: Sendable {
                 "\(logs.all.map(\.message))")
     }
 }
+
+/// Container replicas stop at once (issue 15, part 5): they run under an init that passes SIGTERM on.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/podman"), "podman is installed"))
+struct ContainerStopTests {
+    @Test func aReplicaWhoseProgramIgnoresSIGTERMAsPID1StopsWithoutTheEnginesTimeout() async throws {
+        let engine = ContainerEngine.detect(instance: "test-" + Identifiers.uuidV7().suffix(8).lowercased(), environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"])
+        // A Python process that never handles SIGTERM (as PID 1 nothing would end it), as in ContainerTests.
+        let image = "localhost/evento-test-mute:1"
+        if !(try await engine.imageExists(image)) {
+            let context = NSTemporaryDirectory() + "evento-mute-" + Identifiers.uuidV7()
+            try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+            try "FROM localhost/evento-python:1\nCMD [\"python3\", \"-c\", \"import time; time.sleep(3600)\"]\n"
+                .write(toFile: context + "/Containerfile", atomically: true, encoding: .utf8)
+            let built = try await engine.run(["build", "-q", "--network", "host", "-t", image, context])
+            try #require(built.succeeded, "\(built.tail(3))")
+        }
+        let name = "evento-stop-test-" + Identifiers.uuidV7().suffix(8).lowercased()
+        let id = try await engine.start(name: name, image: image, labels: [:], environment: [:], extra: ["--network", "host"])
+        let started = ContinuousClock.now
+        let stopped = try await engine.run(["stop", "-t", "10", id])
+        let took = ContinuousClock.now - started
+        await engine.remove([id])
+        #expect(stopped.succeeded, "\(stopped.tail(3))")
+        #expect(took < .seconds(5), "stopping took \(took): SIGTERM did not reach the program")
+    }
+}
