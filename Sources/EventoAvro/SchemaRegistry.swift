@@ -208,6 +208,16 @@ public final class SchemaRegistry: SchemaValidator, Sendable {
                 s.aggregates[aggregate] = AggregateEntry(version: version, schema: schema, ids: ids)
                 s.nextId = max(s.nextId, nextId)
             }
+            // Such an event is 5 bytes on Kafka (magic byte, schema id, no Avro bytes), which some stock
+            // deserializers refuse (docs/kafka.md).
+            let registered = Set(newVersions.map(\.subject))
+            for r in schema.subjectRecords where r.properties["evento"] == "event" && registered.contains(r.fullName) {
+                if case .record(let fields) = r.kind, fields.isEmpty {
+                    logger.warning(
+                        "event \(r.fullName) has no fields: its Kafka value is 5 bytes, which PyPI confluent-kafka's AvroDeserializer refuses (it wants at least 6); see docs/kafka.md",
+                        metadata: ["aggregate": "\(aggregate)"])
+                }
+            }
             return PutResult(aggregate: aggregate, version: version, changed: true, subjects: subjects)
         }
     }

@@ -129,6 +129,27 @@ extension OperationalFixTests {
     }
 }
 
+extension OperationalFixTests {
+    // MARK: 5. An event record without fields is 5 bytes on Kafka
+
+    @Test func registeringAnEventWithoutFieldsLogsAWarning() async throws {
+        let server = try await ServerProcess()
+        let schema: JSONValue = [
+            ["type": "record", "name": "Pinged", "namespace": "pinger", "evento": "event", "fields": []],
+            ["type": "record", "name": "Ponged", "namespace": "pinger", "evento": "event", "fields": [["name": "n", "type": "long"]]],
+        ]
+        let r = try await server.request("PUT", "/schemas/pinger", body: schema.jsonText)
+        #expect(r.status == 201, "\(r.text)")
+        try await eventually("the warning is logged") { server.serverLog.contains("event pinger.Pinged has no fields") }
+        #expect(!server.serverLog.contains("event pinger.Ponged"))
+        // The value is the Confluent framing alone.
+        let published = try await server.post("/events", json: ["entity": "pinger:1", "type": "Pinged", "payload": [:]])
+        #expect(published.status == 201, "\(published.text)")
+        let id = try #require(published.json["id"]?.stringValue)
+        #expect(try await server.get("/events/\(id)/avro").text.utf8.count == 5)
+    }
+}
+
 /// The replacement seen by the other instances of a cluster.
 @Suite(.serialized, .enabled(if: testPostgresURL != nil, "EVENTO_TEST_POSTGRES_URL names a PostgreSQL server"))
 struct ClusterReplaceTests {
