@@ -111,7 +111,14 @@ public func buildApplication(
             "refusing to bind \(config.host) without an admin token or access tokens: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN or EVENTO_TOKENS (or bind 127.0.0.1)."
         )
     }
-    if !tokens.isEmpty { logger.info("access tokens: \(tokens.summary); every route but /healthz, /metrics, /openapi.json and /ui needs one") }
+    if !tokens.isEmpty {
+        logger.info("access tokens: \(tokens.summary); every route but /healthz, /metrics, /openapi.json and /ui needs one")
+        // Process workers inherit the environment (EVENTO_URL above all); the operator's tokens are not in it
+        // (`evento serve` removes them), and a query reads views with a read token of its own, made at each start.
+        let workerToken = Identifiers.hex(Identifiers.randomBytes(32))
+        try tokens.add(workerToken, scope: .read, source: "the functions' read token (EVENTO_TOKEN)")
+        setenv("EVENTO_TOKEN", workerToken, 1)
+    }
     let processDirectory = try config.processDirectory.map { try ProcessDirectory($0) }
     let (store, clusterStore) = try await openStorage(config, logger: logger)
     let http = HTTPClient()

@@ -162,6 +162,10 @@ struct Serve: AsyncParsableCommand {
         config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
         config.tokens = try Self.accessTokens(file: tokensFile ?? Environment.get("EVENTO_TOKENS_FILE"), list: Environment.get("EVENTO_TOKENS"))
         config.processDirectory = processDir ?? Environment.get("EVENTO_PROCESS_DIR")
+        // Function workers and the container engine's commands inherit this process's environment: the tokens
+        // leave it now that they are read (workers get a read token of their own, EVENTO_TOKEN).
+        unsetenv("EVENTO_TOKENS")
+        unsetenv("EVENTO_ADMIN_TOKEN")
         config.schemasDirectory = schemas ?? Environment.get("EVENTO_SCHEMAS") ?? config.schemasDirectory
         config.allowSchemaless = allowSchemaless || ["1", "true", "yes"].contains(Environment.get("EVENTO_ALLOW_SCHEMALESS")?.lowercased() ?? "")
         if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {

@@ -145,6 +145,21 @@ struct ScopeTests {
         #expect(readCannotWrite.status == 403)
     }
 
+    @Test func functionWorkersReadWithATokenOfTheirOwnAndInheritNoneOfTheOperators() async throws {
+        let server = try SharedServer.current
+        let query = Fixtures.python("scope-token-query", kind: "query", script: Fixtures.function("token_query.py"))
+        let registered = try await server.register(query, headers: [("Authorization", "Bearer scope-admin")])
+        #expect(registered.status == 201, "\(registered.text)")
+        let posted = try await server.post(
+            "/events", #"{"entity":"tokenquery:1","type":"X","payload":{}}"#, headers: [("Authorization", "Bearer scope-write")])
+        #expect(posted.status == 201)
+        let r = try await server.request("GET", "/queries/scope-token-query?entity=tokenquery:1", headers: [("Authorization", "Bearer scope-read-1")])
+        #expect(r.status == 200, "\(r.text)")
+        #expect(r.json["version"] == 1, "the query read the aggregate with its read token: \(r.text)")
+        #expect(r.json["inherited"] == [], "a worker inherits none of the operator's token variables")
+        #expect(r.json["hasToken"] == true)
+    }
+
     @Test func noTokenAppearsInTheServersLog() async throws {
         let server = try SharedServer.current
         for (_, token) in Self.tokens {

@@ -155,7 +155,8 @@ class EventoClient:
 
     One kept-alive connection per thread (a worker has one thread; the HTTP mode one per request). A 404 reads
     as None; any other failure raises FunctionError (retryable for 5xx and connection errors). Sends
-    EVENTO_ADMIN_TOKEN as a bearer token when it is set (POST /views/{view}/_get is a POST)."""
+    EVENTO_TOKEN as a bearer token when it is set (a server with tokens gives its workers a read token
+    there), else EVENTO_ADMIN_TOKEN."""
 
     def __init__(self, url=None, timeout=10.0, token=None):
         url = url or os.environ.get("EVENTO_URL") or "http://127.0.0.1:8080"
@@ -165,7 +166,7 @@ class EventoClient:
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        self.token = token if token is not None else os.environ.get("EVENTO_ADMIN_TOKEN")
+        self.token = token if token is not None else os.environ.get("EVENTO_TOKEN") or os.environ.get("EVENTO_ADMIN_TOKEN")
         self._local = threading.local()
 
     def _connection(self, fresh=False):
