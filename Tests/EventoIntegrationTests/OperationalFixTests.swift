@@ -150,6 +150,28 @@ extension OperationalFixTests {
     }
 }
 
+extension OperationalFixTests {
+    // MARK: 6. Server options before the subcommand
+
+    @Test func theServerURLMayComeBeforeTheSubcommand() async throws {
+        let server = try await ServerProcess()
+        let opened = try await server.post("/events", json: ["id": "open-g", "entity": "checking:g", "type": "AccountOpened", "payload": ["owner": "Ann"]])
+        #expect(opened.status == 201, "\(opened.text)")
+        let trace = try await runProgram([Binaries.evento, "--url", server.baseURL, "trace", "open-g"])
+        #expect(trace.status == 0, "\(trace.err)")
+        #expect(trace.out.contains("event AccountOpened checking:g#1  [open-g]"))
+        let events = try await runProgram([Binaries.evento, "--url=\(server.baseURL)", "events", "checking:g"])
+        #expect(events.status == 0, "\(events.err)")
+        #expect(events.out.split(separator: "\n").count == 1)
+        let nested = try await runProgram([Binaries.evento, "--url", server.baseURL, "functions", "list"])
+        #expect(nested.status == 0, "\(nested.err)")
+        // A subcommand that talks to no server does not take it.
+        let serve = try await runProgram([Binaries.evento, "--url", server.baseURL, "kafka", "tail"])
+        #expect(serve.status != 0)
+        #expect(serve.err.contains("--url"), "\(serve.err)")
+    }
+}
+
 /// The replacement seen by the other instances of a cluster.
 @Suite(.serialized, .enabled(if: testPostgresURL != nil, "EVENTO_TEST_POSTGRES_URL names a PostgreSQL server"))
 struct ClusterReplaceTests {
