@@ -7,7 +7,8 @@
 #   localhost/evento-swift:1                 runtime/containers/swift/Containerfile (static Swift binaries)
 #   localhost/evento-python:1                runtime/containers/python/Containerfile (evento_runtime.py)
 #
-# Idempotent: images that exist are kept; --rebuild builds them again. Needs root (debootstrap) and the
+# Idempotent: images that exist are kept; --rebuild builds them again. EVENTO_DEBIAN_MIRROR=URL sets the
+# Debian mirror (default: debootstrap's). Needs root (debootstrap) and the
 # container engine (EVENTO_CONTAINER_ENGINE, default podman with runc and cgroupfs, which is what works on
 # hosts with hybrid cgroups).
 set -euo pipefail
@@ -16,7 +17,8 @@ cd "$(dirname "$0")/.."
 ENGINE=${EVENTO_CONTAINER_ENGINE:-podman --runtime runc --cgroup-manager cgroupfs}
 read -r -a engine <<<"$ENGINE"
 BUILD_FLAGS=(--ulimit nofile=20000:20000 --ulimit nproc=1024:1024 --network host)
-MIRROR=${EVENTO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror: debootstrap's own default unless EVENTO_DEBIAN_MIRROR names one.
+MIRROR=${EVENTO_DEBIAN_MIRROR:-}
 rebuild=0
 [ "${1:-}" = "--rebuild" ] && rebuild=1
 
@@ -31,7 +33,7 @@ rootfs() { # NAME EXTRA_PACKAGES
   local dir
   dir=$(mktemp -d /tmp/evento-rootfs.XXXXXX)
   echo "container-images: debootstrap $name${include:+ (+$include)}"
-  $SUDO debootstrap --variant=minbase ${include:+--include=$include} bookworm "$dir" "$MIRROR" >/dev/null
+  $SUDO debootstrap --variant=minbase ${include:+--include=$include} bookworm "$dir" ${MIRROR:+"$MIRROR"} >/dev/null
   # What a function never needs at run time: documentation, manuals, locales, apt's caches and lists.
   $SUDO rm -rf "$dir"/usr/share/{doc,man,info,locale,lintian} "$dir"/var/cache/apt/* "$dir"/var/lib/apt/lists/* \
     "$dir"/var/cache/debconf/*-old "$dir"/var/log/*

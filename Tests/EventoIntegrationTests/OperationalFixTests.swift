@@ -172,6 +172,38 @@ extension OperationalFixTests {
     }
 }
 
+extension OperationalFixTests {
+    // MARK: 7. The Debian mirror of the base images
+
+    @Test func theBaseImagesUseDebootstrapsMirrorUnlessOneIsConfigured() async throws {
+        // Stand-ins for debootstrap and the engine record how they are called.
+        let dir = NSTemporaryDirectory() + "evento-images-" + Identifiers.uuidV7()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "#!/bin/sh\necho \"$@\" >> \(dir)/debootstrap.args\n".write(toFile: dir + "/debootstrap", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ncase \"$1 $2\" in \"image exists\") exit 1;; esac\ncat >/dev/null 2>&1 || true\nexit 0\n"
+            .write(toFile: dir + "/engine", atomically: true, encoding: .utf8)
+        for f in ["debootstrap", "engine"] { chmod(dir + "/" + f, 0o755) }
+        func run(_ mirror: String?) async throws -> [String] {
+            try? FileManager.default.removeItem(atPath: dir + "/debootstrap.args")
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = dir + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            env["EVENTO_CONTAINER_ENGINE"] = dir + "/engine"
+            env["EVENTO_DEBIAN_MIRROR"] = mirror
+            let r = try await runProgram(["bash", Fixtures.root + "/scripts/container-images.sh", "--rebuild"], environment: env)
+            #expect(r.status == 0, "\(r.err)")
+            let args = (try? String(contentsOfFile: dir + "/debootstrap.args", encoding: .utf8)) ?? ""
+            return args.split(separator: "\n").map(String.init)
+        }
+        let plain = try await run(nil)
+        #expect(plain.count == 2)
+        #expect(plain.allSatisfy { $0.split(separator: " ").last?.hasPrefix("/tmp/evento-rootfs.") == true }, "\(plain)")
+        let mirrored = try await run("http://mirror.example/debian")
+        #expect(mirrored.count == 2)
+        #expect(mirrored.allSatisfy { $0.hasSuffix(" http://mirror.example/debian") }, "\(mirrored)")
+    }
+}
+
 /// The replacement seen by the other instances of a cluster.
 @Suite(.serialized, .enabled(if: testPostgresURL != nil, "EVENTO_TEST_POSTGRES_URL names a PostgreSQL server"))
 struct ClusterReplaceTests {
