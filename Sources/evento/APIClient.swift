@@ -25,14 +25,32 @@ struct APIClient {
         try await send(HTTPClientRequest(method: "DELETE", url: baseURL + path))
     }
 
+    /// How many times a request the server refused as overloaded (429) is sent in all.
+    static let overloadTries = 5
+    /// The longest pause honoured from a Retry-After, so that a CLI command never hangs for long.
+    static let longestPause: Duration = .seconds(30)
+
     private func send(_ request: HTTPClientRequest) async throws -> JSONValue {
         var request = request
         if let token = Environment.get("EVENTO_ADMIN_TOKEN") { request.headers.append(("Authorization", "Bearer \(token)")) }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request)
-        } catch let e as HTTPClientError {
-            throw CLIError("cannot reach Evento at \(baseURL): \(e.message). Is `evento serve` running? (--url or EVENTO_URL)")
+        request.collectHeaders = true
+        var response: HTTPClientResponse
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                response = try await http.execute(request)
+            } catch let e as HTTPClientError {
+                throw CLIError("cannot reach Evento at \(baseURL): \(e.message). Is `evento serve` running? (--url or EVENTO_URL)")
+            }
+            // Overloaded: the server wrote nothing, so sending the same request again is safe. The server
+            // says when (Retry-After, in seconds); without it, 1 s doubling.
+            guard response.status == 429, tries < Self.overloadTries else { break }
+            let fallback = Duration.seconds(1 << (tries - 1))
+            let pause = min(Self.longestPause, response.header("Retry-After").flatMap(Int.init).map { .seconds(max(0, $0)) } ?? fallback)
+            printError(
+                "evento: the server is overloaded (429); trying again in \(pause.components.seconds) s (try \(tries + 1) of \(Self.overloadTries))")
+            try await Task.sleep(for: pause)
         }
         if response.status == 204 { return .null }
         let value = try? JSONParser.parse(response.body)
@@ -58,6 +76,11 @@ func pathSegment(_ s: String) -> String {
     var allowed = CharacterSet.urlPathAllowed
     allowed.remove("/")
     return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+}
+
+/// Writes a line to standard error, unbuffered.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
 /// Writes a line to standard output, unbuffered (so pipes see it at once).

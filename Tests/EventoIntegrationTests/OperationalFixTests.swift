@@ -204,6 +204,30 @@ extension OperationalFixTests {
     }
 }
 
+extension OperationalFixTests {
+    // MARK: 8. The CLI backs off when the server is overloaded
+
+    @Test func theCLIWaitsAsToldWhenTheServerIsOverloadedAndSaysSo() async throws {
+        let overloaded = try await HelperProcess(["python3", Fixtures.root + "/Tests/Fixtures/cli/overloaded.py", "2", "1"])
+        let url = try #require(overloaded.url)
+        let started = ContinuousClock.now
+        let sent = try await runProgram([Binaries.evento, "send", "counter:1", "Increment", "--url", url])
+        #expect(sent.status == 0, "\(sent.err)")
+        #expect(try JSONParser.parse(sent.out)["id"] == "c-3")
+        #expect(sent.err.components(separatedBy: "overloaded (429); trying again in 1 s").count == 3, "\(sent.err)")
+        #expect(ContinuousClock.now - started >= .seconds(2), "Retry-After was not honoured")
+    }
+
+    @Test func theCLIGivesUpAfterABoundedNumberOfTries() async throws {
+        let overloaded = try await HelperProcess(["python3", Fixtures.root + "/Tests/Fixtures/cli/overloaded.py", "1000", "0"])
+        let url = try #require(overloaded.url)
+        let sent = try await runProgram([Binaries.evento, "publish", "counter:1", "Incremented", "--url", url], timeout: .seconds(30))
+        #expect(sent.status != 0)
+        #expect(sent.err.components(separatedBy: "trying again").count == 5, "\(sent.err)")
+        #expect(sent.err.contains("429 Overloaded: the command backlog is full"), "\(sent.err)")
+    }
+}
+
 /// The replacement seen by the other instances of a cluster.
 @Suite(.serialized, .enabled(if: testPostgresURL != nil, "EVENTO_TEST_POSTGRES_URL names a PostgreSQL server"))
 struct ClusterReplaceTests {
