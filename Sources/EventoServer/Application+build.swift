@@ -43,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     /// `adminToken`) every route but health, metrics, the OpenAPI document and the console's page needs one
     /// (`AccessScope`); without any, the server binds loopback only.
     public var tokens = AccessTokens()
+    /// JWTs signed with HS256 under this secret are accepted beside `tokens` (`JWTVerifier`).
+    public var jwt: JWTVerifier.Configuration?
     /// The folder process functions' programs must lie in; nil: anywhere (`ProcessDirectory`).
     public var processDirectory: String?
     /// A JSON file of function definitions registered (or replaced) at start.
@@ -105,14 +107,16 @@ public func buildApplication(
     logger.logLevel = config.logLevel
     var tokens = config.tokens
     if let admin = config.adminToken { try tokens.add(admin, scope: .admin, source: "EVENTO_ADMIN_TOKEN") }
-    if !NetworkAddress.isLoopback(config.host) && tokens.isEmpty {
+    let jwt = try config.jwt.map { c throws(EventoError) in try JWTVerifier(c) }
+    if !NetworkAddress.isLoopback(config.host) && tokens.isEmpty && jwt == nil {
         throw EventoError(
             .forbidden,
             "refusing to bind \(config.host) without an admin token or access tokens: registering a function runs code on this host. Set EVENTO_ADMIN_TOKEN or EVENTO_TOKENS (or bind 127.0.0.1)."
         )
     }
-    if !tokens.isEmpty {
-        logger.info("access tokens: \(tokens.summary); every route but /healthz, /metrics, /openapi.json and /ui needs one")
+    if !tokens.isEmpty || jwt != nil {
+        logger.info(
+            "access tokens: \(tokens.summary)\(jwt == nil ? "" : ", and JWTs (HS256)"); every route but /healthz, /metrics, /openapi.json and /ui needs one")
         // Process workers inherit the environment (EVENTO_URL above all); the operator's tokens are not in it
         // (`evento serve` removes them), and a query reads views with a read token of its own, made at each start.
         let workerToken = Identifiers.hex(Identifiers.randomBytes(32))
@@ -176,7 +180,7 @@ public func buildApplication(
                 bindHost: config.host, hasToken: !tokens.isEmpty, allowedHosts: config.allowedHosts,
                 allowedOrigins: config.allowedOrigins)))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: TokenAuthMiddleware(auth: TokenAuth(tokens: tokens)))
+    router.add(middleware: TokenAuthMiddleware(auth: TokenAuth(tokens: tokens, jwt: jwt)))
     router.add(middleware: ContentTypeMiddleware())
     if let processDirectory { router.add(middleware: ProcessDirectoryMiddleware(directory: processDirectory, maxBodyBytes: config.maxBodyBytes)) }
     EventRoutes(

@@ -54,6 +54,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tokens-file"), help: "A file of access tokens, one scope:token a line (read, write, admin), # comments ($EVENTO_TOKENS_FILE; added to $EVENTO_TOKENS).")
     var tokensFile: String?
 
+    @Option(name: .customLong("jwt-secret-file"), help: "Accept JWTs signed with HS256 under the secret in this file, scope in the scope claim ($EVENTO_JWT_SECRET_FILE, or the secret itself in $EVENTO_JWT_SECRET).")
+    var jwtSecretFile: String?
+
+    @Option(name: .customLong("jwt-issuer"), help: "A JWT's iss claim must be this ($EVENTO_JWT_ISSUER; default: not checked).")
+    var jwtIssuer: String?
+
+    @Option(name: .customLong("jwt-audience"), help: "A JWT's aud claim must contain this ($EVENTO_JWT_AUDIENCE; default: not checked).")
+    var jwtAudience: String?
+
     @Option(name: .customLong("process-dir"), help: "Process functions may only run programs inside this folder (resolved path; $EVENTO_PROCESS_DIR; default: anywhere).")
     var processDir: String?
 
@@ -164,8 +173,12 @@ struct Serve: AsyncParsableCommand {
         config.processDirectory = processDir ?? Environment.get("EVENTO_PROCESS_DIR")
         // Function workers and the container engine's commands inherit this process's environment: the tokens
         // leave it now that they are read (workers get a read token of their own, EVENTO_TOKEN).
+        config.jwt = try Self.jwt(
+            file: jwtSecretFile ?? Environment.get("EVENTO_JWT_SECRET_FILE"), secret: Environment.get("EVENTO_JWT_SECRET"),
+            issuer: jwtIssuer ?? Environment.get("EVENTO_JWT_ISSUER"), audience: jwtAudience ?? Environment.get("EVENTO_JWT_AUDIENCE"))
         unsetenv("EVENTO_TOKENS")
         unsetenv("EVENTO_ADMIN_TOKEN")
+        unsetenv("EVENTO_JWT_SECRET")
         config.schemasDirectory = schemas ?? Environment.get("EVENTO_SCHEMAS") ?? config.schemasDirectory
         config.allowSchemaless = allowSchemaless || ["1", "true", "yes"].contains(Environment.get("EVENTO_ALLOW_SCHEMALESS")?.lowercased() ?? "")
         if let level = logLevel ?? Environment.get("EVENTO_LOG_LEVEL") {
@@ -236,6 +249,22 @@ struct Serve: AsyncParsableCommand {
         } catch let e as EventoError {
             throw ValidationError(e.message)
         }
+    }
+
+    /// The JWT secret, from its file (a trailing line break dropped) or the variable; nil: no JWTs.
+    static func jwt(file: String?, secret: String?, issuer: String?, audience: String?) throws -> JWTVerifier.Configuration? {
+        var bytes: [UInt8]?
+        if let file, !file.isEmpty {
+            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("--jwt-secret-file \(file): cannot read it") }
+            var b = Array(data)
+            while let last = b.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { b.removeLast() }
+            bytes = b
+        } else if let secret, !secret.isEmpty {
+            bytes = Array(secret.utf8)
+        }
+        guard let bytes else { return nil }
+        guard bytes.count >= 32 else { throw ValidationError("the JWT secret must be at least 32 bytes, got \(bytes.count)") }
+        return JWTVerifier.Configuration(secret: bytes, issuer: issuer, audience: audience)
     }
 
     static func positive(_ value: Int, _ name: String) throws -> Int {

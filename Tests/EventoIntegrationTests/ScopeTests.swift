@@ -1,3 +1,4 @@
+import Crypto
 @testable import EventoServer
 import EventoCore
 import Foundation
@@ -11,6 +12,7 @@ import Testing
         environment: [
             "EVENTO_TOKENS": " read:scope-read-1 , read:scope-read-2,write:scope-write,admin:scope-admin",
             "EVENTO_ADMIN_TOKEN": "scope-admin-2",
+            "EVENTO_JWT_SECRET": "scope-tests-jwt-secret-0123456789abcdef",  // ScopeTests.jwtSecret
         ]))
 struct ScopeTests {
     static let tokens: [(scope: AccessScope, token: String)] = [
@@ -168,7 +170,7 @@ struct ScopeTests {
         }
         _ = try await server.request("GET", "/events", headers: [("Authorization", "Bearer a-wrong-token-xyz")])
         let log = server.serverLog
-        #expect(log.contains("access tokens: 2 admin, 1 write, 2 read"), "the start-up line counts the tokens")
+        #expect(log.contains("access tokens: 2 admin, 1 write, 2 read, and JWTs (HS256)"), "the start-up line counts the tokens")
         for (_, token) in Self.tokens { #expect(!log.contains(token), "\(token) is in the server's log") }
         #expect(!log.contains("a-wrong-token-xyz"))
     }
@@ -251,6 +253,82 @@ struct ScopeTests {
     ])
     func theBearerSchemeIsReadCaseInsensitively(_ header: String, _ token: String?) {
         #expect(TokenAuth.bearer(header).map { String(decoding: Array($0), as: UTF8.self) } == token)
+    }
+
+    // MARK: JWTs
+
+    static let jwtSecret = "scope-tests-jwt-secret-0123456789abcdef"
+
+    /// A JWT of these claims, signed with HS256 (or whatever `alg` says, with HS256's signature).
+    static func jwt(_ claims: JSONValue, alg: String = "HS256", secret: String = jwtSecret) -> String {
+        func b64(_ bytes: [UInt8]) -> String {
+            Data(bytes).base64EncodedString().replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
+        }
+        let header = b64(Array(#"{"alg":"\#(alg)","typ":"JWT"}"#.utf8))
+        let payload = b64(Array(claims.jsonText.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Array((header + "." + payload).utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return header + "." + payload + "." + b64(Array(mac))
+    }
+
+    static func inAnHour() -> JSONValue { .int(Int64(Date().timeIntervalSince1970) + 3600) }
+
+    @Test func aJWTCarriesItsScopeAndIsRefusedWhenExpiredForgedOrOfAnotherAlgorithm() throws {
+        var config = JWTVerifier.Configuration(secret: Array(Self.jwtSecret.utf8))
+        config.issuer = "https://issuer.example"
+        config.audience = "evento"
+        let verifier = try JWTVerifier(config)
+        func scope(_ token: String) -> Result<AccessScope, JWTVerifier.Refusal> { verifier.scope(of: Array(token.utf8)) }
+        let good: JSONObject = ["iss": "https://issuer.example", "aud": ["other", "evento"], "exp": Self.inAnHour(), "scope": "openid write"]
+        #expect(scope(Self.jwt(.object(good))) == .success(.write))
+        var admin = good
+        admin["scope"] = "read admin"
+        admin["aud"] = "evento"
+        #expect(scope(Self.jwt(.object(admin))) == .success(.admin))
+
+        func refused(_ claims: JSONObject, alg: String = "HS256", secret: String = ScopeTests.jwtSecret, _ reason: String) {
+            #expect(scope(Self.jwt(.object(claims), alg: alg, secret: secret)) == .failure(.init(reason: reason)), "\(claims) \(alg)")
+        }
+        var c = good
+        c["exp"] = .int(Int64(Date().timeIntervalSince1970) - 60)
+        refused(c, "the JWT has expired")
+        c = good
+        c["exp"] = nil
+        refused(c, "the JWT has no exp claim")
+        c = good
+        c["nbf"] = .int(Int64(Date().timeIntervalSince1970) + 600)
+        refused(c, "the JWT is not valid yet (nbf)")
+        c = good
+        c["iss"] = "https://evil.example"
+        refused(c, "the JWT's issuer is not this server's (iss)")
+        c = good
+        c["aud"] = "someone-else"
+        refused(c, "the JWT is not meant for this server (aud)")
+        c = good
+        c["scope"] = "openid profile"
+        refused(c, "the JWT's scope claim names none of read, write, admin")
+        refused(good, secret: "another-secret-of-at-least-32-bytes!!", "the JWT's signature is not valid")
+        refused(good, alg: "none", "the JWT's algorithm is not HS256")
+        refused(good, alg: "HS512", "the JWT's algorithm is not HS256")
+        // alg none with no signature at all.
+        let unsigned = Self.jwt(.object(good), alg: "none").split(separator: ".").prefix(2).joined(separator: ".") + "."
+        #expect(scope(unsigned) == .failure(.init(reason: "the bearer token is not a well-formed JWT")))
+        #expect(scope("a.b") == .failure(.init(reason: "the bearer token is not a well-formed JWT")))
+        #expect(throws: EventoError.self) { try JWTVerifier(.init(secret: Array("short".utf8))) }
+    }
+
+    @Test func theServerTakesJWTsBesideItsTokens() async throws {
+        let server = try SharedServer.current
+        let write = Self.jwt(["exp": Self.inAnHour(), "scope": "write"])
+        let posted = try await server.post("/events", #"{"entity":"jwt:1","type":"X","payload":{}}"#, headers: [("Authorization", "Bearer " + write)])
+        #expect(posted.status == 201, "\(posted.text)")
+        let notAdmin = try await server.request("GET", "/functions", headers: [("Authorization", "Bearer " + write)])
+        #expect(notAdmin.status == 403)
+        let expired = Self.jwt(["exp": .int(Int64(Date().timeIntervalSince1970) - 3600), "scope": "admin"])
+        let r = try await server.request("GET", "/events", headers: [("Authorization", "Bearer " + expired)])
+        #expect(r.status == 401)
+        #expect(r.json["detail"] == "GET /events: the JWT has expired")
+        #expect(r.header("WWW-Authenticate") == #"Bearer error="invalid_token""#)
+        #expect(!server.serverLog.contains(write) && !server.serverLog.contains(Self.jwtSecret))
     }
 
     // MARK: The process folder

@@ -12,18 +12,32 @@ import Hummingbird
 /// route added later cannot forget it. No answer and no log line contains a token.
 struct TokenAuth: Sendable {
     let tokens: AccessTokens
+    /// JWTs (HS256) accepted beside the static tokens, when a secret is configured.
+    var jwt: JWTVerifier? = nil
+
+    /// Whether any token is configured (without one, every request passes).
+    var isConfigured: Bool { !tokens.isEmpty || jwt != nil }
 
     /// Why the request is refused (a 401 or a 403), or nil.
     func refusal(_ request: Request) -> Problem? {
-        guard !tokens.isEmpty, let needed = AccessScope.required(method: request.method, path: request.uri.path) else { return nil }
+        guard isConfigured, let needed = AccessScope.required(method: request.method, path: request.uri.path) else { return nil }
         let route = "\(request.method) \(request.uri.path)"
         let values = request.headers[values: .authorization]
         guard values.count == 1, let presented = Self.bearer(values[0]) else {
             let why = values.count > 1 ? "has more than one Authorization header" : "needs a token with the \(needed) scope"
             return Self.unauthorized("\(route) \(why): Authorization: Bearer TOKEN", challenge: "Bearer")
         }
-        guard let scope = tokens.scope(of: presented) else {
-            return Self.unauthorized("\(route): the bearer token is not one of this server's tokens", challenge: #"Bearer error="invalid_token""#)
+        let invalid = #"Bearer error="invalid_token""#
+        let scope: AccessScope
+        if let known = tokens.scope(of: presented) {
+            scope = known
+        } else if let jwt, JWTVerifier.looksLikeJWT(presented) {
+            switch jwt.scope(of: presented) {
+            case .success(let s): scope = s
+            case .failure(let refusal): return Self.unauthorized("\(route): \(refusal.reason)", challenge: invalid)
+            }
+        } else {
+            return Self.unauthorized("\(route): the bearer token is not one of this server's tokens", challenge: invalid)
         }
         guard scope >= needed else {
             var problem = Problem(
