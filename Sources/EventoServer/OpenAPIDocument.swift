@@ -11,6 +11,7 @@ enum OpenAPIDocument {
     "version": "0.1.0",
     "description": "Event-sourcing orchestrator: events, commands, user functions, traces. Errors are RFC 9457 problem+json (Confluent's error format on the schema registry routes). Request bodies must be declared application/json (or application/*+json). With an admin token configured, every request but GET, HEAD and OPTIONS needs it. The Host header must name the server and an Origin header, when present, must be the server itself or one of --allowed-origins (which get CORS answers). Listings end early at --max-response-bytes: docs/limits.md."
   },
+  "security": [{"adminToken": []}, {}],
   "paths": {
     "/events": {
       "post": {
@@ -485,19 +486,19 @@ enum OpenAPIDocument {
     "/healthz": {
       "get": {
         "summary": "Liveness and the store's head position",
-        "operationId": "health",
+        "operationId": "health", "security": [],
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "Healthy", "content": {"application/json": {"schema": {"type": "object", "properties": {
           "status": {"type": "string"}, "headPosition": {"type": "integer"}, "commandBacklog": {"type": "integer"}
         }}}}}}
       }
     },
     "/openapi.json": {
-      "get": {"summary": "This document", "operationId": "openapi", "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "OpenAPI document", "content": {"application/json": {}}}}}
+      "get": {"summary": "This document", "operationId": "openapi", "security": [], "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "OpenAPI document", "content": {"application/json": {}}}}}
     }
   },
   "components": {
     "securitySchemes": {
-      "adminToken": {"type": "http", "scheme": "bearer", "description": "EVENTO_ADMIN_TOKEN, when the server has one: needed by every request but GET, HEAD and OPTIONS, and by the function and dead-letter reads"}
+      "adminToken": {"type": "http", "scheme": "bearer", "description": "A token of EVENTO_TOKENS (scopes read ⊂ write ⊂ admin), EVENTO_ADMIN_TOKEN, or an HS256 JWT, when the server has any: then every route but /healthz, /metrics, /openapi.json and /ui needs one of a large enough scope (docs/security.md: the route table)"}
     },
     "parameters": {
       "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}},
