@@ -32,13 +32,13 @@ enum ConsolePage {
     <input id="q" name="q" type="search" placeholder="Find entity, prefix or id  ( / )" autocomplete="off" spellcheck="false">
     <button type="submit">Find</button>
   </form>
-  <button id="token-button" type="button" aria-haspopup="dialog">Admin token</button>
+  <button id="token-button" type="button" aria-haspopup="dialog">Access token</button>
 </header>
 <main id="main" tabindex="-1"><noscript>The Evento console needs JavaScript.</noscript></main>
 <dialog id="token-dialog" aria-labelledby="token-title">
   <form id="token-form">
-    <h2 id="token-title">Admin token</h2>
-    <p id="token-reason">This server has an admin token (EVENTO_ADMIN_TOKEN): reading functions and dead letters, and every change, need it.</p>
+    <h2 id="token-title">Access token</h2>
+    <p id="token-reason">This server needs an access token (EVENTO_TOKENS or EVENTO_ADMIN_TOKEN) of a large enough scope: read, write or admin.</p>
     <p class="muted">It stays in this browser tab (sessionStorage) and is sent only as an Authorization header to this server.</p>
     <label for="token-input">Token</label>
     <input id="token-input" type="password" autocomplete="off" spellcheck="false">

@@ -82,7 +82,8 @@ class ApiError extends Error {
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 function showTokenState() { document.getElementById("token-button").classList.toggle("set", !!token()); }
 
-// Calls the API; on a 401 asks for the admin token once and repeats the call with it.
+// Calls the API; on a 401 (no token, or a refused one) or a 403 naming a scope (the token's scope is too
+// small), asks for a token and repeats the call with it.
 async function api(path, opts) {
   opts = opts || {};
   for (let attempt = 0; ; attempt++) {
@@ -95,8 +96,15 @@ async function api(path, opts) {
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
     if (r.status === 401 && attempt < 3 && !opts.noPrompt) {
-      await askToken(t ? "The token was refused. Enter the server's admin token." : "This needs the server's admin token (EVENTO_ADMIN_TOKEN).");
+      await askToken(t ? "The token was refused. Enter an access token of this server." : "This server needs an access token (EVENTO_TOKENS or EVENTO_ADMIN_TOKEN).");
       continue;
+    }
+    if (r.status === 403 && attempt < 3 && !opts.noPrompt) {
+      const problem = await r.clone().json().catch(() => null);
+      if (problem && problem.scope) {
+        await askToken(`This needs a token of the ${problem.scope} scope; the one given has less.`);
+        continue;
+      }
     }
     const type = r.headers.get("Content-Type") || "";
     const body = r.status === 204 ? null : type.includes("json") ? await r.json().catch(() => null) : await r.text();
@@ -109,7 +117,7 @@ async function api(path, opts) {
 let tokenWaiters = [];
 function askToken(reason) {
   const dialog = document.getElementById("token-dialog");
-  document.getElementById("token-reason").textContent = reason || "Enter the server's admin token (EVENTO_ADMIN_TOKEN).";
+  document.getElementById("token-reason").textContent = reason || "Enter an access token of this server (EVENTO_TOKENS or EVENTO_ADMIN_TOKEN).";
   const input = document.getElementById("token-input");
   input.value = "";
   if (!dialog.open) dialog.showModal();
@@ -119,7 +127,7 @@ function askToken(reason) {
 function settleToken(ok) {
   const waiters = tokenWaiters;
   tokenWaiters = [];
-  for (const w of waiters) ok ? w.resolve() : w.reject(new ApiError(401, { detail: "This needs the admin token; none was given." }, ""));
+  for (const w of waiters) ok ? w.resolve() : w.reject(new ApiError(401, { detail: "This needs an access token; none was given." }, ""));
 }
 function setupTokenDialog() {
   const dialog = document.getElementById("token-dialog");
@@ -140,7 +148,7 @@ function setupTokenDialog() {
     settleToken(false);
   });
   dialog.addEventListener("cancel", () => settleToken(false));
-  document.getElementById("token-button").addEventListener("click", () => askToken("Enter the server's admin token (EVENTO_ADMIN_TOKEN).").then(route, () => {}));
+  document.getElementById("token-button").addEventListener("click", () => askToken("Enter an access token of this server (EVENTO_TOKENS or EVENTO_ADMIN_TOKEN).").then(route, () => {}));
   showTokenState();
 }
 
@@ -185,7 +193,7 @@ async function route() {
     } catch (e) {
       if (e.name === "AbortError" || controller.signal.aborted) return;
       root.append(errorBox(e));
-      if (e.status === 401) root.append(h("p", {}, h("button", { type: "button", onclick: () => askToken().then(route, () => {}) }, "Enter the admin token")));
+      if (e.status === 401) root.append(h("p", {}, h("button", { type: "button", onclick: () => askToken().then(route, () => {}) }, "Enter an access token")));
     }
     return;
   }
