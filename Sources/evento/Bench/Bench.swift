@@ -75,7 +75,8 @@ struct BenchClient: Sendable {
 
     func request(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async -> Response? {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
-        if let token = Environment.get("EVENTO_ADMIN_TOKEN") { headers.append(("Authorization", "Bearer \(token)")) }
+        // A scoped token ($EVENTO_TOKEN; registering the bench's functions needs an admin one), else the admin token.
+        if let token = Environment.get("EVENTO_TOKEN") ?? Environment.get("EVENTO_ADMIN_TOKEN") { headers.append(("Authorization", "Bearer \(token)")) }
         guard let r = try? await http.execute(HTTPClientRequest(method: method, url: (path.hasPrefix("/commands") || path.hasPrefix("/events") ? anyBase : base) + path, headers: headers, body: body, timeout: timeout, collectHeaders: true)) else {
             return nil
         }
