@@ -70,6 +70,8 @@ final class Worker: @unchecked Sendable {
         var exitDescription = ""
         /// The signal that ended the process, if one did.
         var exitSignal: Int32?
+        /// The status the process exited with, if it exited by itself.
+        var exitStatus: Int32?
         var stderrTail: [String] = []
     }
 
@@ -344,13 +346,13 @@ final class Worker: @unchecked Sendable {
         logLines.finish { piece in if case .line(let line) = piece { log(line, truncated: false) } }
         close(stderrFD)
 
-        let (call, condemned, stopping, exitSignal) = state.withLock { s -> (Call?, Failure?, Bool, Int32?) in
+        let (call, condemned, stopping, exitSignal, exitStatus) = state.withLock { s -> (Call?, Failure?, Bool, Int32?, Int32?) in
             close(wakeFD)
             s.wakeClosed = true
             s.finished = true
             let call = s.call
             s.call = nil
-            return (call, s.condemned, s.closingInput, s.exitSignal)
+            return (call, s.condemned, s.closingInput, s.exitSignal, s.exitStatus)
         }
         call?.continuation.resume(throwing: Failure.died("worker \(pid) \(description) during the call"))
         if condemned == nil {
@@ -358,7 +360,7 @@ final class Worker: @unchecked Sendable {
             // worker is expected to exit, and SIGTERM, SIGINT or SIGHUP from outside (a terminal's Ctrl-C
             // reaches the whole process group) asked it to. Anything else is: a crash, an exit on its own.
             if stopping {
-                logger.log(level: description == "exited with status 0" ? .debug : .info, "function worker stopped: \(description)", metadata: metadata)
+                logger.log(level: exitStatus == 0 ? .debug : .info, "function worker stopped: \(description)", metadata: metadata)
             } else if let sig = exitSignal, [SIGTERM, SIGINT, SIGHUP].contains(sig) {
                 logger.info("function worker \(description)", metadata: metadata)
             } else {
@@ -477,7 +479,7 @@ final class Worker: @unchecked Sendable {
             if waited == pid {
                 let sig = status & 0x7f
                 let how = sig == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(sig)"
-                if sig != 0 { s.exitSignal = sig }
+                if sig != 0 { s.exitSignal = sig } else { s.exitStatus = (status >> 8) & 0xff }
                 switch s.condemned {
                 case .timedOut?: description = "\(how) (no reply in time)"
                 case .protocolViolation(let why)?: description = "\(how) after a protocol violation (\(why))"
