@@ -56,6 +56,21 @@ final class GroupCommitWriter: @unchecked Sendable {
         _ = try s.step()
     }
 
+    /// A full disk (or one that fails writes) is the operator's to fix and the client's to retry, not a
+    /// bug: it is said as such (503 with Retry-After), once, at this boundary. Nothing of the write is kept.
+    static func clientFacing(_ error: any Error) -> any Error {
+        guard let e = error as? SQLiteError else { return error }
+        let message: String
+        switch e.code {
+        case 13: message = "the disk of the data directory is full: nothing was written; free space and try again"  // SQLITE_FULL
+        case 10: message = "the data directory cannot be written (I/O error): nothing was written; check the disk and try again"  // SQLITE_IOERR
+        default: return error
+        }
+        var unavailable = EventoError(.unavailable, message)
+        unavailable.retryAfterSeconds = 5
+        return unavailable
+    }
+
     private func run(_ batch: [PendingWrite]) {
         let started = ContinuousClock.now
         defer {
@@ -66,7 +81,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         do {
             try control("BEGIN IMMEDIATE")
         } catch {
-            for op in batch { op.fail(error) }
+            for op in batch { op.fail(Self.clientFacing(error)) }
             return
         }
         for op in batch {
@@ -80,14 +95,14 @@ final class GroupCommitWriter: @unchecked Sendable {
                 tx.discardOperation()
                 try? control("ROLLBACK TO w")
                 try? control("RELEASE w")
-                op.error = error
+                op.error = Self.clientFacing(error)
             }
         }
         do {
             try control("COMMIT")
         } catch {
             try? control("ROLLBACK")
-            for op in batch { op.fail(error) }
+            for op in batch { op.fail(Self.clientFacing(error)) }
             return
         }
         // In place: the transaction shares the cache object, not a copy of its dictionary (a copy here
