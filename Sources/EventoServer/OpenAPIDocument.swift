@@ -379,6 +379,17 @@ enum OpenAPIDocument {
       }
     },
     "/functions/{name}": {
+      "put": {
+        "summary": "Register or replace a function: a replacement is a rolling swap (new workers or replicas first, the old ones stop once their calls are done) (admin)",
+        "operationId": "putFunction", "security": [{"adminToken": []}],
+        "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "413": {"$ref": "#/components/responses/Problem"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+          "200": {"description": "Replaced", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
+          "201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Function"}}}},
+          "400": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}
+        }
+      },
       "get": {
         "summary": "One function, with its workers' status (admin)",
         "operationId": "getFunction",

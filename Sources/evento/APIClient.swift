@@ -32,7 +32,10 @@ struct APIClient {
 
     private func send(_ request: HTTPClientRequest) async throws -> JSONValue {
         var request = request
-        if let token = Environment.get("EVENTO_ADMIN_TOKEN") { request.headers.append(("Authorization", "Bearer \(token)")) }
+        // A scoped token ($EVENTO_TOKEN: read, write or admin, docs/security.md), else the admin token.
+        if let token = Environment.get("EVENTO_TOKEN") ?? Environment.get("EVENTO_ADMIN_TOKEN") {
+            request.headers.append(("Authorization", "Bearer \(token)"))
+        }
         request.collectHeaders = true
         var response: HTTPClientResponse
         var tries = 0
