@@ -190,28 +190,13 @@ import Testing
 
 /// Views with a schema: documents are validated (and normalised) as operations leave them.
 @Suite struct ViewSchemaTests {
-    struct Validator: SchemaValidator {
-        let inner = AcceptAllValidator()
-        func validateEvent(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-            try inner.validateEvent(aggregate: aggregate, type: type, payload: payload, field: field)
-        }
-        func validateCommand(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-            try inner.validateCommand(aggregate: aggregate, type: type, payload: payload, field: field)
-        }
-        func validateState(aggregate: String, state: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-            try inner.validateState(aggregate: aggregate, state: state, field: field)
-        }
-        func decodeWireFormat(_ bytes: [UInt8]) throws -> (schemaId: Int, value: JSONValue) { try inner.decodeWireFormat(bytes) }
-        /// View `totals` needs an integer `n`.
-        func validateView(_ view: String, doc: JSONValue, field: String) throws(EventoError) -> RawJSON? {
-            guard view == "totals" else { return nil }
-            guard doc["n"]?.intValue != nil else { throw EventoError(.validation, "\(field).n: is required (a long)", field: field + ".n") }
-            return RawJSON(doc)
-        }
-    }
+    /// View `totals` needs an integer `n`.
+    static let validator = StubValidator(
+        viewProblem: { _, doc, field in doc["n"]?.intValue == nil ? EventoError(.validation, "\(field).n: is required (a long)", field: field + ".n") : nil },
+        viewsWithSchema: ["totals"])
 
     @Test func aDocumentThatBreaksItsViewsSchemaParksTheProjectorAndWritesNothing() async throws {
-        let h = PipelineHarness(validator: Validator())
+        let h = PipelineHarness(validator: Self.validator)
         h.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
         h.functions.register(.fake("totals", .projector, events: ["counter.*"])) { request in
             let events = request["events"]?.arrayValue ?? []

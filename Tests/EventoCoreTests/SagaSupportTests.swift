@@ -110,23 +110,8 @@ import Testing
 
 /// A command whose schema says `"internal": true` comes only from dispatchers.
 @Suite struct InternalCommandTests {
-    struct Validator: SchemaValidator {
-        let inner = AcceptAllValidator()
-        func validateEvent(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-            try inner.validateEvent(aggregate: aggregate, type: type, payload: payload, field: field)
-        }
-        func validateCommand(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-            try inner.validateCommand(aggregate: aggregate, type: type, payload: payload, field: field)
-        }
-        func validateState(aggregate: String, state: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
-            try inner.validateState(aggregate: aggregate, state: state, field: field)
-        }
-        func decodeWireFormat(_ bytes: [UInt8]) throws -> (schemaId: Int, value: JSONValue) { try inner.decodeWireFormat(bytes) }
-        func isInternalCommand(aggregate: String, type: String) -> Bool { aggregate == "audit" && type == "Record" }
-    }
-
     @Test func anInternalCommandIsRefusedFromClientsAndAcceptedFromDispatchers() async throws {
-        let h = PipelineHarness(validator: Validator())
+        let h = PipelineHarness(validator: StubValidator(internalCommands: ["audit.Record"]))
         h.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
         h.functions.register(.fake("audit-handler", .handler, aggregate: "audit")) { _ in ["events": [["type": "Recorded", "payload": [:]]]] }
         h.functions.register(.fake("notify", .dispatcher, events: ["counter.Added"])) { _ in
