@@ -6,33 +6,44 @@ import Testing
 @Suite struct SchedulingTests {
     static func later(_ ms: Int64) -> Timestamp { Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + ms) }
 
-    @Test func aScheduledCommandWaitsOutsideItsLaneLetsLaterCommandsPassAndRunsWhenDue() async throws {
+    // Timers an hour away where a test needs one not to run: how long a loaded machine stalls this process
+    // then does not matter.
+
+    @Test func aScheduledCommandWaitsOutsideItsLaneAndLetsLaterCommandsPass() async throws {
         let h = counterHarness()
         var scheduled = addDraft("scheduled", n: 2)
-        let due = Self.later(5000)
+        let due = Self.later(3_600_000)
         scheduled.notBefore = due
-        let (accepted, first) = try await h.running {
+        try await h.running {
             let accepted = try #require(try await h.evento.submit(scheduled, wait: nil).acceptedRecord)
-            #expect(accepted.shownStatus == "scheduled")
+            #expect(accepted.shownStatus == "scheduled" && accepted.notBefore == due)
             // A command sent after it, to the same entity, is not held behind it.
             let first = try #require(try await h.evento.submit(addDraft("now", n: 1), wait: .seconds(30)).finishedResult)
-            #expect(try await h.memory.command(id: "scheduled")?.status == .pending, "not run before it is due")
+            #expect(first.0.status == .succeeded && first.1.first?.sequence == 1)
+            #expect(try await h.memory.command(id: "scheduled")?.shownStatus == "scheduled", "not run before it is due")
             #expect(h.evento.processor.scheduled == 1)
-            _ = try await h.finished("scheduled", within: .seconds(30))
-            return (accepted, first)
         }
-        #expect(accepted.notBefore == due)
-        #expect(first.0.status == .succeeded && first.1.first?.sequence == 1)
-        let events = try await h.memory.events(entity: counter1, fromSequence: 1, limit: 10)
-        #expect(events.map(\.causationId) == ["now", "scheduled"])
-        #expect(events[1].time >= due, "ran at \(events[1].time), due \(due)")
-        #expect(try await h.memory.snapshot(of: counter1)?.state == RawJSON(["total": 3]))
-        #expect(try await h.memory.command(id: "scheduled")?.shownStatus == "succeeded")
     }
 
-    @Test func scheduledCommandsInTheLogAtStartAreHeldUntilDueAndOthersAreNot() async throws {
+    @Test func aScheduledCommandRunsWhenDueAndNotBefore() async throws {
         let h = counterHarness()
-        let due = Self.later(5000)
+        var scheduled = addDraft("scheduled", n: 2)
+        let due = Self.later(300)
+        scheduled.notBefore = due
+        let done = try await h.running {
+            _ = try await h.evento.submit(scheduled, wait: nil)
+            return try await h.finished("scheduled", within: .seconds(30))
+        }
+        #expect(done.status == .succeeded && done.shownStatus == "succeeded")
+        let events = try await h.memory.events(entity: counter1, fromSequence: 1, limit: 10)
+        #expect(events.map(\.causationId) == ["scheduled"])
+        #expect(events[0].time >= due, "ran at \(events[0].time), due \(due)")
+        #expect(try await h.memory.snapshot(of: counter1)?.state == RawJSON(["total": 2]))
+    }
+
+    @Test func scheduledCommandsInTheLogAtStartAreHeldAndOthersAreNot() async throws {
+        let h = counterHarness()
+        let due = Self.later(3_600_000)
         var timed = NewCommand(CommandRecord(
             id: "timed", entity: counter1, type: "Add", payload: RawJSON(["n": 5]), causationId: nil, causationKind: .external,
             correlationId: "timed", traceparent: nil, createdAt: .now(), updatedAt: .now()))
@@ -42,37 +53,33 @@ import Testing
         plain.notBefore = nil
         plain.payload = RawJSON(["n": 1])
         _ = try await h.memory.submit([timed, plain])  // accepted before a restart: both pending
-        let (plainDone, timedDone) = try await h.running {
-            let plainDone = try await h.finished("plain", within: .seconds(30))
-            #expect(try await h.memory.command(id: "timed")?.status == .pending)
-            return (plainDone, try await h.finished("timed", within: .seconds(30)))
+        try await h.running {
+            // The timer's elder in the log does not hold the plain command back.
+            #expect(try await h.finished("plain", within: .seconds(30)).status == .succeeded)
+            #expect(try await h.memory.command(id: "timed")?.shownStatus == "scheduled")
+            try await eventually("the timer is held") { h.evento.processor.scheduled == 1 ? true : nil }
         }
-        #expect(plainDone.status == .succeeded && timedDone.status == .succeeded)
-        let events = try await h.memory.events(entity: counter1, fromSequence: 1, limit: 10)
-        #expect(events.map(\.causationId) == ["plain", "timed"])
-        #expect(events[1].time >= due)
+        #expect(try await h.memory.events(entity: counter1, fromSequence: 1, limit: 10).map(\.causationId) == ["plain"])
     }
 
     @Test func aDispatcherMayReturnADelayedCommand() async throws {
         let h = counterHarness()
         h.functions.register(.fake("audit-handler", .handler, aggregate: "audit")) { _ in ["events": [["type": "Recorded", "payload": [:]]]] }
         h.functions.register(.fake("later", .dispatcher, events: ["counter.Added"])) { _ in
-            ["commands": [["entity": "audit:1", "type": "Record", "payload": [:], "delayMs": 500]]]
+            ["commands": [["entity": "audit:1", "type": "Record", "payload": [:], "delayMs": 3_600_000]]]
         }
         let ids = h.memory.idDerivation
-        let (source, derived) = try await h.running {
+        try await h.running {
             let (_, events) = try #require(try await h.evento.submit(addDraft("c1"), wait: .seconds(30)).finishedResult)
             let source = try #require(events.first)
             let id = ids.commandId(event: source.id, dispatcher: "later", index: 0)
             let logged = try await eventually("the delayed command is logged") { try await h.memory.command(id: id) }
-            #expect(logged.isScheduled(at: logged.createdAt), "logged as scheduled")
+            #expect(logged.shownStatus == "scheduled" && logged.causationId == source.id)
             let notBefore = try #require(logged.notBefore)
-            #expect(notBefore.millisecondsSinceEpoch >= source.time.millisecondsSinceEpoch + 500)
-            return (source, try await h.finished(id, within: .seconds(30)))
+            #expect(notBefore.millisecondsSinceEpoch >= source.time.millisecondsSinceEpoch + 3_600_000)
+            try await eventually("the timer is held") { h.evento.processor.scheduled == 1 ? true : nil }
         }
-        #expect(derived.status == .succeeded && derived.causationId == source.id)
-        let recorded = try #require(try await h.memory.events(entity: try EntityId(parsing: "audit:1"), fromSequence: 1, limit: 1).first)
-        #expect(recorded.time >= derived.notBefore!)
+        #expect(try await h.memory.events(entity: try EntityId(parsing: "audit:1"), fromSequence: 1, limit: 1).isEmpty)
     }
 
     @Test func scheduleFieldsAreReadStrictly() throws {
@@ -144,12 +151,10 @@ import Testing
         h.functions.register(.fake("reviewer", .dispatcher, events: ["audit.Recorded"])) { _ in
             ["commands": [["entity": "review:1", "type": "Review", "payload": [:]]]]
         }
-        let (early, tree) = try await h.running {
+        let tree = try await h.running {
             _ = try #require(try await h.evento.submit(addDraft("root"), wait: .seconds(30)).finishedResult)
-            let early = try await h.evento.tree(of: "root")
-            return (early, try await h.evento.settledTree(of: "root", timeout: .seconds(10)))
+            return try await h.evento.settledTree(of: "root", timeout: .seconds(30))
         }
-        #expect(!early.settled, "the delayed command is still scheduled")
         #expect(tree.settled && !tree.truncated)
         #expect(tree.command.id == "root")
         #expect(tree.events.map(\.type) == ["Added", "Recorded", "Reviewed"])
