@@ -9,11 +9,12 @@ import Testing
         async let relay = signal.wait(after: 5, timeout: .milliseconds(600))
         try await Task.sleep(for: .milliseconds(100))
         signal.endLongPolls()
-        // Far below the polls' 30 s (the bounds are loose: test processes share two cores).
+        // Below the polls' 30 s (the bounds are loose: the whole suite shares two cores, and a full run has
+        // stalled this process for over 10 s).
         #expect(await poll == 5)
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(ContinuousClock.now - start < .seconds(25))
         #expect(await signal.longPoll(after: 5, timeout: .seconds(30)) == 5)
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(ContinuousClock.now - start < .seconds(25))
         // The server's own waits run to their deadline (or the next commit).
         #expect(await relay == 5)
         #expect(ContinuousClock.now - start >= .milliseconds(600))
