@@ -27,8 +27,8 @@ public final class DispatchRelay: Sendable {
     let ids: IdDerivation
     let logger: Logger
     let pageSize = 512
-    /// The cursor of each dispatcher with a running loop.
-    private let running = Mutex<[String: Int64]>([:])
+    /// The loop of each dispatcher, with its cursor.
+    private let loops = FollowerLoops<Int64>(kind: "dispatcher")
 
     public init(
         store: any Store, functions: any FunctionDirectory, processor: CommandProcessor, validator: any SchemaValidator,
@@ -46,34 +46,14 @@ public final class DispatchRelay: Sendable {
     /// Runs one loop per registered dispatcher until cancelled, starting loops for dispatchers registered
     /// later (a loop ends by itself when its dispatcher is removed).
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            var seen = commits.head
-            while !Task.isCancelled {
-                for d in functions.dispatchers() {
-                    let isNew = running.withLock { r in
-                        guard r[d.name] == nil else { return false }
-                        r[d.name] = seen
-                        return true
-                    }
-                    guard isNew else { continue }
-                    group.addTask {
-                        defer { _ = self.running.withLock { $0.removeValue(forKey: d.name) } }
-                        do {
-                            try await self.follow(d.name)
-                        } catch is CancellationError {
-                        } catch {
-                            self.logger.error("dispatcher loop failed: \(error)", metadata: ["evento.function": "\(d.name)"])
-                            try? await Task.sleep(for: .seconds(1))
-                        }
-                    }
-                }
+        try await loops.run(
+            commits: commits, logger: logger, functions: { [functions] in functions.dispatchers() }, initial: { $0 },
+            eachRound: {
                 // The lag of the slowest dispatcher (each also has its own gauge).
-                let slowest = running.withLock { $0.values.min() }
-                EventoMetrics.dispatchLag.record(slowest.map { max(0, commits.head - $0) } ?? 0)
-                seen = await commits.wait(after: seen, timeout: .seconds(1))
-            }
-            group.cancelAll()
-        }
+                let slowest = self.loops.values.withLock { $0.values.min() }
+                EventoMetrics.dispatchLag.record(slowest.map { max(0, self.commits.head - $0) } ?? 0)
+            },
+            follow: { try await self.follow($0) })
     }
 
     /// The loop of one dispatcher: its pages of the log, until it is unregistered or the relay stops.
@@ -93,7 +73,7 @@ public final class DispatchRelay: Sendable {
             let head = await commits.wait(after: cursor, timeout: .seconds(1))
             if Task.isCancelled { break }
             lag.record(head - cursor)
-            running.withLock { [cursor] in $0[name] = cursor }
+            loops.values.withLock { [cursor] in $0[name] = cursor }
             guard head > cursor else { continue }
             let page = try await store.events(afterPosition: cursor, limit: pageSize)
             guard let last = page.last else { continue }

@@ -26,8 +26,8 @@ public final class ProjectorRunner: Sendable {
     public let batchSize: Int
     /// First retry delay of a failed call; doubles per attempt up to 10 s.
     let baseBackoff: Duration
-    /// The projectors with a running loop, each with whether it was asked to wake (a retry, a rebuild).
-    private let running = Mutex<[String: Bool]>([:])
+    /// The loop of each projector, with whether it was asked to wake (a retry, a rebuild).
+    private let loops = FollowerLoops<Bool>(kind: "projector")
 
     public init(
         store: any Store, functions: any FunctionDirectory, validator: any SchemaValidator = AcceptAllValidator(), batchSize: Int = 1000,
@@ -45,36 +45,14 @@ public final class ProjectorRunner: Sendable {
     /// Runs one loop per registered projector until cancelled, starting loops for projectors registered
     /// later (a loop ends by itself when its projector is removed).
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            var seen = commits.head
-            while !Task.isCancelled {
-                for p in functions.projectors() {
-                    let isNew = running.withLock { r in
-                        guard r[p.name] == nil else { return false }
-                        r[p.name] = false
-                        return true
-                    }
-                    guard isNew else { continue }
-                    group.addTask {
-                        defer { _ = self.running.withLock { $0.removeValue(forKey: p.name) } }
-                        do {
-                            try await self.follow(p.name)
-                        } catch is CancellationError {
-                        } catch {
-                            self.logger.error("projector loop failed: \(error)", metadata: ["evento.function": "\(p.name)"])
-                            try? await Task.sleep(for: .seconds(1))
-                        }
-                    }
-                }
-                seen = await commits.wait(after: seen, timeout: .seconds(1))
-            }
-            group.cancelAll()
-        }
+        try await loops.run(
+            commits: commits, logger: logger, functions: { [functions] in functions.projectors() }, initial: { _ in false },
+            follow: { try await self.follow($0) })
     }
 
     /// Wakes a projector's loop now (after a retry or a rebuild was asked for).
     public func wake(_ name: String) {
-        running.withLock { r in if r[name] != nil { r[name] = true } }
+        loops.values.withLock { r in if r[name] != nil { r[name] = true } }
     }
 
     /// The loop of one projector.
@@ -155,7 +133,7 @@ public final class ProjectorRunner: Sendable {
     private func sleep(_ duration: Duration, _ name: String) async {
         let deadline = ContinuousClock.now + duration
         while ContinuousClock.now < deadline, !Task.isCancelled {
-            let woken = running.withLock { r in
+            let woken = loops.values.withLock { r in
                 guard r[name] == true else { return false }
                 r[name] = false
                 return true
