@@ -1,4 +1,5 @@
 import EventoCore
+import Hummingbird
 
 /// One page of a listing, bounded by a count and by the bytes of the whole response.
 ///
@@ -55,5 +56,30 @@ struct ResponsePage {
         count += 1
         itemBytes += w.bytes.count - mark
         return true
+    }
+}
+
+extension ResponsePage {
+    /// A page of a listing keyed by strings: `{"items": [...], "next": KEY?, "truncatedByBytes": true?}`.
+    /// `next` (the key to page after) is the last key written when the byte limit cut the page, or when
+    /// `more` says the store has items past these.
+    static func keyed<Item>(
+        _ items: [Item], more: Bool, maxBytes: Int, key: (Item) -> String, members: (Item, inout ObjectWriter) -> Void
+    ) -> Response {
+        var w = JSONWriter(capacity: 4096)
+        w.raw("{\"items\":[")
+        var page = ResponsePage(maxBytes: maxBytes, limit: items.count)
+        var last: String?
+        for item in items where page.isOpen {
+            if page.append(to: &w, { w in w.object { members(item, &$0) } }) { last = key(item) }
+        }
+        w.raw("]")
+        if page.cut || more, let last {
+            w.raw(",\"next\":")
+            w.string(last)
+        }
+        if page.cut { w.raw(",\"truncatedByBytes\":true") }
+        w.raw("}")
+        return JSONResponse.bytes(w)
     }
 }

@@ -170,27 +170,11 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             filters.append((String(k), String(v)))
         }
         let found = try await evento.aggregates(aggregate, filters: filters, after: after, limit: limit + 1)
-        let page = found.prefix(limit)
-        var w = JSONWriter(capacity: 4096)
-        w.raw("{\"items\":[")
-        var list = ResponsePage(maxBytes: maxResponseBytes, limit: page.count)
-        var last: String?
-        for s in page where list.isOpen {
-            if list.append(to: &w, { w in
-                w.object { o in
-                    o.field("entity", s.entity.rawValue)
-                    o.field("version", s.version)
-                    o.field("state", json: s.state)
-                }
-            }) { last = s.entity.rawValue }
+        return ResponsePage.keyed(Array(found.prefix(limit)), more: found.count > limit, maxBytes: maxResponseBytes, key: \.entity.rawValue) { s, o in
+            o.field("entity", s.entity.rawValue)
+            o.field("version", s.version)
+            o.field("state", json: s.state)
         }
-        w.raw("]")
-        if let next = (list.cut || found.count > limit) ? last : nil {
-            w.raw(",\"next\":")
-            w.string(next)
-        }
-        w.raw("}")
-        return JSONResponse.bytes(w)
     }
 
     static func rebuilder(_ evento: Evento) throws -> SnapshotRebuilder {

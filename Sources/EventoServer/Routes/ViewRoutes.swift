@@ -39,7 +39,7 @@ struct ViewRoutes<Context: RequestContext>: Sendable {
             let after = request.uri.queryParameters.get("after")
             let limit = Int(try request.queryInt("limit", default: 100, range: 1...1000))
             let docs = try await evento.viewDocuments(view, prefix: prefix, after: after, limit: limit + 1)
-            return list(Array(docs.prefix(limit)), next: docs.count > limit ? docs[limit - 1].key : nil)
+            return list(Array(docs.prefix(limit)), more: docs.count > limit)
         }
         router.post("/views/:view/_get") { request, context in
             var request = request
@@ -53,7 +53,7 @@ struct ViewRoutes<Context: RequestContext>: Sendable {
                 guard case .string(let k) = v else { throw EventoError.invalid("keys[\(i)]", "expected string, got \(v.typeName)") }
                 keys.append(k)
             }
-            return list(try await evento.viewDocuments(view, keys: keys), next: nil)
+            return list(try await evento.viewDocuments(view, keys: keys), more: false)
         }
         router.get("/projectors") { _, _ in
             let all = try await evento.projectorList()
@@ -92,28 +92,12 @@ struct ViewRoutes<Context: RequestContext>: Sendable {
         return view
     }
 
-    func list(_ docs: [ViewDocument], next: String?) -> Response {
-        var w = JSONWriter(capacity: 4096)
-        w.raw("{\"items\":[")
-        var page = ResponsePage(maxBytes: maxResponseBytes, limit: docs.count)
-        var last: String?
-        for d in docs where page.isOpen {
-            if page.append(to: &w, { w in
-                w.object { o in
-                    o.field("key", d.key)
-                    o.field("doc", json: d.doc)
-                    o.field("position", d.position)
-                }
-            }) { last = d.key }
+    func list(_ docs: [ViewDocument], more: Bool) -> Response {
+        ResponsePage.keyed(docs, more: more, maxBytes: maxResponseBytes, key: \.key) { d, o in
+            o.field("key", d.key)
+            o.field("doc", json: d.doc)
+            o.field("position", d.position)
         }
-        w.raw("]")
-        if let n = page.cut ? last : next {
-            w.raw(",\"next\":")
-            w.string(n)
-        }
-        if page.cut { w.raw(",\"truncatedByBytes\":true") }
-        w.raw("}")
-        return JSONResponse.bytes(w)
     }
 
     static func write(_ p: Evento.ProjectorStatus, to o: inout ObjectWriter) {
