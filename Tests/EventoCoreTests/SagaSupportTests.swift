@@ -41,6 +41,26 @@ import Testing
         #expect(try await h.memory.snapshot(of: counter1)?.state == RawJSON(["total": 2]))
     }
 
+    @Test func timersThatArriveEarliestLastLeaveOneTimerTask() async throws {
+        let h = counterHarness()
+        try await h.running {
+            _ = try await h.evento.submit(addDraft("first"), wait: .seconds(30))  // recovered: timers arm one by one
+            // Each arrives earlier than the one before: each arms a timer task of its own.
+            for (id, ms) in [("hour", 3_600_000), ("b", 600), ("a", 300)] as [(String, Int64)] {
+                var d = addDraft(id, to: try EntityId(parsing: "counter:\(id)"))
+                d.notBefore = Self.later(ms)
+                _ = try await h.evento.submit(d, wait: nil)
+            }
+            _ = try await h.finished("a", within: .seconds(30))
+            _ = try await h.finished("b", within: .seconds(30))
+            // The replaced tasks ended without arming again: one task waits for the hour.
+            try await eventually("one timer task left") { h.evento.processor.timerTasks == 1 ? true : nil }
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(h.evento.processor.timerTasks == 1)
+            #expect(h.evento.processor.scheduled == 1)
+        }
+    }
+
     @Test func scheduledCommandsInTheLogAtStartAreHeldAndOthersAreNot() async throws {
         let h = counterHarness()
         let due = Self.later(3_600_000)

@@ -81,8 +81,9 @@ public final class CommandProcessor: Sendable {
     private enum Work {
         case lane(String)
         case wake(String, after: Duration)
-        /// The earliest durable timer is due after this long.
-        case timer(after: Duration)
+        /// The earliest durable timer is due after this long; `arming` tells the timer task that is current
+        /// (an earlier timer arms a new task, and the one it replaces must not re-arm when it wakes).
+        case timer(after: Duration, arming: Int)
     }
 
     /// A command waiting for its `notBefore` (a durable timer). It waits outside its entity's lane, so the
@@ -117,11 +118,14 @@ public final class CommandProcessor: Sendable {
         var timerIds: Set<String> = []
         var timerOrder = 0
         var armedAt: Int64?
+        /// Bumped at each arming: only the task of the latest one re-arms.
+        var arming = 0
         /// Payload bytes of the commands in the scheduler (queued or running).
         var backlogBytes = 0
     }
 
     private let state: Mutex<State>
+    private let timerTaskCount = Atomic<Int>(0)
 
     public init(
         store: any Store, functions: any FunctionDirectory, aggregates: Aggregates, validator: any SchemaValidator, ids: IdDerivation,
@@ -163,10 +167,18 @@ public final class CommandProcessor: Sendable {
                         do { try await Task.sleep(for: delay) } catch { return }
                         self.due(entity)
                     }
-                case .timer(let delay):
+                case .timer(let delay, let arming):
                     group.addTask {
-                        do { try await Task.sleep(for: delay) } catch { return }
-                        self.fireTimers()
+                        self.timerTaskCount.add(1, ordering: .relaxed)
+                        defer { self.timerTaskCount.subtract(1, ordering: .relaxed) }
+                        // Sleeps in slices of at most a second, and ends early once an earlier timer armed a
+                        // task of its own: one timer task at a time, give or take a second.
+                        let deadline = ContinuousClock.now + delay
+                        while ContinuousClock.now < deadline {
+                            guard self.state.withLock({ $0.arming == arming }) else { return }
+                            do { try await Task.sleep(for: min(.seconds(1), deadline - .now)) } catch { return }
+                        }
+                        self.fireTimers(arming: arming)
                     }
                 }
             }
@@ -338,10 +350,10 @@ public final class CommandProcessor: Sendable {
 
     private func enqueue(_ queued: [LaneScheduler.Queued]) {
         let now = Timestamp.now()
-        let (backlog, work, timer) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?, Duration?) in
+        let (backlog, work, timer) = state.withLock { s -> (Int, AsyncStream<Work>.Continuation?, (Duration, Int)?) in
             // A logged command whose id is queued as another, unlogged one joins the lane when that one is
             // refused at its completion (see `process`).
-            var timer: Duration?
+            var timer: (Duration, Int)?
             for q in queued where !q.record.status.isFinal {
                 if let due = q.record.notBefore, due > now {
                     timer = schedule(q, due: due, now: now, &s) ?? timer
@@ -351,27 +363,29 @@ public final class CommandProcessor: Sendable {
             }
             return (s.scheduler.backlog, s.work, timer)
         }
-        if let timer { work?.yield(.timer(after: timer)) }
+        if let (delay, arming) = timer { work?.yield(.timer(after: delay, arming: arming)) }
         start(work)
         EventoMetrics.commandBacklog.record(backlog)
     }
 
-    /// Holds a command until `due`. Returns the delay to arm the timer task with when this is now the
-    /// earliest timer.
-    private func schedule(_ q: LaneScheduler.Queued, due: Timestamp, now: Timestamp, _ s: inout State) -> Duration? {
+    /// Holds a command until `due`. Returns the timer task to start (its delay and arming) when this is now
+    /// the earliest timer.
+    private func schedule(_ q: LaneScheduler.Queued, due: Timestamp, now: Timestamp, _ s: inout State) -> (Duration, Int)? {
         guard s.timerIds.insert(q.record.id).inserted else { return nil }
         s.timerOrder += 1
         s.timers.insert(Timer(due: due.millisecondsSinceEpoch, order: s.timerOrder, queued: q))
         EventoMetrics.commandsScheduled.record(s.timers.count)
         if let armed = s.armedAt, armed <= due.millisecondsSinceEpoch { return nil }
         s.armedAt = due.millisecondsSinceEpoch
-        return .milliseconds(due.millisecondsSinceEpoch - now.millisecondsSinceEpoch)
+        s.arming += 1
+        return (.milliseconds(due.millisecondsSinceEpoch - now.millisecondsSinceEpoch), s.arming)
     }
 
-    /// Moves the commands that are due to their lanes (in due order) and re-arms the timer for the next.
-    private func fireTimers() {
+    /// Moves the commands that are due to their lanes (in due order) and, when this is the current timer
+    /// task (`arming`), re-arms for the next: a task an earlier timer replaced never arms another.
+    private func fireTimers(arming: Int) {
         let now = Timestamp.now().millisecondsSinceEpoch
-        let (due, next, work) = state.withLock { s -> ([LaneScheduler.Queued], Duration?, AsyncStream<Work>.Continuation?) in
+        let (due, next, work) = state.withLock { s -> ([LaneScheduler.Queued], (Duration, Int)?, AsyncStream<Work>.Continuation?) in
             var due: [LaneScheduler.Queued] = []
             while let first = s.timers.min, first.due <= now {
                 let t = s.timers.removeMin()
@@ -379,12 +393,14 @@ public final class CommandProcessor: Sendable {
                 due.append(t.queued)
             }
             EventoMetrics.commandsScheduled.record(s.timers.count)
+            guard arming == s.arming else { return (due, nil, s.work) }
             s.armedAt = nil
             guard let first = s.timers.min else { return (due, nil, s.work) }
             s.armedAt = first.due
-            return (due, .milliseconds(first.due - now), s.work)
+            s.arming += 1
+            return (due, (.milliseconds(first.due - now), s.arming), s.work)
         }
-        if let next { work?.yield(.timer(after: next)) }
+        if let (delay, arming) = next { work?.yield(.timer(after: delay, arming: arming)) }
         guard !due.isEmpty else { return }
         var ready = due
         for i in ready.indices { ready[i].record.notBefore = nil }
@@ -393,6 +409,9 @@ public final class CommandProcessor: Sendable {
 
     /// Commands waiting for their time (durable timers held here).
     public var scheduled: Int { state.withLock { $0.timers.count } }
+
+    /// Timer tasks sleeping: one, once a task an earlier timer replaced has noticed (within a second).
+    public var timerTasks: Int { timerTaskCount.load(ordering: .relaxed) }
 
     /// Starts the lanes that may run now.
     private func start(_ work: AsyncStream<Work>.Continuation?) {
