@@ -41,6 +41,23 @@ import Testing
         #expect(try await h.memory.snapshot(of: counter1)?.state == RawJSON(["total": 2]))
     }
 
+    @Test func aScheduledCommandThatIsWaitedForAnswersItsUniqueConflict() async throws {
+        // Counters whose totals are unique: two counters may not both stand at 5.
+        let h = PipelineHarness(validator: StubValidator(unique: ["counter": [UniqueField(name: "total", casefold: false)]]))
+        h.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
+        h.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter")) { Counter.fold($0) }
+        try await h.running {
+            #expect(try await h.evento.submit(addDraft("one", n: 5), wait: .seconds(30)).finishedResult?.0.status == .succeeded)
+            var timed = addDraft("two", to: try EntityId(parsing: "counter:2"), n: 5)
+            timed.notBefore = Self.later(200)
+            await #expect { try await h.evento.submit(timed, wait: .seconds(30)) } throws: { e in
+                guard let e = e as? EventoError else { return false }
+                return e.code == .conflict && e.field == "total" && e.message.contains("counter:1")
+            }
+            #expect(try await h.memory.command(id: "two")?.status == .failed)
+        }
+    }
+
     @Test func timersThatArriveEarliestLastLeaveOneTimerTask() async throws {
         let h = counterHarness()
         try await h.running {

@@ -55,6 +55,12 @@ import Testing
                 Timestamp(millisecondsSinceEpoch: started.millisecondsSinceEpoch + 400).description)])
         #expect(r.status == 200 && r.json["command"]?["status"] == "succeeded", "\(r.text)")
         #expect(Timestamp.now().millisecondsSinceEpoch - started.millisecondsSinceEpoch >= 400)
+        // wait=tree whose command itself is not done when the wait ends: 202 with the tree so far, unsettled.
+        let unsettled = try await server.post(
+            "/commands?wait=tree&timeoutMs=300", json: ["id": "timer-tree", "entity": "counter:tree", "type": "Increment", "payload": [:], "delayMs": 60_000])
+        #expect(unsettled.status == 202, "\(unsettled.text)")
+        #expect(unsettled.json["settled"] == false && unsettled.json["command"]?["status"] == "scheduled", "\(unsettled.text)")
+        #expect(unsettled.json["events"] == [] && unsettled.json["commands"] == [], "\(unsettled.text)")
         // Malformed timers are refused, naming the field.
         for (body, field) in [
             (["notBefore": JSONValue.string("next tuesday")], "notBefore"), (["delayMs": -5], "delayMs"),

@@ -18,6 +18,8 @@ public struct CommandTree: Sendable {
 extension Evento {
     /// Most items a tree walk reads.
     public static let maxTreeItems = 10_000
+    /// Most events (and most commands) read as caused by one item.
+    public static let maxCausedPerItem = 1000
 
     /// The command's tree as it stands.
     public func tree(of id: String, maxItems: Int = Evento.maxTreeItems) async throws -> CommandTree {
@@ -31,7 +33,11 @@ extension Evento {
         let dispatchers = functions.dispatchers()
         var truncated = false
         walk: while let next = queue.popFirst() {
-            for item in try await store.items(causedBy: next, limit: 1000) {
+            let caused = try await store.items(causedBy: next, limit: Self.maxCausedPerItem)
+            // The index gives at most this many of each kind: a kind that filled it may have left some out.
+            let causedEvents = caused.reduce(0) { n, item in if case .event = item { n + 1 } else { n } }
+            if causedEvents >= Self.maxCausedPerItem || caused.count - causedEvents >= Self.maxCausedPerItem { truncated = true }
+            for item in caused {
                 guard seen.insert(item.id).inserted else { continue }
                 guard events.count + commands.count < maxItems else {
                     truncated = true

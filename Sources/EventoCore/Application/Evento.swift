@@ -159,11 +159,7 @@ public final class Evento: Sendable {
                 return CommandOutcome(record: record, events: nil, conflict: conflict)
             }
         }
-        if let outcome {
-            if let conflict = outcome.conflict { throw conflict }
-            if let taken = outcome.uniqueConflict { throw EventoError(.conflict, "command \(id) failed: \(taken.description)", field: taken.field) }
-            return .finished(outcome.record, events: try await events(of: outcome))
-        }
+        if let outcome { return try await finished(outcome) }
         // The wait is over and the command may still be in memory only: log it before saying it is accepted.
         return try await reply(try await processor.ensureLogged(command))
     }
@@ -199,6 +195,16 @@ public final class Evento: Sendable {
             return CommandOutcome(record: r, events: nil)
         }
         guard let outcome else { return .accepted(submitted.record) }
+        return try await finished(outcome)
+    }
+
+    /// The answer to a waited-for command that ended: its record and events, or the conflict that refused
+    /// it (its id taken by another command; a unique value another entity holds).
+    private func finished(_ outcome: CommandOutcome) async throws -> CommandReply {
+        if let conflict = outcome.conflict { throw conflict }
+        if let taken = outcome.uniqueConflict {
+            throw EventoError(.conflict, "command \(outcome.record.id) failed: \(taken.description)", field: taken.field)
+        }
         return .finished(outcome.record, events: try await events(of: outcome))
     }
 

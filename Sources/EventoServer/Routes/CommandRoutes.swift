@@ -81,6 +81,9 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             reply = try await evento.submit(submitted, wait: nil, headerTraceparent: traceparent)
         }
         switch reply {
+        case .accepted(let record) where waitTree:
+            // The wait ended before the command itself finished: the tree so far (unsettled), as promised.
+            return treeResponse(try await evento.tree(of: record.id))
         case .accepted(let record):
             return JSONResponse.object(.accepted, headers: [.location: "/commands/\(record.id)"]) { o in
                 o.field("id", record.id)

@@ -8,6 +8,8 @@ struct StubValidator: SchemaValidator {
     var viewProblem: @Sendable (String, JSONValue, String) -> EventoError? = { _, _, _ in nil }
     /// Views that have a schema (the others have none: nil).
     var viewsWithSchema: Set<String> = []
+    /// Unique state fields, by aggregate.
+    var unique: [String: [UniqueField]] = [:]
     let inner = AcceptAllValidator()
 
     func validateEvent(aggregate: String, type: String, payload: JSONValue, field: String) throws(EventoError) -> (RawJSON, schemaId: Int?) {
@@ -21,6 +23,7 @@ struct StubValidator: SchemaValidator {
     }
     func decodeWireFormat(_ bytes: [UInt8]) throws -> (schemaId: Int, value: JSONValue) { try inner.decodeWireFormat(bytes) }
     func isInternalCommand(aggregate: String, type: String) -> Bool { internalCommands.contains("\(aggregate).\(type)") }
+    func uniqueFields(aggregate: String) -> [UniqueField] { unique[aggregate] ?? [] }
     func validateView(_ view: String, doc: JSONValue, field: String) throws(EventoError) -> RawJSON? {
         guard viewsWithSchema.contains(view) else { return nil }
         if let problem = viewProblem(view, doc, field) { throw problem }
