@@ -147,9 +147,11 @@ extension PostgresStore: ViewStore {
         }
     }
 
-    public func finishRebuild(_ name: String) async throws {
+    public func finishRebuild(_ name: String, at rebuildCursor: Int64) async throws {
         try await writer.perform { tx in
-            guard var p = try await Self.projector(name, in: tx), let rebuilt = p.rebuildCursor else { return }
+            guard var p = try await Self.projector(name, in: tx), let rebuilt = p.rebuildCursor, rebuilt == rebuildCursor else {
+                throw ProjectionConflict(projector: name, expected: rebuildCursor)
+            }
             let old = p.generation
             try await tx.query("UPDATE views SET generation = \(old + 1) WHERE projector = \(name)")
             try await tx.query("DELETE FROM view_documents WHERE generation = \(old) AND view IN (SELECT name FROM views WHERE projector = \(name))")

@@ -122,24 +122,32 @@ import Testing
     }
 
     @Test func aRebuildReplaysIntoANewGenerationServesTheOldMeanwhileAndSwapsToTheSameViews() async throws {
+        let h = counterHarness()
+        // A projector held at a gate once the rebuild has begun, so that the test reads while it is under way.
         let gate = Gate()
-        let (h, _) = Self.harness()
-        let rebuilding = Mutex(false)
-        h.functions.register(.fake("slow", .projector, events: ["counter.*"])) { request in
-            ["operations": .array((request["events"]?.arrayValue ?? []).map { e in
-                ["op": "merge", "view": "slowseen", "key": "all", "patch": Self.set(e["id"]?.stringValue ?? "")]
-            })]
+        let holding = Calls()
+        h.functions.register(.fake("totals", .projector, events: ["counter.*"])) { request in
+            if holding.withLock({ $0 }) == 1 { await gate.wait() }
+            return Self.totals(request)
         }
-        _ = gate
-        _ = rebuilding
         try await h.running {
             for i in 0..<10 { _ = try await h.evento.submit(addDraft("c\(i)"), wait: .seconds(30)) }
             try await eventually("caught up") { try await h.evento.projector("totals").lag == 0 ? true : nil }
             let before = try await Self.seenIds(h, "counter:1")
+            #expect(before.count == 10)
+            _ = holding.withLock { $0 = 1; return 1 }
             let started = try await h.evento.rebuild(projector: "totals")
-            #expect(started.state.generation == 1 && started.state.rebuildCursor != nil)
-            // Reads keep serving generation 1 while 2 is built.
+            #expect(started.state.generation == 1 && started.state.rebuildCursor == 0)
+            // Held: generation 2 is being built; reads serve generation 1, whole.
+            try await Task.sleep(for: .milliseconds(100))
+            let during = try await h.evento.projector("totals")
+            #expect(during.state.generation == 1 && during.state.status == .rebuilding && during.state.rebuildCursor == 0)
             #expect(try await Self.seenIds(h, "counter:1") == before)
+            // Asked again while under way: it starts over, and still serves generation 1.
+            _ = try await h.evento.rebuild(projector: "totals")
+            #expect(try await Self.seenIds(h, "counter:1") == before)
+            _ = holding.withLock { $0 = 0; return 0 }
+            gate.open()
             let swapped = try await eventually("swapped") {
                 let p = try await h.evento.projector("totals")
                 return p.state.generation == 2 && p.state.status == .running ? p : nil

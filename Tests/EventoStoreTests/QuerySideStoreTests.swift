@@ -73,7 +73,12 @@ import Testing
         #expect(rebuilding.track == (2, 0) as (Int64, Int64) || (rebuilding.track.generation == 2 && rebuilding.track.cursor == 0))
         try await views.commitProjection(ProjectionCommit(projector: "p", generation: 2, from: 0, to: 5, operations: [.put(view: "people", key: "a", doc: ["n": 9])]))
         #expect(try await views.viewDocument(view: "people", key: "a")?.doc.value() == ["n": 0], "the live generation until the swap")
-        try await views.finishRebuild("p")
+        // A rebuild started again after the caller saw it caught up is not swapped in (empty).
+        _ = try await views.beginRebuild("p")
+        await #expect(throws: ProjectionConflict.self) { try await views.finishRebuild("p", at: 5) }
+        #expect(try await views.viewDocument(view: "people", key: "a")?.doc.value() == ["n": 0], "still the live generation")
+        try await views.commitProjection(ProjectionCommit(projector: "p", generation: 2, from: 0, to: 5, operations: [.put(view: "people", key: "a", doc: ["n": 9])]))
+        try await views.finishRebuild("p", at: 5)
         let state = try #require(try await views.projectorState("p"))
         #expect(state.generation == 2 && state.cursor == 5 && state.rebuildCursor == nil && state.status == .running)
         #expect(try await views.viewDocument(view: "people", key: "a")?.doc.value() == ["n": 9])

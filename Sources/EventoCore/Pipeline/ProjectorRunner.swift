@@ -73,7 +73,11 @@ public final class ProjectorRunner: Sendable {
             if Task.isCancelled { break }
             guard head > cursor else {
                 if state.rebuildCursor != nil {
-                    try await store.finishRebuild(name)
+                    do {
+                        try await store.finishRebuild(name, at: cursor)
+                    } catch is ProjectionConflict {
+                        continue  // restarted (or moved on) meanwhile: read the state again
+                    }
                     logger.info("projector rebuilt; its views swapped", metadata: ["evento.function": "\(name)", "generation": "\(generation)"])
                 }
                 continue

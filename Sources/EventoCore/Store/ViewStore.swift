@@ -166,7 +166,9 @@ public protocol ViewStore: Sendable {
     func beginRebuild(_ name: String) async throws -> ProjectorState
     /// Makes the rebuilt generation the live one for every view of the projector at once, and drops the
     /// old generation's documents.
-    func finishRebuild(_ name: String) async throws
+    /// - Parameter rebuildCursor: where the caller saw the rebuild caught up; nothing changes (`ProjectionConflict`)
+    ///   unless the rebuild is still there (a rebuild started again meanwhile, say, is not swapped in empty).
+    func finishRebuild(_ name: String, at rebuildCursor: Int64) async throws
     /// A document of a view's live generation.
     func viewDocument(view: String, key: String) async throws -> ViewDocument?
     /// Documents whose keys start with `prefix`, after `after`, in key order.

@@ -68,9 +68,11 @@ extension InMemoryStore: ViewStore {
         }
     }
 
-    public func finishRebuild(_ name: String) async throws {
+    public func finishRebuild(_ name: String, at rebuildCursor: Int64) async throws {
         try write { s, now in
-            guard var p = s.projectors[name], let rebuilt = p.rebuildCursor else { return }
+            guard var p = s.projectors[name], let rebuilt = p.rebuildCursor, rebuilt == rebuildCursor else {
+                throw ProjectionConflict(projector: name, expected: rebuildCursor)
+            }
             for (view, v) in s.views where v.projector == name {
                 s.views[view] = (name, p.generation + 1)
                 s.viewDocuments[Self.slot(view, p.generation)] = nil

@@ -156,10 +156,12 @@ extension SQLiteEventStore: ViewStore {
         }
     }
 
-    public func finishRebuild(_ name: String) async throws {
+    public func finishRebuild(_ name: String, at rebuildCursor: Int64) async throws {
         try await writer.perform { tx in
             let c = tx.connection
-            guard var p = try Self.projector(name, c), let rebuilt = p.rebuildCursor else { return }
+            guard var p = try Self.projector(name, c), let rebuilt = p.rebuildCursor, rebuilt == rebuildCursor else {
+                throw ProjectionConflict(projector: name, expected: rebuildCursor)
+            }
             let old = p.generation
             let swap = try c.statement("UPDATE views SET generation = ?2 WHERE projector = ?1")
             try swap.bind(1, name)
