@@ -13,24 +13,43 @@ import Testing
             Issue.record("cannot mount a tmpfs (needs root): \(mount.err)")
             return
         }
-        defer { _ = try? FileManager.default.removeItem(atPath: mountPoint) }
+        defer {
+            // Unmounted whatever happens (a failed expectation must not leave the tmpfs behind).
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            umount.arguments = ["umount", "-l", mountPoint]
+            try? umount.run()
+            umount.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: mountPoint)
+        }
         // Space to give back later.
         let filler = mountPoint + "/filler"
         try Data(count: 1_000_000).write(to: URL(fileURLWithPath: filler))
         let server = try await ServerProcess(arguments: ["--data-dir", mountPoint + "/data"])
-        var acknowledged: [String] = []
-        var full: ServerProcess.Reply?
+        // Eight clients at once, so that the disk fills in the middle of group commits of several writes.
+        let acknowledgedIds = Shared<[String]>([])
+        let fullReplies = Shared<[ServerProcess.Reply]>([])
         let pad = String(repeating: "x", count: 8_000)
-        for i in 0..<2_000 {
-            let r = try await server.post("/events", json: ["id": .string("disk-\(i)"), "entity": .string("disk:e\(i % 10)"), "type": "Filled", "payload": ["pad": .string(pad)]])
-            if r.status == 201 {
-                acknowledged.append("disk-\(i)")
-                continue
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<8 {
+                group.addTask {
+                    for i in 0..<400 {
+                        let id = "disk-\(c)-\(i)"
+                        let r = try await server.post("/events", json: ["id": .string(id), "entity": .string("disk:e\(i % 10)"), "type": "Filled", "payload": ["pad": .string(pad)]])
+                        if r.status == 201 {
+                            acknowledgedIds.withLock { $0.append(id) }
+                        } else {
+                            fullReplies.withLock { $0.append(r) }
+                            return
+                        }
+                    }
+                }
             }
-            full = r
-            break
+            try await group.waitForAll()
         }
-        let refused = try #require(full, "the disk never filled")
+        let acknowledged = acknowledgedIds.withLock { $0 }
+        let refused = try #require(fullReplies.withLock { $0.first }, "the disk never filled")
+        #expect(fullReplies.withLock { $0 }.allSatisfy { $0.status == 503 }, "\(fullReplies.withLock { $0 }.map(\.status))")
         #expect(refused.status == 503, "\(refused.text)")
         #expect(refused.json["type"] == "/problems/unavailable" && refused.text.contains("disk"), "\(refused.text)")
         #expect(refused.header("Retry-After") != nil)
@@ -44,10 +63,12 @@ import Testing
         }
         await server.kill()
         try await server.start()
-        var stored = 0
-        for e in 0..<10 { stored += try await server.events(of: "disk:e\(e)").count }
-        #expect(stored == acknowledged.count, "\(stored) stored for \(acknowledged.count) acknowledged")
+        // Exactly the acknowledged events: none lost, none that was refused kept.
+        var stored: Set<String> = []
+        for e in 0..<10 { stored.formUnion(try await server.events(of: "disk:e\(e)").compactMap { $0["id"]?.stringValue }) }
+        stored.remove("")
+        let expected = Set(acknowledged)
+        #expect(stored.filter { $0.hasPrefix("disk-") } == expected, "\(stored.count) stored for \(expected.count) acknowledged")
         await server.kill()
-        _ = try await runProgram(["umount", mountPoint])
     }
 }

@@ -93,6 +93,14 @@ final class GroupCommitWriter: @unchecked Sendable {
                 tx.keepOperation()
             } catch {
                 tx.discardOperation()
+                if connection.isAutocommit {
+                    // SQLite rolled the whole transaction back (a full disk, an I/O error): the writes before
+                    // this one are gone too, and a savepoint now would run outside any transaction. Every
+                    // write of the group fails, nothing of it is kept.
+                    let failure = Self.clientFacing(error)
+                    for op in batch { op.fail(failure) }
+                    return
+                }
                 try? control("ROLLBACK TO w")
                 try? control("RELEASE w")
                 op.error = Self.clientFacing(error)

@@ -69,6 +69,8 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     var changes: Int { Int(sqlite3_changes(db)) }
+    /// No transaction is open (SQLite rolls one back by itself on some errors: a full disk, an I/O error).
+    var isAutocommit: Bool { sqlite3_get_autocommit(db) != 0 }
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
 
     /// Reads a single integer (`PRAGMA user_version`, counts).
