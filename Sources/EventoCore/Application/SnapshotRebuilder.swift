@@ -23,7 +23,7 @@ public final class SnapshotRebuilder: Sendable {
         public var finishedAt: Timestamp?
     }
 
-    public typealias Store = EventLog & SnapshotListing & ConsoleQueries
+    public typealias Store = EventLog & SnapshotStore & SnapshotListing & ConsoleQueries
 
     let store: any Store
     let aggregates: Aggregates
@@ -86,18 +86,30 @@ public final class SnapshotRebuilder: Sendable {
                     }
                     let entity = EntityId(stored: id)
                     do {
+                        // Forgotten first, so that a command from now on folds from the store, not from memory.
+                        aggregates.forget(entity)
                         var state: RawJSON?
                         var at: Int64 = 0
+                        var rounds = 0
                         while true {
-                            let events = try await store.events(entity: entity, fromSequence: at + 1, limit: 500)
-                            guard let e = events.last else { break }
-                            state = try await aggregates.fold(aggregator, FunctionProtocol.Aggregate(entity: entity, version: at, state: state), events)
-                            at = e.sequence
-                            update(aggregate) { $0.events += Int64(events.count) }
-                            if events.count < 500 { break }
+                            while true {
+                                let events = try await store.events(entity: entity, fromSequence: at + 1, limit: 500)
+                                guard let e = events.last else { break }
+                                state = try await aggregates.fold(aggregator, FunctionProtocol.Aggregate(entity: entity, version: at, state: state), events)
+                                at = e.sequence
+                                update(aggregate) { $0.events += Int64(events.count) }
+                                if events.count < 500 { break }
+                            }
+                            try await store.replace(Snapshot(entity: entity, version: at, state: state ?? .null))
+                            aggregates.forget(entity)
+                            // A command that committed meanwhile folded from the state it started with (the old
+                            // one, perhaps): its newer snapshot is folded again from the rebuilt state.
+                            rounds += 1
+                            guard let stored = try await store.snapshot(of: entity)?.version, stored > at else { break }
+                            guard rounds < 5 else {
+                                throw EventoError(.conflict, "commands kept changing \(entity) while it was refolded; rebuild again")
+                            }
                         }
-                        try await store.replace(Snapshot(entity: entity, version: at, state: state ?? .null))
-                        aggregates.forget(entity)
                         update(aggregate) { $0.entities += 1 }
                     } catch is CancellationError {
                         throw CancellationError()
