@@ -91,19 +91,11 @@ extension Evento {
             let i = filters.firstIndex(where: { f in unique.contains { $0.name == f.field } }),
             let field = unique.first(where: { $0.name == filters[i].field })
         {
-            let value = field.casefold ? filters[i].value.lowercased() : filters[i].value
-            guard let entity = try await index.entity(aggregate: aggregate, field: field.name, value: value) else { return [] }
+            guard let entity = try await index.entity(aggregate: aggregate, field: field.name, value: field.key(forText: filters[i].value)) else { return [] }
             if let after, !Array(after.utf8).lexicographicallyPrecedes(Array(entity.rawValue.utf8)) { return [] }
-            guard let snapshot = try await store.snapshot(of: entity), case .object(let state) = (try? snapshot.state.value()) ?? .null else { return [] }
+            guard let snapshot = try await store.snapshot(of: entity) else { return [] }
             let rest = filters.enumerated().filter { $0.offset != i }.map(\.element)
-            let matches = rest.allSatisfy { f in
-                switch state[f.field] {
-                case .string(let v)?: v == f.value
-                case let v?: v.jsonText == f.value
-                case nil: false
-                }
-            }
-            return matches ? [snapshot] : []
+            return snapshot.matches(rest) ? [snapshot] : []
         }
         guard let listing = store as? any SnapshotListing else { throw EventoError(.unavailable, "this store cannot list aggregates") }
         return try await listing.snapshots(aggregate: aggregate, where: filters, after: after, limit: limit)

@@ -44,10 +44,13 @@ public struct UniqueField: Sendable, Hashable {
         guard case .object(let o) = state, let v = o[name] else { return nil }
         switch v {
         case .null: return nil
-        case .string(let s): return casefold ? s.lowercased() : s
+        case .string(let s): return key(forText: s)
         default: return v.jsonText
         }
     }
+
+    /// The reservation key of a string value (what a lookup by this field compares).
+    public func key(forText text: String) -> String { casefold ? text.lowercased() : text }
 }
 
 /// Accepts everything: for aggregates without a schema.

@@ -20,6 +20,22 @@ public protocol SnapshotStore: Sendable {
     func save(_ snapshot: Snapshot) async throws
 }
 
+extension Snapshot {
+    /// Whether the state has each top-level field equal to the value given, compared as text: strings as
+    /// they are, numbers and booleans as JSON writes them (what `SnapshotListing` filters by).
+    public func matches(_ filters: [(field: String, value: String)]) -> Bool {
+        guard !filters.isEmpty else { return true }
+        guard case .object(let o) = (try? state.value()) ?? .null else { return false }
+        return filters.allSatisfy { f in
+            switch o[f.field] {
+            case .string(let v)?: v == f.value
+            case let v?: v.jsonText == f.value
+            case nil: false
+            }
+        }
+    }
+}
+
 /// Listing an aggregate's entities by their snapshots (`GET /aggregates?aggregate=…`).
 public protocol SnapshotListing: Sendable {
     /// Snapshots of the aggregate's entities whose ids sort after `after` (nil: from the first), in id

@@ -133,16 +133,7 @@ extension InMemoryStore: SnapshotListing {
             let low = after ?? ""
             return s.snapshots.values
                 .filter { $0.entity.aggregate == aggregate && Array($0.entity.rawValue.utf8).lexicographicallyPrecedes(Array(low.utf8)) == false && $0.entity.rawValue != low }
-                .filter { snap in
-                    guard case .object(let o) = (try? snap.state.value()) ?? .null else { return filters.isEmpty }
-                    return filters.allSatisfy { f in
-                        switch o[f.field] {
-                        case .string(let v)?: v == f.value
-                        case let v?: v.jsonText == f.value
-                        case nil: false
-                        }
-                    }
-                }
+                .filter { $0.matches(filters) }
                 .sorted { Array($0.entity.rawValue.utf8).lexicographicallyPrecedes(Array($1.entity.rawValue.utf8)) }
                 .prefix(limit).map { $0 }
         }
