@@ -352,6 +352,10 @@ struct ScopeTests {
         }
         let preload = folder.refusal(command: [dir + "/fns/ok.sh"], environment: ["LD_PRELOAD"], workingDirectory: nil)
         #expect(preload?.field == "transport.process.env.LD_PRELOAD")
+        for name in ["BASH_ENV", "PATH", "PYTHONPATH", "NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "GCONV_PATH"] {
+            #expect(folder.refusal(command: [dir + "/fns/ok.sh"], environment: [name], workingDirectory: nil)?.field == "transport.process.env.\(name)")
+        }
+        #expect(folder.refusal(command: [dir + "/fns/ok.sh"], environment: ["EVENTO_RUNTIME_PY", "MODE"], workingDirectory: nil) == nil)
         #expect(throws: EventoError.self) { try ProcessDirectory(dir + "/nothing-here") }
     }
 

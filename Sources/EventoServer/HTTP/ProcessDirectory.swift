@@ -52,9 +52,10 @@ struct ProcessDirectory: Sendable {
 
     func refusal(command: [String], environment: [String], workingDirectory cwd: String?) -> EventoError? {
         guard let program = command.first else { return nil }
-        if let key = environment.sorted().first(where: { $0.uppercased().hasPrefix("LD_") }) {
+        if let key = environment.sorted().first(where: Self.loadsCode) {
             return EventoError(
-                .forbidden, "transport.process.env.\(key): variables that load code (LD_*) are not allowed with --process-dir",
+                .forbidden,
+                "transport.process.env.\(key): variables that make a program load other code (LD_*, BASH_ENV, PATH, PYTHONPATH, NODE_OPTIONS, …) are not allowed with --process-dir",
                 field: "transport.process.env.\(key)")
         }
         let field = "transport.process.command"
@@ -68,6 +69,17 @@ struct ProcessDirectory: Sendable {
                 field: field)
         }
         return nil
+    }
+
+    /// Whether an environment variable can make the program (or the interpreter a script names) run code
+    /// from outside the folder: the dynamic loader's, the shells' start-up files, the search path, and the
+    /// interpreters' own (module paths, start-up files, options that load modules).
+    static func loadsCode(_ name: String) -> Bool {
+        let n = name.uppercased()
+        if ["LD_", "DYLD_", "PYTHON", "PERL5", "PERLLIB", "RUBY", "NODE_", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "GCONV_PATH", "LUA_"]
+            .contains(where: n.hasPrefix)
+        { return true }
+        return ["BASH_ENV", "ENV", "PATH", "SHELLOPTS", "PS4", "GEM_PATH", "GEM_HOME", "CLASSPATH"].contains(n)
     }
 
     /// The real path of the program as `posix_spawnp` would find it, or nil when there is none.
