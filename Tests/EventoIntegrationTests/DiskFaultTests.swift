@@ -1,5 +1,8 @@
 import EventoCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// A full disk: clear 503s with Retry-After, nothing acknowledged lost, and recovery once space returns.
@@ -14,12 +17,9 @@ import Testing
             return
         }
         defer {
-            // Unmounted whatever happens (a failed expectation must not leave the tmpfs behind).
-            let umount = Process()
-            umount.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            umount.arguments = ["umount", "-l", mountPoint]
-            try? umount.run()
-            umount.waitUntilExit()
+            // Unmounted whatever happens (a failed expectation must not leave the tmpfs behind), by the system
+            // call: no process to wait for here.
+            _ = umount2(mountPoint, Int32(MNT_DETACH))
             try? FileManager.default.removeItem(atPath: mountPoint)
         }
         // Space to give back later.
