@@ -89,9 +89,10 @@ final class ServerProcess: @unchecked Sendable {
                 }
                 if once.claim() { c.resume(returning: String(decoding: bytes, as: UTF8.self)) }
             }
-            let seconds = Double(timeout.components.seconds)
-            Thread.detachNewThread {
-                Thread.sleep(forTimeInterval: seconds)
+            // The deadline as a task, not a thread asleep for the whole timeout: a full run starts hundreds of
+            // servers, and as many idle threads at once (91 seen beside a crash in libdispatch) are not free.
+            Task {
+                try? await Task.sleep(for: timeout)
                 if once.claim() { c.resume(returning: nil) }
             }
         }
