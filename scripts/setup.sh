@@ -27,6 +27,7 @@ PYPI_PACKAGES=(
   kubernetes-validate     # checks them against the Kubernetes API schemas (evento manifest)
   eventsourcing           # the peer in bench/eventsourcing_bank.py
   playwright              # drives Chromium in the console's browser tests (Tests/Fixtures/console)
+  opentelemetry-proto     # decodes OTLP exports in the tracing tests (Tests/Fixtures/otlp/receiver.py)
 )
 
 missing=()

@@ -48,6 +48,8 @@ public final class KafkaRelay: Sendable {
         var rewindTo: Int64?
         /// The highest position ever sent: anything at or below it sent again counts as a resend.
         var highestSent: Int64 = 0
+        /// Publish spans of records in flight (when traced), ended by their delivery report.
+        var spans: [Int64: Span] = [:]
     }
 
     public typealias Store = EventLog & CursorStore
@@ -109,6 +111,7 @@ public final class KafkaRelay: Sendable {
         let cursor = try await store.cursor(Self.cursorName) ?? 0
         state.withLock { s in
             s.inFlight.removeAll()
+            s.spans.removeAll()
             s.delivered.removeAll()
             s.watermark = cursor
             s.failure = nil
@@ -148,7 +151,19 @@ public final class KafkaRelay: Sendable {
             let room = configuration.maxInFlight - inFlight
             let page = room > 0 ? try await store.events(afterPosition: sent, limit: min(1000, room)) : []
             for e in page {
-                let message = try makeMessage(e)
+                // Traced: the record's traceparent is the publish span's, so that consumers' spans go under it.
+                var span = EventoTracing.start("publish \(configuration.topic)", kind: .producer, parent: e.traceparent)
+                var outgoing = e
+                if let s = span {
+                    span?.set("messaging.system", "kafka")
+                    span?.set("messaging.destination.name", configuration.topic)
+                    span?.set("messaging.operation.type", "send")
+                    span?.set("messaging.message.id", e.id)
+                    span?.set("messaging.kafka.message.key", e.entity.rawValue)
+                    span?.set("evento.position", Int(e.position))
+                    outgoing.traceparent = s.traceparent
+                }
+                let message = try makeMessage(outgoing)
                 while true {
                     do {
                         state.withLock { s in
@@ -158,6 +173,7 @@ public final class KafkaRelay: Sendable {
                                 EventoMetrics.kafkaResent.increment()
                             }
                             s.highestSent = max(s.highestSent, e.position)
+                            if let span { s.spans[e.position] = span }
                         }
                         try producer.produce(message)
                         break
@@ -187,7 +203,8 @@ public final class KafkaRelay: Sendable {
     }
 
     private func delivered(_ position: Int64, _ result: Result<KafkaDelivery, KafkaError>) {
-        let moved: Bool = state.withLock { s in
+        let (moved, span): (Bool, Span?) = state.withLock { s in
+            let span = s.spans.removeValue(forKey: position)
             switch result {
             case .success:
                 s.delivered.insert(position)
@@ -199,14 +216,18 @@ public final class KafkaRelay: Sendable {
                     s.watermark = first
                     moved = true
                 }
-                return moved
+                return (moved, span)
             case .failure(let error):
                 s.status.deliveryErrors += 1
                 EventoMetrics.kafkaDeliveryErrors.increment()
                 s.status.lastError = error.description
                 if s.failure == nil { s.failure = error }
-                return true
+                return (true, span)
             }
+        }
+        if var span {
+            if case .failure(let error) = result { span.fail(error.description) }
+            span.end()
         }
         if moved { tick() }
     }

@@ -76,6 +76,9 @@ public struct ServerConfiguration: Sendable {
     public var advertiseURL: String?
     /// How long a partition lease lasts without renewal (the failover bound is about this plus a second).
     public var leaseTTL: Duration = .seconds(5)
+    /// Export spans over OTLP/HTTP (`OTEL_EXPORTER_OTLP_ENDPOINT` and the other standard variables); nil: no
+    /// spans are recorded.
+    public var tracing: OTLPTraceExporter.Configuration?
 
     public init() {}
 
@@ -167,9 +170,15 @@ public func buildApplication(
         throw error
     }
 
+    let exporter = config.tracing.map { OTLPTraceExporter(configuration: $0, logger: Logger(label: "evento.tracing")) }
+    EventoTracing.bootstrap(exporter)
+    if let exporter { logger.info("exporting spans over OTLP/HTTP", metadata: ["endpoint": "\(exporter.configuration.endpoint)"]) }
+
     let router = Router(context: EventoRequestContext.self)
     // Outermost: it sees the final status of every request, problems included.
     router.add(middleware: MetricsMiddleware())
+    // The request's span, around everything else (its status is the one the client gets).
+    router.add(middleware: TracingMiddleware())
     // The body first, within its size and time (so that no answer leaves a body to trickle in), then who may
     // send the request (Host, Origin; CORS for listed origins), the token and its scope, the body's type, and
     // with --process-dir the program a function registration names.
@@ -246,7 +255,7 @@ public func buildApplication(
             address: .hostname(config.host, port: config.port), serverName: "evento",
             availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
         // Started in this order, stopped in reverse: the HTTP server (last) stops first, the store last.
-        services: [StoreService(store: store), FunctionsService(registry: registry, http: http), PipelineService(evento: evento, registry: registry)]
+        services: (exporter.map { [TracingService(exporter: $0)] } ?? []) + [StoreService(store: store), FunctionsService(registry: registry, http: http), PipelineService(evento: evento, registry: registry)]
             + (kafka.map { [KafkaService(relay: $0, cluster: cluster)] } ?? [])
             + (clusterStore.map { [CatalogueSyncService(store: $0, registry: registry, schemas: schemas, logger: logger)] } ?? []),
         onServerRunning: { channel in

@@ -221,6 +221,11 @@ struct Serve: AsyncParsableCommand {
             guard n >= 1024 else { throw ValidationError("--max-reply-bytes: expected at least 1024, got \(n)") }
             config.maxReplyBytes = n
         }
+        do {
+            config.tracing = try OTLPTraceExporter.Configuration.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.message)
+        }
         let level = config.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

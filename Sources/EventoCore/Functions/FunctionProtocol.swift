@@ -56,7 +56,8 @@ public enum FunctionProtocol {
         public var state: JSONValue?
     }
 
-    public static func handleRequest(command: CommandRecord, attempt: Int, aggregate: Aggregate, fold: Bool = false) -> [UInt8] {
+    /// `traceparent`: the call's span when traced (the function's own spans go under it), else the command's.
+    public static func handleRequest(command: CommandRecord, attempt: Int, aggregate: Aggregate, fold: Bool = false, traceparent: String? = nil) -> [UInt8] {
         var w = JSONWriter(capacity: 512)
         w.object { o in
             o.field("kind", "handle")
@@ -69,7 +70,7 @@ public enum FunctionProtocol {
                 c.field("causationId", command.causationId)
                 c.field("causationKind", command.causationKind.rawValue)
                 c.field("correlationId", command.correlationId)
-                c.field("traceparent", command.traceparent)
+                c.field("traceparent", traceparent ?? command.traceparent)
                 c.field("attempt", attempt)
             }
             o.object("aggregate") { aggregate.write(to: &$0) }

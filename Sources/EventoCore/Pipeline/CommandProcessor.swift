@@ -542,9 +542,16 @@ public final class CommandProcessor: Sendable {
         let attempts = command.attempts + 1
         let placed = placement.placement(of: command.entity)
         guard placed.runsHere else { return await handOver(queued) }
+        // The command's span (under its traceparent: the HTTP request, the dispatch or the client that sent
+        // it): the function calls and the commit of this attempt go under it, and so do its events.
+        var span = EventoTracing.start("command \(command.type)", parent: command.traceparent)
+        span?.set("evento.command.id", command.id)
+        span?.set("evento.command.type", command.type)
+        span?.set("evento.entity", command.entity.rawValue)
+        span?.set("evento.attempt", attempts)
         let outcome: Outcome
         do {
-            outcome = try await attempt(command, isLogged: queued.isLogged, attempt: attempts, fence: placed.fence)
+            outcome = try await attempt(command, isLogged: queued.isLogged, attempt: attempts, fence: placed.fence, span: span)
         } catch let e as FunctionCallError {
             outcome = .failed(e.description, retryable: e.retryable)
         } catch let e as EventoError where e.code == .validation {
@@ -557,6 +564,15 @@ public final class CommandProcessor: Sendable {
             outcome = .failed("\(error)", retryable: true)
         }
         if Task.isCancelled, case .failed = outcome { return .interrupted }
+        if span != nil {
+            switch outcome {
+            case .failed(let m, _), .conflicted(let m): span?.fail(m)
+            case .taken(let u): span?.fail(u.description)
+            case .refused(let c): span?.fail(c.description)
+            case .succeeded, .handedOver: break
+            }
+            span?.end()
+        }
         let maxAttempts = functions.handler(for: command.entity.aggregate)?.maxAttempts ?? FunctionDefinition.defaultMaxAttempts
         let status: CommandStatus
         let message: String
@@ -647,7 +663,7 @@ public final class CommandProcessor: Sendable {
         return capped * Double.random(in: 0.8...1.2)
     }
 
-    func attempt(_ command: CommandRecord, isLogged: Bool, attempt: Int, fence: Fence? = nil) async throws -> Outcome {
+    func attempt(_ command: CommandRecord, isLogged: Bool, attempt: Int, fence: Fence? = nil, span: Span? = nil) async throws -> Outcome {
         guard let handler = functions.handler(for: command.entity.aggregate) else {
             return .failed("no handler is registered for aggregate \(command.entity.aggregate)", retryable: true)
         }
@@ -658,9 +674,22 @@ public final class CommandProcessor: Sendable {
             let aggregate = try await aggregates.current(command.entity, fresh: fresh)
             // One round trip for handle and fold when the aggregator is the handler's own program.
             let fold = aggregator.map { foldsInHandler(handler, $0) } ?? false
-            let reply = try await functions.invoke(
-                handler, request: FunctionProtocol.handleRequest(command: command, attempt: attempt, aggregate: aggregate, fold: fold))
-            let handled = try FunctionProtocol.parseHandled(reply, function: handler.name)
+            var call = span?.child("handle \(handler.name)", kind: .client)
+            call?.set("evento.function", handler.name)
+            call?.set("evento.aggregate.version", Int(aggregate.version))
+            let handled: FunctionProtocol.Handled
+            do {
+                let reply = try await functions.invoke(
+                    handler,
+                    request: FunctionProtocol.handleRequest(
+                        command: command, attempt: attempt, aggregate: aggregate, fold: fold, traceparent: call?.traceparent))
+                handled = try FunctionProtocol.parseHandled(reply, function: handler.name)
+                call?.end()
+            } catch {
+                call?.fail("\(error)")
+                call?.end()
+                throw error
+            }
             let returned = handled.events
             guard !returned.isEmpty else {
                 return .failed("\(handler.name): returned no events (a rejection is an event too)", retryable: true)
@@ -675,7 +704,7 @@ public final class CommandProcessor: Sendable {
             // time-ordered (appended at the end of the id index instead of all over it), and they need not
             // be the same on a redo: a command's events, its record and its snapshot commit together, so a
             // command that ran again after a crash had written nothing the first time.
-            let traceparent = command.traceparent.flatMap(TraceParent.init)?.child().description
+            let traceparent = span?.traceparent ?? command.traceparent.flatMap(TraceParent.init)?.child().description
             var events: [NewEvent] = []
             events.reserveCapacity(returned.count)
             for (i, e) in returned.enumerated() {
@@ -710,7 +739,17 @@ public final class CommandProcessor: Sendable {
                     } else {
                         if fold { noteNoFold(handler) }
                         let envelopes = events.enumerated().map { i, e in e.envelope(sequence: aggregate.version + Int64(i) + 1, position: 0) }
-                        let state = try await aggregates.fold(aggregator, aggregate, envelopes)
+                        var call = span?.child("aggregate \(aggregator.name)", kind: .client)
+                        call?.set("evento.function", aggregator.name)
+                        let state: RawJSON?
+                        do {
+                            state = try await aggregates.fold(aggregator, aggregate, envelopes)
+                            call?.end()
+                        } catch {
+                            call?.fail("\(error)")
+                            call?.end()
+                            throw error
+                        }
                         snapshot = Snapshot(entity: command.entity, version: version, state: state ?? .null)
                     }
                 } catch {
@@ -730,11 +769,20 @@ public final class CommandProcessor: Sendable {
                     UniqueValue(aggregate: command.entity.aggregate, field: f.name, value: f.key(in: state), entity: command.entity)
                 }
             }
+            var commit = span?.child("commit")
+            commit?.set("evento.events", events.count)
+            defer { commit?.end() }
             do {
-                let result = try await store.complete(
-                    CommandCompletion(
-                        command: command, isLogged: isLogged, attempts: attempt, events: events, expectedVersion: aggregate.version,
-                        snapshot: snapshot, fence: fence, uniqueValues: uniqueValues))
+                let result: CompletionResult
+                do {
+                    result = try await store.complete(
+                        CommandCompletion(
+                            command: command, isLogged: isLogged, attempts: attempt, events: events, expectedVersion: aggregate.version,
+                            snapshot: snapshot, fence: fence, uniqueValues: uniqueValues))
+                } catch {
+                    commit?.fail("\(error)")
+                    throw error
+                }
                 switch result {
                 case .committed(let record, let stored):
                     if let snapshot { aggregates.remember(snapshot) } else { aggregates.forget(command.entity) }

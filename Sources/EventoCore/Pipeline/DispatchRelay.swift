@@ -166,14 +166,29 @@ public final class DispatchRelay: Sendable {
 
     /// One dispatcher call: the commands it returns, with deterministic ids and the event as their cause.
     public func dispatchOnce(_ event: EventEnvelope, _ dispatcher: FunctionDefinition) async throws -> [NewCommand] {
-        let reply = try await functions.invoke(dispatcher, request: FunctionProtocol.dispatchRequest(event: event))
+        // The call's span, under the event's: the function sees it as its traceparent, and the commands it
+        // returns are its children.
+        var span = EventoTracing.start("dispatch \(dispatcher.name)", kind: .client, parent: event.traceparent)
+        span?.set("evento.function", dispatcher.name)
+        span?.set("evento.event.id", event.id)
+        var sent = event
+        if let span { sent.traceparent = span.traceparent }
         let returned: [FunctionProtocol.ReturnedCommand]
-        do throws(FunctionCallError) {
-            returned = try FunctionProtocol.parseCommands(reply, function: dispatcher.name)
+        do {
+            let reply = try await functions.invoke(dispatcher, request: FunctionProtocol.dispatchRequest(event: sent))
+            do throws(FunctionCallError) {
+                returned = try FunctionProtocol.parseCommands(reply, function: dispatcher.name)
+            } catch {
+                throw Self.judged(error, reply: reply)
+            }
+            span?.set("evento.commands", returned.count)
+            span?.end()
         } catch {
-            throw Self.judged(error, reply: reply)
+            span?.fail("\(error)")
+            span?.end()
+            throw error
         }
-        let traceparent = event.traceparent.flatMap(TraceParent.init)?.child().description
+        let traceparent = span?.traceparent ?? event.traceparent.flatMap(TraceParent.init)?.child().description
         return try returned.enumerated().map { i, c in
             let payload: RawJSON
             do throws(EventoError) {

@@ -62,7 +62,14 @@ final class ServerProcess: @unchecked Sendable {
         try p.run()
         process = p
         // The ready line: "Evento listening on http://HOST:PORT".
-        let line = try await Self.readLine(out.fileHandleForReading, timeout: .seconds(30))
+        let line: String
+        do {
+            // Generous: a full run starts hundreds of servers on two cores, some while others compile or fold.
+            line = try await Self.readLine(out.fileHandleForReading, timeout: .seconds(60))
+        } catch {
+            p.terminate()
+            throw ServerError("evento serve printed no ready line within 60 s (running: \(p.isRunning)); its log ends:\n\(serverLog.suffix(3000))")
+        }
         guard let range = line.range(of: "listening on ") else {
             p.terminate()
             throw ServerError("unexpected first line from evento serve: \(line)\n\(serverLog)")

@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import W3CTraceContext
+
+/// OpenTelemetry spans, recorded where a command crosses Evento (the HTTP request, the command, each
+/// function call, the store commit, the Kafka publish) and handed to an exporter (`EventoTracing.bootstrap`).
+///
+/// A span's parent is an envelope's `traceparent`, and what Evento propagates onward (to a function, to the
+/// events a command produces, to the commands a dispatcher returns, to a Kafka record) is the span's own
+/// context, so that one trace shows a command crossing Evento and its functions. Without an exporter, or
+/// under a parent that is not sampled, no span is made (`start` answers nil) and propagation is what it
+/// always was: a child of the parent's context.
+public enum EventoTracing {
+    private static let exporter = Mutex<(any SpanExporter)?>(nil)
+    private static let enabled = Atomic<Bool>(false)
+
+    /// Sends every finished span to `exporter` (nil: spans are not recorded). Set once at start.
+    public static func bootstrap(_ exporter: (any SpanExporter)?) {
+        Self.exporter.withLock { $0 = exporter }
+        enabled.store(exporter != nil, ordering: .releasing)
+    }
+
+    public static var isEnabled: Bool { enabled.load(ordering: .acquiring) }
+
+    /// A span under `parent` (a `traceparent`), or a new trace's root when there is none. Nil when tracing
+    /// is off or the parent is not sampled.
+    public static func start(_ name: String, kind: SpanKind = .internal, parent: String?) -> Span? {
+        guard isEnabled else { return nil }
+        return start(name, kind: kind, parent: parent.flatMap(TraceParent.init))
+    }
+
+    public static func start(_ name: String, kind: SpanKind = .internal, parent: TraceParent?) -> Span? {
+        guard isEnabled else { return nil }
+        guard let parent else { return Span(name: name, kind: kind, context: TraceParent.newTrace(), parentSpanId: nil) }
+        guard parent.isSampled else { return nil }
+        return Span(name: name, kind: kind, context: parent.child(), parentSpanId: parent.spanIdBytes)
+    }
+
+    static func finish(_ span: FinishedSpan) {
+        exporter.withLock { $0 }?.export(span)
+    }
+
+    /// Nanoseconds since the Unix epoch (what OTLP's timestamps count).
+    static func nowNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// Where finished spans go (the OTLP exporter; a test's recorder).
+public protocol SpanExporter: Sendable {
+    /// Called on the thread that ended the span: must not block.
+    func export(_ span: FinishedSpan)
+}
+
+/// OTLP's span kinds (their protobuf numbers).
+public enum SpanKind: Int, Sendable {
+    case `internal` = 1, server = 2, client = 3, producer = 4, consumer = 5
+}
+
+/// An attribute value.
+public enum SpanValue: Sendable, Equatable {
+    case string(String)
+    case int(Int64)
+    case bool(Bool)
+}
+
+/// A span being recorded: started by `EventoTracing.start`, ended (and exported) by `end()`.
+public struct Span: Sendable {
+    public var name: String
+    public let kind: SpanKind
+    let context: TraceParent
+    let parentSpanId: [UInt8]?
+    let startNanos: UInt64
+    var attributes: [(String, SpanValue)] = []
+    var error: String?
+
+    init(name: String, kind: SpanKind, context: TraceParent, parentSpanId: [UInt8]?) {
+        self.name = name
+        self.kind = kind
+        self.context = context
+        self.parentSpanId = parentSpanId
+        self.startNanos = EventoTracing.nowNanos()
+    }
+
+    /// This span as a parent: what to propagate to the work it causes.
+    public var traceparent: String { context.description }
+
+    public mutating func set(_ key: String, _ value: String) { attributes.append((key, .string(value))) }
+    public mutating func set(_ key: String, _ value: Int) { attributes.append((key, .int(Int64(value)))) }
+    public mutating func set(_ key: String, _ value: Bool) { attributes.append((key, .bool(value))) }
+
+    /// A span under this one (it is sampled, or it would not exist).
+    public func child(_ name: String, kind: SpanKind = .internal) -> Span {
+        Span(name: name, kind: kind, context: context.child(), parentSpanId: context.spanIdBytes)
+    }
+
+    /// Marks the span failed (OTLP status ERROR with this message).
+    public mutating func fail(_ message: String) { error = message }
+
+    /// Ends the span now and hands it to the exporter.
+    public func end() {
+        EventoTracing.finish(
+            FinishedSpan(
+                traceId: context.traceIdBytes, spanId: context.spanIdBytes, parentSpanId: parentSpanId, name: name, kind: kind,
+                startNanos: startNanos, endNanos: max(EventoTracing.nowNanos(), startNanos), attributes: attributes, error: error))
+    }
+}
+
+/// A span as exported.
+public struct FinishedSpan: Sendable {
+    public var traceId: [UInt8]
+    public var spanId: [UInt8]
+    public var parentSpanId: [UInt8]?
+    public var name: String
+    public var kind: SpanKind
+    public var startNanos: UInt64
+    public var endNanos: UInt64
+    public var attributes: [(String, SpanValue)]
+    /// Nil: status unset (OK); otherwise ERROR with this message.
+    public var error: String?
+}
+
+extension TraceParent {
+    var isSampled: Bool { context.flags.contains(.sampled) }
+    var traceIdBytes: [UInt8] { withUnsafeBytes(of: context.traceID.bytes) { Array($0) } }
+    var spanIdBytes: [UInt8] { withUnsafeBytes(of: context.spanID.bytes) { Array($0) } }
+}
