@@ -28,6 +28,7 @@ PYPI_PACKAGES=(
   eventsourcing           # the peer in bench/eventsourcing_bank.py
   playwright              # drives Chromium in the console's browser tests (Tests/Fixtures/console)
   opentelemetry-proto     # decodes OTLP exports in the tracing tests (Tests/Fixtures/otlp/receiver.py)
+  schemathesis            # API conformance against /openapi.json (scripts/conformance.sh)
 )
 
 missing=()

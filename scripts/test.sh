@@ -13,5 +13,9 @@ if [ -z "${EVENTO_TEST_POSTGRES_URL:-}" ]; then
 fi
 swift build --build-tests
 swift test --skip-build "$@"
-# The whole suite (no filter given) also runs each libFuzzer target briefly (scripts/fuzz.sh, Tests/Fuzz).
-if [ $# -eq 0 ]; then scripts/fuzz.sh "${EVENTO_FUZZ_SECONDS:-15}"; fi
+# The whole suite (no filter given) also runs each libFuzzer target briefly (scripts/fuzz.sh, Tests/Fuzz)
+# and schemathesis against the served OpenAPI document (scripts/conformance.sh).
+if [ $# -eq 0 ]; then
+  scripts/fuzz.sh "${EVENTO_FUZZ_SECONDS:-15}"
+  scripts/conformance.sh
+fi

@@ -188,7 +188,8 @@ public func buildApplication(
             policy: AccessPolicy(
                 bindHost: config.host, hasToken: !tokens.isEmpty, allowedHosts: config.allowedHosts,
                 allowedOrigins: config.allowedOrigins)))
-    router.add(middleware: ProblemMiddleware())
+    let routeTable = RouteTable()
+    router.add(middleware: ProblemMiddleware(routes: routeTable))
     router.add(middleware: TokenAuthMiddleware(auth: TokenAuth(tokens: tokens, jwt: jwt)))
     router.add(middleware: ContentTypeMiddleware())
     if let processDirectory { router.add(middleware: ProcessDirectoryMiddleware(directory: processDirectory, maxBodyBytes: config.maxBodyBytes)) }
@@ -236,10 +237,11 @@ public func buildApplication(
     router.get("/openapi.json") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.served)))
     }
 
     for route in router.routes { logger.debug("route: \(route.method) \(route.path)") }
+    routeTable.load(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
 
     let descriptors = ConnectionLimit.descriptorLimit
     let maxConnections = config.maxConnections ?? ConnectionLimit.defaultLimit(descriptors: descriptors)

@@ -9,9 +9,9 @@ enum OpenAPIDocument {
   "info": {
     "title": "Evento",
     "version": "0.1.0",
-    "description": "Event-sourcing orchestrator: events, commands, user functions, traces. Errors are RFC 9457 problem+json (Confluent's error format on the schema registry routes). Request bodies must be declared application/json (or application/*+json). With an admin token configured, every request but GET, HEAD and OPTIONS needs it. The Host header must name the server and an Origin header, when present, must be the server itself or one of --allowed-origins (which get CORS answers). Listings end early at --max-response-bytes: docs/limits.md."
+    "description": "Event-sourcing orchestrator: events, commands, user functions, traces. Errors are RFC 9457 problem+json (Confluent's error format on the schema registry routes). Request bodies must be declared application/json (or application/*+json). With tokens configured (EVENTO_TOKENS, EVENTO_ADMIN_TOKEN, --tokens-file, HS256 JWTs), every route but /healthz, /metrics, /openapi.json and /ui needs a bearer token of a large enough scope (read, write, admin: docs/security.md); a server without tokens binds loopback only and needs none. Routes and methods not listed here answer 404 and 405 (with Allow). The Host header must name the server and an Origin header, when present, must be the server itself or one of --allowed-origins (which get CORS answers). Listings end early at --max-response-bytes: docs/limits.md."
   },
-  "security": [{"adminToken": []}, {}],
+  "security": [{"adminToken": []}],
   "paths": {
     "/events": {
       "post": {
@@ -75,7 +75,7 @@ enum OpenAPIDocument {
         "summary": "One entity's events in sequence order",
         "operationId": "getEntityEvents",
         "parameters": [
-          {"name": "entity", "in": "path", "required": true, "schema": {"type": "string", "examples": ["checking:6789-21"]}},
+          {"$ref": "#/components/parameters/entity"},
           {"name": "fromSequence", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}
         ],
@@ -119,12 +119,12 @@ enum OpenAPIDocument {
     "/schemas/{aggregate}": {
       "get": {
         "summary": "An aggregate's schema file, version and schema ids", "operationId": "getAggregateSchema",
-        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "parameters": [{"$ref": "#/components/parameters/aggregate"}],
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "The schema", "content": {"application/json": {"schema": {"type": "object"}}}}, "404": {"$ref": "#/components/responses/Problem"}}
       },
       "put": {
         "summary": "Register a new version of an aggregate's schema file (compatibility-checked)", "operationId": "putAggregateSchema", "security": [{"adminToken": []}],
-        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "parameters": [{"$ref": "#/components/parameters/aggregate"}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "413": {"$ref": "#/components/responses/Problem"}, "408": {"$ref": "#/components/responses/RequestTimeout"}, "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
           "201": {"description": "Registered", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -146,7 +146,7 @@ enum OpenAPIDocument {
     "/subjects/{subject}": {
       "post": {"summary": "Confluent: look a schema up under a subject", "operationId": "confluentLookup", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"$ref": "#/components/schemas/ConfluentSchemaRequest"}}}},
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "Found", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40403"}}}
     },
     "/subjects/{subject}/versions": {
@@ -155,25 +155,25 @@ enum OpenAPIDocument {
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "Version numbers", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "array", "items": {"type": "integer"}}}}}, "404": {"description": "error_code 40401"}}},
       "post": {"summary": "Confluent: register a schema", "operationId": "confluentRegister", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"$ref": "#/components/schemas/ConfluentSchemaRequest"}}}},
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{\"id\": N}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "409": {"description": "incompatible"}, "422": {"description": "error_code 42201"}}}
     },
     "/subjects/{subject}/versions/{version}": {
       "get": {"summary": "Confluent: one version (a number or latest)", "operationId": "confluentVersion", "tags": ["schema registry"],
-        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{subject, version, id, schema}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40402"}}}
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"$ref": "#/components/parameters/subjectVersion"}],
+        "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{subject, version, id, schema}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40401 or 40402"}, "422": {"$ref": "#/components/responses/ConfluentError"}}}
     },
     "/compatibility/subjects/{subject}/versions/{version}": {
       "post": {"summary": "Confluent: test a schema against a subject", "operationId": "confluentCompatibility", "security": [{"adminToken": []}], "tags": ["schema registry"],
-        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "version", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}, {"$ref": "#/components/parameters/subjectVersion"}],
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"$ref": "#/components/schemas/ConfluentSchemaRequest"}}}},
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{is_compatible, messages}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/config": {
       "get": {"summary": "Confluent: the global compatibility level", "operationId": "confluentGetConfig", "tags": ["schema registry"],
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}},
       "put": {"summary": "Confluent: set the global compatibility level", "operationId": "confluentPutConfig", "security": [{"adminToken": []}], "tags": ["schema registry"],
-        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"$ref": "#/components/schemas/ConfluentConfigRequest"}}}},
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/config/{subject}": {
@@ -183,7 +183,7 @@ enum OpenAPIDocument {
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibilityLevel}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}, "404": {"description": "error_code 40408"}}},
       "put": {"summary": "Confluent: set a subject's compatibility level", "operationId": "confluentPutSubjectConfig", "security": [{"adminToken": []}], "tags": ["schema registry"],
         "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}},
+        "requestBody": {"required": true, "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"$ref": "#/components/schemas/ConfluentConfigRequest"}}}},
         "responses": {"403": {"$ref": "#/components/responses/ConfluentError"}, "401": {"$ref": "#/components/responses/ConfluentError"}, "413": {"$ref": "#/components/responses/ConfluentError"}, "408": {"$ref": "#/components/responses/ConfluentError"}, "415": {"$ref": "#/components/responses/ConfluentError"}, "200": {"description": "{compatibility}", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object"}}}}}}
     },
     "/commands": {
@@ -246,7 +246,7 @@ enum OpenAPIDocument {
       "get": {
         "summary": "An aggregate's state at its latest version (a lagging snapshot is caught up first)",
         "operationId": "getAggregate",
-        "parameters": [{"name": "entity", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "parameters": [{"$ref": "#/components/parameters/entity"}],
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"},
           "200": {"description": "The aggregate; lagging=true when the aggregator cannot catch up", "content": {"application/json": {"schema": {"type": "object", "required": ["entity", "version", "state"], "properties": {
             "entity": {"type": "string"}, "version": {"type": "integer"}, "state": {"type": ["object", "null"]},
@@ -277,13 +277,13 @@ enum OpenAPIDocument {
       "get": {
         "summary": "The progress of the last snapshot rebuild of the aggregate on this instance",
         "operationId": "getSnapshotRebuild",
-        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "parameters": [{"$ref": "#/components/parameters/aggregate"}],
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"$ref": "#/components/responses/SnapshotRebuild"}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
       },
       "post": {
         "summary": "Refold every snapshot of the aggregate from its events with its aggregator as it is now (online)",
         "operationId": "rebuildSnapshots", "security": [{"adminToken": []}],
-        "parameters": [{"name": "aggregate", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "parameters": [{"$ref": "#/components/parameters/aggregate"}],
         "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "202": {"$ref": "#/components/responses/SnapshotRebuild"}, "400": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"}, "409": {"$ref": "#/components/responses/Problem"}, "503": {"$ref": "#/components/responses/Problem"}}
       }
     },
@@ -435,8 +435,15 @@ enum OpenAPIDocument {
     "/ui": {
       "get": {
         "summary": "The web console (every /ui/... address serves the same page, which routes on its path): docs/console.md",
-        "operationId": "console",
+        "operationId": "console", "security": [],
         "responses": {"200": {"description": "The console's page", "content": {"text/html": {"schema": {"type": "string"}}}}}
+      }
+    },
+    "/metrics": {
+      "get": {
+        "summary": "Prometheus metrics (text exposition): docs/operations.md lists them, docs/grafana-dashboard.json charts them",
+        "operationId": "metrics", "security": [],
+        "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}
       }
     },
     "/dead-letters": {
@@ -472,7 +479,7 @@ enum OpenAPIDocument {
     },
     "/kafka": {
       "get": {"summary": "The Kafka relay: cursor, lag, in flight, published, resent, errors", "operationId": "kafkaStatus",
-        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "Status", "content": {"application/json": {"schema": {"type": "object"}}}}, "503": {"$ref": "#/components/responses/Problem"}}}
+        "responses": {"403": {"$ref": "#/components/responses/Forbidden"}, "200": {"description": "Status; configured false (and the head position) when the server runs without Kafka", "content": {"application/json": {"schema": {"type": "object", "required": ["configured", "headPosition"], "properties": {"configured": {"type": "boolean"}, "headPosition": {"type": "integer"}}}}}}}}
     },
     "/kafka/republish": {
       "post": {"summary": "Publish history again from a position (admin)", "operationId": "kafkaRepublish", "security": [{"adminToken": []}],
@@ -513,6 +520,9 @@ enum OpenAPIDocument {
     },
     "parameters": {
       "traceparent": {"name": "traceparent", "in": "header", "description": "W3C trace context; the default for items without their own", "schema": {"type": "string"}},
+      "aggregate": {"name": "aggregate", "in": "path", "required": true, "description": "An aggregate name (an Avro name)", "schema": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 128, "examples": ["checking"]}},
+      "entity": {"name": "entity", "in": "path", "required": true, "description": "AGGREGATE:ID; the id has no whitespace or control characters (at most 256 UTF-8 bytes in all)", "schema": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*:[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$", "maxLength": 256, "examples": ["checking:6789-21"]}},
+      "subjectVersion": {"name": "version", "in": "path", "required": true, "description": "A version number (1 to 2^31-1) or latest", "schema": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 2147483647}, {"type": "string", "enum": ["latest"]}]}},
       "view": {"name": "view", "in": "path", "required": true, "description": "A view name: a letter, then letters, digits, _ - . (at most 128)", "schema": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,127}$"}}
     },
     "responses": {
@@ -530,6 +540,11 @@ enum OpenAPIDocument {
       "ConfluentError": {"description": "Confluent Schema Registry error (error_code is the HTTP status, or Confluent's own code)", "content": {"application/vnd.schemaregistry.v1+json": {"schema": {"type": "object", "properties": {"error_code": {"type": "integer"}, "message": {"type": "string"}}}}}}
     },
     "schemas": {
+      "ConfluentSchemaRequest": {"type": "object", "required": ["schema"], "properties": {
+        "schema": {"type": "string", "description": "The Avro schema's JSON, as a string"}, "schemaType": {"type": "string", "enum": ["AVRO"]},
+        "references": {"type": "array", "maxItems": 0, "description": "Not supported: must be empty when given"}}},
+      "ConfluentConfigRequest": {"type": "object", "required": ["compatibility"], "properties": {
+        "compatibility": {"type": "string", "enum": ["NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"]}}},
       "ViewDocument": {"type": "object", "required": ["key", "doc", "position"], "properties": {"key": {"type": "string"}, "doc": {"type": "object"}, "position": {"type": "integer", "description": "The last event position the view reflects"}}},
       "Projector": {"type": "object", "required": ["name", "cursor", "lag", "generation", "state"], "properties": {
         "name": {"type": "string"}, "cursor": {"type": "integer"}, "lag": {"type": "integer"}, "generation": {"type": "integer"},
@@ -541,8 +556,8 @@ enum OpenAPIDocument {
         "required": ["entity", "type", "payload"],
         "additionalProperties": false,
         "properties": {
-          "id": {"type": "string", "description": "Unique id; generated when absent. A known id returns the known command."},
-          "entity": {"type": "string"},
+          "id": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Unique id; generated when absent. A known id returns the known command. At most 200 UTF-8 bytes, no whitespace."},
+          "entity": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*:[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$", "maxLength": 256, "description": "AGGREGATE:ID (at most 256 UTF-8 bytes)", "examples": ["checking:6789-21"]},
           "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
           "payload": {"type": "object"},
           "causationId": {"type": "string"},
@@ -623,10 +638,11 @@ enum OpenAPIDocument {
       "NewEvent": {
         "type": "object",
         "required": ["entity", "type"],
+        "not": {"required": ["payload", "payloadAvro"]},
         "additionalProperties": false,
         "properties": {
-          "id": {"type": "string", "description": "Unique id; generated (UUIDv7) when absent. A stored id returns the stored event."},
-          "entity": {"type": "string", "description": "AGGREGATE:ID", "examples": ["checking:6789-21"]},
+          "id": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$", "description": "Unique id; generated (UUIDv7) when absent. A stored id returns the stored event. At most 200 UTF-8 bytes, no whitespace."},
+          "entity": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*:[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$", "maxLength": 256, "description": "AGGREGATE:ID (at most 256 UTF-8 bytes)", "examples": ["checking:6789-21"]},
           "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
           "payload": {"type": "object", "description": "The payload in its natural JSON form (give this or payloadAvro)"},
           "payloadAvro": {"type": "string", "contentEncoding": "base64", "description": "The payload in the Confluent wire format, base64"},

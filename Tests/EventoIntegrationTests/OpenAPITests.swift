@@ -25,3 +25,48 @@ import Testing
         #expect(check.status == 0, "openapi-spec-validator: \(check.out) \(check.err)")
     }
 }
+
+@Suite struct MethodAndFeatureAnswerTests {
+    @Test func aKnownPathWithAnotherMethodIs405WithAllowAndAnUnknownPathIs404() async throws {
+        let server = try await ServerProcess()
+        let trace = try await server.request("TRACE", "/events")
+        #expect(trace.status == 405, "\(trace.text)")
+        #expect(trace.header("Allow") == "GET, POST")
+        #expect(trace.json["type"] == "/problems/method-not-allowed")
+        let delete = try await server.request("DELETE", "/entities/checking:1/events")
+        #expect(delete.status == 405 && delete.header("Allow") == "GET", "\(delete.text)")
+        #expect(try await server.request("PATCH", "/ui/some/page").header("Allow") == "GET")
+        #expect(try await server.request("GET", "/no/such/thing").status == 404)
+        #expect(try await server.request("GET", "/events/a/b/c").status == 404)
+    }
+
+    @Test func withoutKafkaTheRelayIsReportedNotConfiguredAndARepublishIsAConflict() async throws {
+        let server = try await ServerProcess()
+        _ = try await server.post("/events", json: ["entity": "note:1", "type": "Noted", "payload": [:]])
+        let status = try await server.get("/kafka")
+        #expect(status.status == 200, "\(status.text)")
+        #expect(status.json["configured"] == false)
+        #expect(status.json["headPosition"] == 1)
+        let republish = try await server.post("/kafka/republish", json: ["fromPosition": 1])
+        #expect(republish.status == 409, "\(republish.text)")
+        #expect(republish.text.contains("Kafka is not configured"))
+    }
+
+    @Test func everyOperationDocumentsTheAnswersTheMiddlewareGives() async throws {
+        let server = try await ServerProcess()
+        let doc = try await server.get("/openapi.json").json
+        let open: Set<String> = ["/healthz", "/metrics", "/openapi.json", "/ui"]
+        for (path, item) in doc["paths"]?.objectValue?.members.map({ ($0.key, $0.value) }) ?? [] {
+            for (method, op) in item.objectValue?.members.map({ ($0.key, $0.value) }) ?? [] {
+                let responses = op["responses"]?.objectValue?.keys ?? []
+                #expect(responses.contains("403"), "\(method) \(path)")
+                if !open.contains(path) { #expect(responses.contains("401"), "\(method) \(path) needs a token: 401 is an answer") }
+                if path.contains("{") { #expect(responses.contains("400") && responses.contains("404"), "\(method) \(path)") }
+                if op["requestBody"] != nil {
+                    for s in ["408", "413", "415", "422"] { #expect(responses.contains(s), "\(method) \(path): \(s)") }
+                }
+            }
+        }
+        #expect(doc["security"]?.arrayValue?.count == 1, "a token is required (where the server has any)")
+    }
+}

@@ -6,9 +6,20 @@ import NIOCore
 
 /// Turns every error a route throws into a problem+json response, and logs the unexpected ones.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The routes, to answer 405 with `Allow` to a method a known path does not have.
+    var routes: RouteTable?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound && e.body == nil {
+            // No route took the request: a path that exists under other methods is a 405, not a 404.
+            let allowed = routes?.methods(for: request.uri.path) ?? []
+            guard !allowed.isEmpty else { return try Self.response(for: e, request: request, context: context) }
+            let refusal = HTTPError(
+                .methodNotAllowed, headers: [.allow: allowed.joined(separator: ", ")],
+                message: "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))")
+            return try Self.response(for: refusal, request: request, context: context)
         } catch {
             return try Self.response(for: error, request: request, context: context)
         }

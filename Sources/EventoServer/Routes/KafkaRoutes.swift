@@ -23,11 +23,20 @@ struct KafkaRoutes<Context: RequestContext>: Sendable {
 
     func register(on router: Router<Context>) {
         router.get("/kafka") { _, _ in
-            guard let relay else { throw EventoError(.unavailable, "Kafka is not configured (evento serve --kafka-brokers HOST:PORT)") }
+            // Not configured is an answer, not an outage: events wait in the outbox for a relay to start.
+            guard let relay else {
+                let head = try await store.headPosition()
+                return JSONResponse.object { o in
+                    o.field("configured", false)
+                    o.field("headPosition", head)
+                    o.field("hint", "events wait in the outbox; start with evento serve --kafka-brokers HOST:PORT to publish them to Kafka")
+                }
+            }
             let (st, runsHere) = try await Self.status(of: relay, cluster: cluster, store: store)
             let head = try await store.headPosition()
             let holder = runsHere == false ? try await cluster?.relayHolder(KafkaService.lease) : nil
             return JSONResponse.object { o in
+                o.field("configured", true)
                 o.field("topic", relay.configuration.topic)
                 o.field("brokers", relay.configuration.kafka.brokers)
                 o.field("format", relay.configuration.format.rawValue)
@@ -51,7 +60,7 @@ struct KafkaRoutes<Context: RequestContext>: Sendable {
             }
         }
         router.post("/kafka/republish") { request, _ in
-            guard let relay else { throw EventoError(.unavailable, "Kafka is not configured (evento serve --kafka-brokers HOST:PORT)") }
+            guard let relay else { throw EventoError(.conflict, "Kafka is not configured on this server (evento serve --kafka-brokers HOST:PORT): there is nothing to republish to") }
             var request = request
             var r = try FieldReader(try await request.jsonBody(limit: maxBodyBytes))
             let from = try r.int("fromPosition") ?? 1

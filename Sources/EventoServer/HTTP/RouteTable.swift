@@ -1,0 +1,32 @@
+import Synchronization
+
+/// The registered routes, for the answer to a method a path does not have: 405 with `Allow`, not 404.
+/// Filled once every route is registered (`load`); read by `ProblemMiddleware` for requests no route took.
+final class RouteTable: Sendable {
+    private let routes = Mutex<[(segments: [Substring], method: String)]>([])
+
+    /// Paths as the router describes them: `/events/{id}`, `/ui/**` (`:id` is read the same way).
+    func load(_ routes: [(path: String, method: String)]) {
+        let parsed = routes.map { (segments: $0.path.split(separator: "/"), method: $0.method) }
+        self.routes.withLock { $0 = parsed }
+    }
+
+    /// The methods some route has for this path, in a stable order; empty when no route has the path.
+    func methods(for path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        let found = routes.withLock { routes in Set(routes.filter { Self.matches($0.segments, parts) }.map(\.method)) }
+        return found.sorted()
+    }
+
+    static func matches(_ template: [Substring], _ parts: [Substring]) -> Bool {
+        var i = 0
+        for (k, t) in template.enumerated() {
+            if t == "**" { return k == template.count - 1 }
+            guard i < parts.count else { return false }
+            let captures = t.hasPrefix(":") || (t.hasPrefix("{") && t.hasSuffix("}")) || t == "*"
+            if !(captures || t == parts[i]) { return false }
+            i += 1
+        }
+        return i == parts.count
+    }
+}
