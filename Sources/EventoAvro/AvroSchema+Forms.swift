@@ -72,15 +72,16 @@ extension AvroType {
     /// attributes are kept.
     public func standaloneJSON() -> JSONValue {
         var seen: Set<String> = []
-        return json(&seen)
+        return json(&seen, namespace: nil)
     }
 
-    private func json(_ seen: inout Set<String>) -> JSONValue {
+    /// `namespace`: the enclosing namespace, which a named type without one would otherwise take when parsed.
+    private func json(_ seen: inout Set<String>, namespace: String?) -> JSONValue {
         switch self {
         case .null, .boolean, .int, .long, .float, .double, .bytes, .string: return .string(description)
         case .logical(let l, let base):
             var o: JSONObject
-            switch base.json(&seen) {
+            switch base.json(&seen, namespace: namespace) {
             case .object(let obj): o = obj
             case let other: o = ["type": other]
             }
@@ -93,9 +94,9 @@ extension AvroType {
                 o["logicalType"] = .string(l.description)
             }
             return .object(o)
-        case .array(let items): return ["type": "array", "items": items.json(&seen)]
-        case .map(let values): return ["type": "map", "values": values.json(&seen)]
-        case .union(let branches): return .array(branches.map { $0.json(&seen) })
+        case .array(let items): return ["type": "array", "items": items.json(&seen, namespace: namespace)]
+        case .map(let values): return ["type": "map", "values": values.json(&seen, namespace: namespace)]
+        case .union(let branches): return .array(branches.map { $0.json(&seen, namespace: namespace) })
         case .named(let n):
             if seen.contains(n.fullName) { return .string(n.fullName) }
             seen.insert(n.fullName)
@@ -106,14 +107,18 @@ extension AvroType {
             case .fixed: o["type"] = "fixed"
             }
             o["name"] = .string(n.name)
-            if let ns = n.namespace { o["namespace"] = .string(ns) }
+            if let ns = n.namespace {
+                o["namespace"] = .string(ns)
+            } else if namespace != nil {
+                o["namespace"] = ""  // the null namespace, not the enclosing one
+            }
             if let doc = n.doc { o["doc"] = .string(doc) }
             if !n.aliases.isEmpty { o["aliases"] = .array(n.aliases.map(JSONValue.string)) }
             switch n.kind {
             case .record(let fields):
                 o["fields"] = .array(
                     fields.map { f in
-                        var fo: JSONObject = ["name": .string(f.name), "type": f.type.json(&seen)]
+                        var fo: JSONObject = ["name": .string(f.name), "type": f.type.json(&seen, namespace: n.namespace)]
                         if let d = f.defaultValue { fo["default"] = d }
                         if let doc = f.doc { fo["doc"] = .string(doc) }
                         if !f.aliases.isEmpty { fo["aliases"] = .array(f.aliases.map(JSONValue.string)) }

@@ -133,6 +133,9 @@ public struct AvroSchemaParser {
 
     public init(names: [String: AvroNamed] = [:]) { self.names = names }
 
+    /// The largest decimal scale: the digits a 128-bit unscaled value holds.
+    static let maxDecimalScale = 38
+
     static let primitives: [String: AvroType] = [
         "null": .null, "boolean": .boolean, "int": .int, "long": .long, "float": .float, "double": .double,
         "bytes": .bytes, "string": .string,
@@ -194,6 +197,12 @@ public struct AvroSchemaParser {
             guard let precision = o["precision"]?.intValue, precision > 0 else { return base }
             let scale = o["scale"]?.intValue ?? 0
             guard scale >= 0, scale <= precision else { return base }
+            // A value's natural text has `scale` digits after the point, and its unscaled value is a 128-bit
+            // integer: a larger scale (one in the billions made validation allocate that many digits) has no
+            // use, and is refused rather than ignored, which would make the field plain bytes.
+            guard scale <= Self.maxDecimalScale else {
+                throw AvroSchemaError(message: "a decimal's scale may be at most \(Self.maxDecimalScale) (decimals hold 38 digits), not \(scale)", path: path)
+            }
             return .logical(.decimal(precision: Int(precision), scale: Int(scale)), base)
         case ("uuid", .string): return .logical(.uuid, base)
         case ("date", .int): return .logical(.date, base)

@@ -27,12 +27,21 @@ public enum AvroValidator {
     /// on a nested value validates all of it: with unions inside unions (a recursive schema, say) a client can
     /// make the tries multiply. Each value is normalised about once; the budget allows some tries more, then
     /// refuses the payload instead of working on it for minutes. It also tracks the nesting depth.
+    ///
+    /// Field defaults are filled in under the same depth and with an allowance of their own: what they make
+    /// depends on the schema, not on the value. A record's default takes its own fields' defaults, so defaults
+    /// can recur (a recursive record's field with a default: `{"name": "next", "type": "Node", "default": {}}`)
+    /// or multiply (a record of two fields of a type with two fields of a type …, each defaulted).
     struct Budget {
         var remaining: Int
         let steps: Int
         var depth = 0
         /// Set when the value nests too deep: no other union branch can do better, so tries stop.
         var tooDeep = false
+        /// Values made while filling in defaults (`inDefault` > 0), which spend these instead of `remaining`.
+        var defaultValues = 0
+        var inDefault = 0
+        static let maxDefaultValues = 65_536
 
         init(for value: JSONValue) {
             // Count the value's nodes, without recursion.
@@ -50,7 +59,7 @@ public enum AvroValidator {
             remaining = steps
         }
 
-        var isExhausted: Bool { remaining < 0 }
+        var isExhausted: Bool { remaining < 0 || defaultValues > Self.maxDefaultValues }
 
         /// Whether a failed union try ends the validation rather than moving on to the next branch.
         var stopsTries: Bool { isExhausted || tooDeep }
@@ -59,19 +68,31 @@ public enum AvroValidator {
             depth += 1
             if depth > AvroValidator.maxDepth {
                 tooDeep = true
-                throw AvroValidator.failure(path, "nested deeper than \(AvroValidator.maxDepth) levels of records, arrays and maps")
+                throw AvroValidator.failure(
+                    path,
+                    inDefault > 0
+                        ? "the schema's field defaults make a value nested deeper than \(AvroValidator.maxDepth) levels of records, arrays and maps (does a recursive record's field have a default?)"
+                        : "nested deeper than \(AvroValidator.maxDepth) levels of records, arrays and maps")
             }
         }
 
         mutating func leave() { depth -= 1 }
 
         mutating func spend(_ path: String) throws(EventoError) {
+            if inDefault > 0 {
+                defaultValues += 1
+                if defaultValues > Self.maxDefaultValues { throw error(path) }
+                return
+            }
             remaining -= 1
             if remaining < 0 { throw error(path) }
         }
 
         func error(_ path: String) -> EventoError {
-            AvroValidator.failure(path, "too costly to match against the schema's unions (more than \(steps) steps); make the value's union branches unambiguous, e.g. with the wrapped form {\"branch\": value}")
+            if defaultValues > Self.maxDefaultValues {
+                return AvroValidator.failure(path, "the schema's field defaults make more than \(Self.maxDefaultValues) values to fill in")
+            }
+            return AvroValidator.failure(path, "too costly to match against the schema's unions (more than \(steps) steps); make the value's union branches unambiguous, e.g. with the wrapped form {\"branch\": value}")
         }
     }
 
@@ -154,7 +175,7 @@ public enum AvroValidator {
                     if let v = o[f.name] {
                         out.append(.init(key: f.name, value: try normalize(v, as: f.type, path: fpath, budget: &budget)))
                     } else if let d = f.defaultValue {
-                        out.append(.init(key: f.name, value: try naturalDefault(d, f.type, path: fpath)))
+                        out.append(.init(key: f.name, value: try naturalDefault(d, f.type, path: fpath, budget: &budget)))
                     } else if case .union(let b) = f.type, b.contains(where: { if case .null = $0 { true } else { false } }) {
                         // An optional field left out: absent and null mean the same to a client.
                         throw EventoError(.validation, "\(fpath): is required (give null if it has no value)", field: fpath)
@@ -247,10 +268,12 @@ public enum AvroValidator {
         }
     }
 
-    /// A field default (Avro JSON encoding) in its natural, normalised form.
-    static func naturalDefault(_ d: JSONValue, _ type: AvroType, path: String) throws(EventoError) -> JSONValue {
-        if case .union(let b) = type, let first = b.first { return try normalize(d, as: first, path: path) }
-        return try normalize(d, as: type, path: path)
+    /// A field default (Avro JSON encoding) in its natural, normalised form, made under the validation's budget.
+    static func naturalDefault(_ d: JSONValue, _ type: AvroType, path: String, budget: inout Budget) throws(EventoError) -> JSONValue {
+        budget.inDefault += 1
+        defer { budget.inDefault -= 1 }
+        if case .union(let b) = type, let first = b.first { return try normalize(d, as: first, path: path, budget: &budget) }
+        return try normalize(d, as: type, path: path, budget: &budget)
     }
 
     /// The number rule for int and long: only a JSON integer literal (no fraction, no exponent) within
@@ -317,7 +340,9 @@ public enum AvroValidator {
             return .string(s.lowercased())
         case .date:
             switch value {
-            case .int(let days) where Int32(exactly: days) != nil: return .string(L.dateText(days: days))
+            case .int(let days) where Int32(exactly: days) != nil:
+                guard Self.textDays.contains(days) else { throw outsideYears(path, logical, value) }
+                return .string(L.dateText(days: days))
             case .string(let s):
                 guard let days = try? L.parseDate(s) else { throw mismatch(path, "date (YYYY-MM-DD)", value) }
                 return .string(L.dateText(days: days))
@@ -339,16 +364,34 @@ public enum AvroValidator {
             let digits = (logical == .timestampMillis || logical == .localTimestampMillis) ? 3 : 6
             let zoned = logical == .timestampMillis || logical == .timestampMicros
             let shape = zoned ? "RFC 3339, e.g. 2026-11-28T04:12:25.123Z" : "e.g. 2026-11-28T04:12:25.123, no zone"
+            let t: Int64
             switch value {
-            case .int(let t): return .string(L.timestampText(t, digits: digits, zulu: zoned))
+            case .int(let i): t = i
             case .string(let s):
-                do { return .string(L.timestampText(try L.parseTimestamp(s, digits: digits, zoned: zoned), digits: digits, zulu: zoned)) } catch {
+                do { t = try L.parseTimestamp(s, digits: digits, zoned: zoned) } catch {
                     throw failure(path, error == .tooPrecise
                         ? "\(describe(value)) is more precise than \(logical)" : "expected \(logical) (\(shape)), got \(describe(value))")
                 }
             default: throw mismatch(path, "\(logical) (\(shape))", value)
             }
+            // An integer, or a time its zone offset carries over a year's end, may fall outside the years the
+            // text can show.
+            let unit: Int64 = digits == 3 ? 1000 : 1_000_000
+            guard (Self.textDays.lowerBound * 86_400 * unit..<(Self.textDays.upperBound + 1) * 86_400 * unit).contains(t) else {
+                throw outsideYears(path, logical, value)
+            }
+            return .string(L.timestampText(t, digits: digits, zulu: zoned))
         }
+    }
+}
+
+extension AvroValidator {
+    /// The days, since 1970-01-01, of the years 0000–9999: the dates and timestamps whose natural text (four
+    /// digits of year) can show them. Avro's integers go further; the text would not parse again.
+    static let textDays = AvroLogicalValues.daysFromCivil(0, 1, 1)...AvroLogicalValues.daysFromCivil(9999, 12, 31)
+
+    static func outsideYears(_ path: String, _ logical: AvroLogical, _ value: JSONValue) -> EventoError {
+        failure(path, "expected \(logical) within the years 0000–9999, got \(describe(value))")
     }
 }
 

@@ -146,12 +146,13 @@ public enum FunctionProtocol {
         var r = try reply(bytes, function: function)
         do throws(EventoError) {
             guard let items = try r.array("events") else { throw EventoError.invalid("events", "is required") }
-            var state: JSONValue?
-            if let v = r.value("state") {
-                switch v {
-                case .null, .object: state = v
-                default: throw EventoError.invalid("state", "expected object or null, got \(v.typeName)")
-                }
+            // Read from the object, not through `value`, which takes null for absent: `"state": null` is a
+            // fold's answer (the state after the events is null), not a reply without a state.
+            _ = r.value("state")
+            let state = r.object["state"]
+            switch state {
+            case nil, .null?, .object?: break
+            case let v?: throw EventoError.invalid("state", "expected object or null, got \(v.typeName)")
             }
             try r.rejectUnknownFields()
             var out: [ReturnedEvent] = []
