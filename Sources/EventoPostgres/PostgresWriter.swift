@@ -188,11 +188,18 @@ final class PostgresWriter: Sendable {
                             return
                         }
                         pending = batch
-                        try await commit(batch, on: connection)
+                        // A connection the server closed while the writer waited (a PostgreSQL restart): a
+                        // query on it would never be answered (postgres-nio drops the write to a closed
+                        // channel), so the group waits for the next connection instead, not yet attempted.
+                        guard !connection.isClosed else { throw ConnectionGone() }
+                        try await commitWithin(Self.commitDeadline, batch, on: connection)
                         pending = nil
                     }
                 }
                 return
+            } catch is ConnectionGone {
+                logger.warning("PostgreSQL writer connection was closed by the server; reconnecting")
+                try? await Task.sleep(for: .milliseconds(200))
             } catch {
                 // The connection failed: the group's outcome is unknown to it, so its jobs get the error
                 // (their callers retry: every write is idempotent by id).
@@ -214,6 +221,56 @@ final class PostgresWriter: Sendable {
                 }
                 try? await Task.sleep(for: .milliseconds(200))
             }
+        }
+    }
+
+    struct ConnectionGone: Error {}
+
+    /// How long one group may take before its connection is given up (closed: the server rolls back).
+    static let commitDeadline: Duration = .seconds(60)
+
+    /// `commit`, given up after `deadline`: a query that is never answered (a connection lost in a way the
+    /// driver does not notice) must not stall every write of the instance. The connection is closed, so a
+    /// transaction still open on the server is rolled back, and the group's callers get the error (every
+    /// write is idempotent by id: they retry).
+    private func commitWithin(_ deadline: Duration, _ batch: [Job], on connection: PostgresConnection) async throws {
+        let once = FirstAnswer()
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            once.set(c)
+            let work = Task {
+                do {
+                    try await self.commit(batch, on: connection)
+                    once.finish(.success(()))
+                } catch {
+                    once.finish(.failure(error))
+                }
+            }
+            Task { [logger] in
+                try? await Task.sleep(for: deadline)
+                guard once.finish(.failure(EventoError(.unavailable, "PostgreSQL did not answer a commit within \(deadline)"))) else { return }
+                logger.error("PostgreSQL writer: a group commit has not finished in \(deadline); closing its connection")
+                work.cancel()
+                try? await connection.close()
+            }
+        }
+    }
+
+    /// Resumes a continuation once: with whichever answer comes first.
+    private final class FirstAnswer: Sendable {
+        private let state = Mutex<(continuation: CheckedContinuation<Void, any Error>?, done: Bool)>((nil, false))
+
+        func set(_ c: CheckedContinuation<Void, any Error>) { state.withLock { $0.continuation = c } }
+
+        @discardableResult
+        func finish(_ result: Result<Void, any Error>) -> Bool {
+            let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+                guard !s.done else { return nil }
+                s.done = true
+                defer { s.continuation = nil }
+                return s.continuation
+            }
+            c?.resume(with: result)
+            return c != nil
         }
     }
 
