@@ -227,7 +227,7 @@ final class PostgresWriter: Sendable {
     struct ConnectionGone: Error {}
 
     /// How long one group may take before its connection is given up (closed: the server rolls back).
-    static let commitDeadline: Duration = .seconds(60)
+    static let commitDeadline: Duration = .seconds(20)
 
     /// `commit`, given up after `deadline`: a query that is never answered (a connection lost in a way the
     /// driver does not notice) must not stall every write of the instance. The connection is closed, so a
@@ -392,9 +392,14 @@ final class PostgresWriter: Sendable {
         return out
     }
 
+    /// Whether the connection is lost: a client-side failure, or a server error that ends the session
+    /// (class 08, connection exception; class 57, operator intervention: 57P01 shutdown, 57P02 crash,
+    /// 57P03 not accepting connections). The writer reconnects; the group's callers retry.
     static func isConnectionError(_ error: any Error) -> Bool {
         guard let e = error as? PSQLError else { return false }
-        return e.code != .server
+        guard e.code == .server else { return true }
+        let state = e.serverInfo?[.sqlState] ?? ""
+        return state.hasPrefix("08") || state.hasPrefix("57")
     }
 
     /// A server error a caller understands (a unique violation is an idempotency or version conflict).
@@ -402,7 +407,9 @@ final class PostgresWriter: Sendable {
         guard let e = error as? PSQLError, e.code == .server else { return error }
         let state = e.serverInfo?[.sqlState] ?? ""
         let message = e.serverInfo?[.message] ?? "\(e)"
-        if state == "40P01" || state == "40001" { return EventoError(.unavailable, "PostgreSQL: \(message) (retry)") }
+        if state == "40P01" || state == "40001" || state.hasPrefix("08") || state.hasPrefix("57") {
+            return EventoError(.unavailable, "PostgreSQL: \(message) (retry)")
+        }
         return EventoError(.internal, "PostgreSQL: \(message) [\(state)]")
     }
 }

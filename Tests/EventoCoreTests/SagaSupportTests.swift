@@ -146,6 +146,16 @@ import Testing
         #expect(Timestamp(rfc3339: text)?.millisecondsSinceEpoch == ms)
     }
 
+    /// The last and first instants of years 0001–9999 are accepted; an offset that moves the instant out of
+    /// that range is refused (found by the fuzzing of the Avro validator, which shares the rule).
+    @Test func theRangeHoldsForTheInstantNotOnlyTheText() {
+        #expect(Timestamp(rfc3339: "9999-12-31T23:59:59.999Z")?.millisecondsSinceEpoch == 253_402_300_799_999)
+        #expect(Timestamp(rfc3339: "0001-01-01T00:00:00Z")?.millisecondsSinceEpoch == -62_135_596_800_000)
+        #expect(Timestamp(rfc3339: "9999-12-31T23:59:59-01:00") == nil)
+        #expect(Timestamp(rfc3339: "0001-01-01T00:30:00+01:00") == nil)
+        #expect(Timestamp(rfc3339: "9999-12-31T22:59:59-01:00")?.description == "9999-12-31T23:59:59.000Z")
+    }
+
     @Test(arguments: ["2026-11-28 04:12:25Z", "2026-11-28T04:12:25", "2026-13-01T00:00:00Z", "2026-11-28T24:00:00Z", "2026-11-28T04:12:25.Z", "x"])
     func malformedRFC3339(_ text: String) {
         #expect(Timestamp(rfc3339: text) == nil)

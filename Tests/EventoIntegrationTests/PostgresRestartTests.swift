@@ -39,7 +39,8 @@ struct PostgresRestartTests {
             #expect(try await server.send("checking:r\(a)", "OpenAccount", ["owner": .string("r\(a)")]).json["command"]?["status"] == "succeeded")
         }
 
-        // Four clients deposit 1 at a time (each command's id recorded) until told to stop.
+        // Four clients deposit 1 at a time (each command's id recorded) until told to stop. A command waits at
+        // most 10 s for its outcome (then 202: it is pending, retried with backoff once PostgreSQL is back).
         let stop = Shared(false)
         let sent = Shared<[(id: String, account: Int, status: Int, text: String)]>([])
         let load = Task {
@@ -50,7 +51,7 @@ struct PostgresRestartTests {
                         while !stop.withLock({ $0 }) {
                             let id = "dep-\(a)-\(i)"
                             let r = try await server.post(
-                                "/commands?wait=true&timeoutMs=30000",
+                                "/commands?wait=true&timeoutMs=10000",
                                 json: ["id": .string(id), "entity": .string("checking:r\(a)"), "type": "DepositCash", "payload": ["amount": 1]])
                             sent.withLock { $0.append((id, a, r.status, r.text)) }
                             if r.status >= 500 { try await Task.sleep(for: .milliseconds(100)) }
@@ -61,6 +62,7 @@ struct PostgresRestartTests {
                 try await group.waitForAll()
             }
         }
+        defer { stop.withLock { $0 = true } }
         try await Task.sleep(for: .seconds(1.5))
         _ = try await pg.run("stop")
         let stoppedAt = ContinuousClock.now

@@ -61,12 +61,15 @@ public func fuzzFunctionReply(_ data: UnsafePointer<UInt8>, _ count: Int) -> CIn
             fatalError("an aggregator's reply decodes to state \(String(describing: s))")
         }
     }
-    // Known, not fixed here: an RFC 3339 time that its offset carries past 9999-12-31T23:59:59.999Z
-    // ("9999-12-31T23:59:59-01:00") is accepted (Timestamp(rfc3339:) checks the year before applying the
-    // offset) and prints as year 0000 (Timestamp.description keeps four digits). Such commands are not
-    // written back until Timestamp.swift refuses them.
-    let yearTenThousand: Int64 = 253_402_300_800_000
-    if case .success(let cs) = commands.result, cs.allSatisfy({ ($0.notBefore?.millisecondsSinceEpoch ?? 0) < yearTenThousand }) {
+    // Every notBefore is within years 0001–9999 as an instant (Timestamp(rfc3339:) refuses an offset that
+    // carries it past), so every dispatcher reply is written back.
+    if case .success(let cs) = commands.result {
+        for c in cs {
+            guard let t = c.notBefore else { continue }
+            guard t.millisecondsSinceEpoch <= 253_402_300_799_999, t.millisecondsSinceEpoch >= -62_135_596_800_000 else {
+                fatalError("a notBefore outside years 0001–9999 was accepted: \(t.millisecondsSinceEpoch)")
+            }
+        }
         var w = JSONWriter()
         w.object { o in
             o.array("commands", cs) { w, c in

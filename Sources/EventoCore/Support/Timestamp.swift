@@ -121,6 +121,14 @@ extension Timestamp {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
-        self.init(millisecondsSinceEpoch: seconds * 1000 + ms)
+        let instant = seconds * 1000 + ms
+        // The range holds for the instant, not only the text: `9999-12-31T23:59:59-01:00` is in year 10000 UTC
+        // (and would print as another year).
+        guard instant >= Self.earliestMilliseconds, instant <= Self.latestMilliseconds else { return nil }
+        self.init(millisecondsSinceEpoch: instant)
     }
+
+    /// 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, in milliseconds since the epoch.
+    static let earliestMilliseconds: Int64 = -719_162 * 86_400_000
+    static let latestMilliseconds: Int64 = 2_932_897 * 86_400_000 - 1
 }
