@@ -109,9 +109,17 @@ public final class KafkaRelay: Sendable {
     /// One producer's life: ensure the topic, then publish until cancelled or until something fails.
     private func session() async throws {
         let cursor = try await store.cursor(Self.cursorName) ?? 0
+        let abandoned = state.withLock { s in
+            defer { s.spans.removeAll() }
+            return Array(s.spans.values)
+        }
+        // Records of the last session that got no delivery report: sent again by this one.
+        for var span in abandoned {
+            span.fail("no delivery report: the producer session ended; the record is sent again")
+            span.end()
+        }
         state.withLock { s in
             s.inFlight.removeAll()
-            s.spans.removeAll()
             s.delivered.removeAll()
             s.watermark = cursor
             s.failure = nil

@@ -115,9 +115,11 @@ final class PostgresWriter: Sendable {
         let result = Mutex<T?>(nil)
         let work = make { value in result.withLock { $0 = value } }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let job = Job(work: work) { error in
-                if let error { c.resume(throwing: error) } else { c.resume() }
-            }
+            // Answered once: a group given up at its deadline answers its jobs, and the abandoned commit
+            // may still try to.
+            let once = FirstAnswer()
+            once.set(c)
+            let job = Job(work: work) { error in once.finish(error.map { .failure($0) } ?? .success(())) }
             enqueue(job, c)
         }
         return result.withLock { $0.take()! }
@@ -175,6 +177,8 @@ final class PostgresWriter: Sendable {
     /// Commits groups until closed, (re)connecting through the pool as needed.
     func run(client: PostgresClient) async {
         var pending: [Job]? = nil
+        // Whether the pending group was sent (its outcome is then unknown: its jobs get the error) or not yet.
+        var attempted = false
         while true {
             do {
                 try await client.withConnection { connection in
@@ -192,12 +196,14 @@ final class PostgresWriter: Sendable {
                         // query on it would never be answered (postgres-nio drops the write to a closed
                         // channel), so the group waits for the next connection instead, not yet attempted.
                         guard !connection.isClosed else { throw ConnectionGone() }
+                        attempted = true
                         try await commitWithin(Self.commitDeadline, batch, on: connection)
                         pending = nil
+                        attempted = false
                     }
                 }
                 return
-            } catch is ConnectionGone {
+            } catch is ConnectionGone where !attempted {
                 logger.warning("PostgreSQL writer connection was closed by the server; reconnecting")
                 try? await Task.sleep(for: .milliseconds(200))
             } catch {
@@ -207,6 +213,7 @@ final class PostgresWriter: Sendable {
                     for job in batch { job.finish(EventoError(.unavailable, "PostgreSQL write failed: \(String(reflecting: error))")) }
                     pending = nil
                 }
+                attempted = false
                 logger.error("PostgreSQL writer connection failed; reconnecting: \(String(reflecting: error))")
                 // Closing: the queued jobs are answered with the failure rather than retried forever.
                 let abandoned = queue.withLock { q -> [Job]? in
@@ -237,20 +244,35 @@ final class PostgresWriter: Sendable {
         let once = FirstAnswer()
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             once.set(c)
-            let work = Task {
+            // The watch: every 250 ms, whether the connection closed under the commit (a query written as it
+            // closed is never answered: postgres-nio drops the write), and the deadline.
+            let timer = Task { [logger] in
+                let end = ContinuousClock.now + deadline
+                while true {
+                    do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
+                    if connection.isClosed {
+                        guard let c = once.claim() else { return }
+                        c.resume(throwing: ConnectionGone())
+                        return
+                    }
+                    if ContinuousClock.now >= end { break }
+                }
+                guard let c = once.claim() else { return }
+                logger.error("PostgreSQL writer: a group commit has not finished in \(deadline); closing its connection")
+                // Closed before the writer goes on: the connection must not return to the pool with the
+                // transaction open (the server rolls it back).
+                try? await connection.close()
+                c.resume(throwing: EventoError(.unavailable, "PostgreSQL did not answer a commit within \(deadline); its outcome is unknown (retry)"))
+            }
+            Task {
                 do {
                     try await self.commit(batch, on: connection)
+                    timer.cancel()
                     once.finish(.success(()))
                 } catch {
+                    timer.cancel()
                     once.finish(.failure(error))
                 }
-            }
-            Task { [logger] in
-                try? await Task.sleep(for: deadline)
-                guard once.finish(.failure(EventoError(.unavailable, "PostgreSQL did not answer a commit within \(deadline)"))) else { return }
-                logger.error("PostgreSQL writer: a group commit has not finished in \(deadline); closing its connection")
-                work.cancel()
-                try? await connection.close()
             }
         }
     }
@@ -261,17 +283,17 @@ final class PostgresWriter: Sendable {
 
         func set(_ c: CheckedContinuation<Void, any Error>) { state.withLock { $0.continuation = c } }
 
-        @discardableResult
-        func finish(_ result: Result<Void, any Error>) -> Bool {
-            let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+        /// The continuation, if no answer was given yet; no later answer will be.
+        func claim() -> CheckedContinuation<Void, any Error>? {
+            state.withLock { s -> CheckedContinuation<Void, any Error>? in
                 guard !s.done else { return nil }
                 s.done = true
                 defer { s.continuation = nil }
                 return s.continuation
             }
-            c?.resume(with: result)
-            return c != nil
         }
+
+        func finish(_ result: Result<Void, any Error>) { claim()?.resume(with: result) }
     }
 
     /// One group: BEGIN, lock the feed, each job under a savepoint, announce, COMMIT. Job errors are the
@@ -393,13 +415,13 @@ final class PostgresWriter: Sendable {
     }
 
     /// Whether the connection is lost: a client-side failure, or a server error that ends the session
-    /// (class 08, connection exception; class 57, operator intervention: 57P01 shutdown, 57P02 crash,
-    /// 57P03 not accepting connections). The writer reconnects; the group's callers retry.
+    /// (class 08, connection exception; 57P01–57P05: shutdown, crash, not accepting connections, …; not
+    /// 57014, a cancelled statement, which fails its job alone). The writer reconnects; callers retry.
     static func isConnectionError(_ error: any Error) -> Bool {
         guard let e = error as? PSQLError else { return false }
         guard e.code == .server else { return true }
         let state = e.serverInfo?[.sqlState] ?? ""
-        return state.hasPrefix("08") || state.hasPrefix("57")
+        return state.hasPrefix("08") || (state.hasPrefix("57P"))
     }
 
     /// A server error a caller understands (a unique violation is an idempotency or version conflict).
@@ -407,7 +429,7 @@ final class PostgresWriter: Sendable {
         guard let e = error as? PSQLError, e.code == .server else { return error }
         let state = e.serverInfo?[.sqlState] ?? ""
         let message = e.serverInfo?[.message] ?? "\(e)"
-        if state == "40P01" || state == "40001" || state.hasPrefix("08") || state.hasPrefix("57") {
+        if state == "40P01" || state == "40001" || state.hasPrefix("08") || state.hasPrefix("57P") {
             return EventoError(.unavailable, "PostgreSQL: \(message) (retry)")
         }
         return EventoError(.internal, "PostgreSQL: \(message) [\(state)]")

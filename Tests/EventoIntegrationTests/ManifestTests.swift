@@ -182,7 +182,7 @@ import Testing
         container.standardInput = FileHandle.nullDevice
         container.standardOutput = FileHandle.nullDevice
         container.standardError = FileHandle.nullDevice
-        try container.run()
+        try container.runSerialized()
         let client = HTTPClient()
         var failure: (any Error)?
         do {

@@ -26,7 +26,7 @@ import Testing
             process.standardOutput = log
             process.standardError = log
             process.standardInput = FileHandle.nullDevice
-            try process.run()
+            try process.runSerialized()
             self.process = process
             var port: Int?
             try await eventually(timeout: .seconds(20), "the OTLP receiver listens") {

@@ -107,7 +107,7 @@ public final class Evento: Sendable {
     ///   first (then it is logged before the answer says so).
     /// - Throws: `EventoError` (validation, no handler, a bad cause), `IdempotencyConflict` (the id is
     ///   taken by another command).
-    public func submit(_ draft: CommandDraft, wait: Duration?, headerTraceparent: String? = nil) async throws -> CommandReply {
+    public func submit(_ draft: CommandDraft, wait: Duration?, headerTraceparent: String? = nil, serverSpan: String? = nil) async throws -> CommandReply {
         try checkLoad()
         let id = draft.id ?? Identifiers.uuidV7()
         let (payload, _) = try validator.validateCommand(aggregate: draft.entity.aggregate, type: draft.type, payload: draft.payload, field: "payload")
@@ -122,7 +122,7 @@ public final class Evento: Sendable {
                 .unknownReference, "no handler is registered for aggregate \(draft.entity.aggregate); register one with POST /functions",
                 field: "entity")
         }
-        let cause = try await CauseResolver(store: store).resolve(draft.cause, ownId: id, headerTraceparent: headerTraceparent)
+        let cause = try await CauseResolver(store: store).resolve(draft.cause, ownId: id, headerTraceparent: headerTraceparent, serverSpan: serverSpan)
         let command = NewCommand(
             id: id, entity: draft.entity, type: draft.type, payload: payload, causationId: cause.causationId,
             causationKind: cause.causationKind, correlationId: cause.correlationId, traceparent: cause.traceparent,
@@ -230,7 +230,7 @@ public final class Evento: Sendable {
     /// Publishes events from outside (one, or an atomic batch): each payload validated (or decoded from
     /// Avro), each cause resolved (a batch may name its own earlier events), then appended at once.
     /// - Throws: `EventoError`, `VersionConflict`, `IdempotencyConflict`; nothing is written then.
-    public func publish(_ drafts: [EventDraft], headerTraceparent: String? = nil) async throws -> AppendResult {
+    public func publish(_ drafts: [EventDraft], headerTraceparent: String? = nil, serverSpan: String? = nil) async throws -> AppendResult {
         // Events make commands (through dispatchers): they wait too while the command backlog is full.
         try checkLoad()
         let resolver = CauseResolver(store: store)
@@ -251,7 +251,7 @@ public final class Evento: Sendable {
                 }
             }
             let (payload, schemaId) = try validator.validateEvent(aggregate: d.entity.aggregate, type: d.type, payload: given, field: field)
-            let cause = try await resolver.resolve(d.cause, ownId: id, headerTraceparent: headerTraceparent, earlier: earlier)
+            let cause = try await resolver.resolve(d.cause, ownId: id, headerTraceparent: headerTraceparent, serverSpan: serverSpan, earlier: earlier)
             if isBatch { earlier[id] = (.event, cause.correlationId, cause.traceparent) }
             events.append(
                 NewEvent(

@@ -29,7 +29,8 @@ public struct ResolvedCause: Sendable, Hashable {
 /// - `causationKind` `event`/`command` must name a stored event/command (or one earlier in the same request);
 ///   without a kind, the id is looked up and the kind follows from what it names, else it is `external`.
 /// - `correlationId` defaults to the cause's correlation id when the cause is stored, else to the item's own id.
-/// - `traceparent` defaults to the request's `traceparent` header, then a child of the cause's, then a new trace.
+/// - `traceparent` defaults to the request's `traceparent` header, then a child of the cause's, then the
+///   server's span for the request (when traced), then a new trace.
 public struct CauseResolver: Sendable {
     let store: any TraceIndex
 
@@ -39,8 +40,10 @@ public struct CauseResolver: Sendable {
     ///   - ownId: the id of the item being submitted.
     ///   - earlier: items already resolved in the same request, by id (a batch may chain its own events).
     public func resolve(
-        _ cause: ClientCause, ownId: String, headerTraceparent: String?, earlier: [String: (kind: ItemKind, correlationId: String, traceparent: String?)] = [:]
+        _ cause: ClientCause, ownId: String, headerTraceparent: String?, serverSpan: String? = nil,
+        earlier: [String: (kind: ItemKind, correlationId: String, traceparent: String?)] = [:]
     ) async throws -> ResolvedCause {
+        let fallback = serverSpan.flatMap(TraceParent.init)?.description ?? TraceParent.newTrace().description
         let p = cause.path.isEmpty ? "" : cause.path + "."
         var traceparent: String?
         if let t = cause.traceparent ?? headerTraceparent {
@@ -57,7 +60,7 @@ public struct CauseResolver: Sendable {
             }
             return ResolvedCause(
                 causationId: nil, causationKind: .external, correlationId: cause.correlationId ?? ownId,
-                traceparent: traceparent ?? TraceParent.newTrace().description)
+                traceparent: traceparent ?? fallback)
         }
         if let problem = Names.validateId(causationId) {
             throw EventoError(.invalidRequest, "\(p)causationId: \(problem)", field: "\(p)causationId")
@@ -89,6 +92,6 @@ public struct CauseResolver: Sendable {
         return ResolvedCause(
             causationId: causationId, causationKind: kind,
             correlationId: cause.correlationId ?? (kind == .external ? ownId : found!.correlationId),
-            traceparent: traceparent ?? inheritedTrace ?? TraceParent.newTrace().description)
+            traceparent: traceparent ?? inheritedTrace ?? fallback)
     }
 }

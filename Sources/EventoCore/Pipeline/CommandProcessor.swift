@@ -559,11 +559,17 @@ public final class CommandProcessor: Sendable {
         } catch let c as IdempotencyConflict {
             outcome = .failed(c.description, retryable: false)
         } catch is CancellationError {
+            span?.fail("interrupted (shutdown or hand-over)")
+            span?.end()
             return .interrupted
         } catch {
             outcome = .failed("\(error)", retryable: true)
         }
-        if Task.isCancelled, case .failed = outcome { return .interrupted }
+        if Task.isCancelled, case .failed = outcome {
+            span?.fail("interrupted (shutdown or hand-over)")
+            span?.end()
+            return .interrupted
+        }
         if span != nil {
             switch outcome {
             case .failed(let m, _), .conflicted(let m): span?.fail(m)

@@ -26,16 +26,17 @@ public enum EventoTracing {
 
     /// A span under `parent` (a `traceparent`), or a new trace's root when there is none. Nil when tracing
     /// is off or the parent is not sampled.
-    public static func start(_ name: String, kind: SpanKind = .internal, parent: String?) -> Span? {
+    /// (`name` is built only when a span is made: nothing is spent on it with tracing off.)
+    public static func start(_ name: @autoclosure () -> String, kind: SpanKind = .internal, parent: String?) -> Span? {
         guard isEnabled else { return nil }
-        return start(name, kind: kind, parent: parent.flatMap(TraceParent.init))
+        return start(name(), kind: kind, parent: parent.flatMap(TraceParent.init))
     }
 
-    public static func start(_ name: String, kind: SpanKind = .internal, parent: TraceParent?) -> Span? {
+    public static func start(_ name: @autoclosure () -> String, kind: SpanKind = .internal, parent: TraceParent?) -> Span? {
         guard isEnabled else { return nil }
-        guard let parent else { return Span(name: name, kind: kind, context: TraceParent.newTrace(), parentSpanId: nil) }
+        guard let parent else { return Span(name: name(), kind: kind, context: TraceParent.newTrace(), parentSpanId: nil) }
         guard parent.isSampled else { return nil }
-        return Span(name: name, kind: kind, context: parent.child(), parentSpanId: parent.spanIdBytes)
+        return Span(name: name(), kind: kind, context: parent.child(), parentSpanId: parent.spanIdBytes)
     }
 
     static func finish(_ span: FinishedSpan) {

@@ -15,7 +15,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let e as HTTPError where e.status == .notFound && e.body == nil {
             // No route took the request: a path that exists under other methods is a 405, not a 404.
             let allowed = routes?.methods(for: request.uri.path) ?? []
-            guard !allowed.isEmpty else { return try Self.response(for: e, request: request, context: context) }
+            // (A path the router's trie resolved elsewhere can look like another route's with this very
+            // method, e.g. GET /schemas/ids beside GET /schemas/{aggregate}: that stays a 404.)
+            guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else {
+                return try Self.response(for: e, request: request, context: context)
+            }
             let refusal = HTTPError(
                 .methodNotAllowed, headers: [.allow: allowed.joined(separator: ", ")],
                 message: "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))")

@@ -4,20 +4,29 @@ import Hummingbird
 
 /// The HTTP request's span (kind server), under the request's `traceparent` or at the root of a new trace.
 ///
-/// While the request is handled its `traceparent` header is the span's own context, as a proxy that traces
-/// forwards it: the commands and events the request creates take it as their parent, so their spans go
-/// under this one. A request whose `traceparent` is not sampled, or not a valid header (the route then
-/// answers 400), passes untouched.
+/// When the request came with a `traceparent`, while it is handled that header is the span's own context,
+/// as a proxy that traces forwards it: the commands and events the request creates take it as their parent.
+/// Without one, the span is offered as `Evento-Server-Span` instead, which an item takes only when it has no
+/// trace of its own (no `traceparent` in the body, no cause whose trace it joins). A request whose
+/// `traceparent` is not sampled, or not a valid header (the route then answers 400), passes untouched.
 struct TracingMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var serverSpan: HTTPField.Name { HTTPField.Name("Evento-Server-Span")! }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard EventoTracing.isEnabled else { return try await next(request, context) }
+        // Only this middleware sets the server span: a client's is dropped.
+        var head = request.head
+        head.headerFields[Self.serverSpan] = nil
+        guard EventoTracing.isEnabled else {
+            return try await next(request.headers[Self.serverSpan] == nil ? request : Request(head: head, body: request.body), context)
+        }
         let incoming = request.headers[.traceparent]
         let parent = incoming.flatMap(TraceParent.init)
-        guard incoming == nil || parent != nil, var span = EventoTracing.start(request.method.rawValue, kind: .server, parent: parent) else {
-            return try await next(request, context)
+        guard incoming == nil || parent != nil,
+            var span = EventoTracing.start(request.method.rawValue, kind: .server, parent: parent)
+        else {
+            return try await next(Request(head: head, body: request.body), context)
         }
-        var head = request.head
-        head.headerFields[.traceparent] = span.traceparent
+        if incoming != nil { head.headerFields[.traceparent] = span.traceparent } else { head.headerFields[Self.serverSpan] = span.traceparent }
         let request = Request(head: head, body: request.body)
         span.set("http.request.method", request.method.rawValue)
         span.set("url.path", request.uri.path)

@@ -53,6 +53,7 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
         var draft = try SubmissionParser.command(body)
         let evento = self.evento
         let traceparent = request.headers[.traceparent]
+        let serverSpan = request.headers[TracingMiddleware<Context>.serverSpan]
         // In a cluster, a command whose client waits runs where its entity lives: passed to that instance
         // (one HTTP hop) rather than logged here and picked up there. Unreachable: handled here as usual.
         if wait, !waitTree, let http, let cluster = evento.cluster, request.headers[HTTPField.Name.eventoForwarded] == nil,
@@ -75,10 +76,10 @@ struct CommandRoutes<Context: RequestContext>: Sendable {
             // client gets the 202, as at the deadline. Cancelling ends only the wait (`Waiters.wait` returns nil);
             // the command is logged before the 202 either way.
             reply = try await cancelWhenGracefulShutdown {
-                try await evento.submit(submitted, wait: .milliseconds(timeoutMs), headerTraceparent: traceparent)
+                try await evento.submit(submitted, wait: .milliseconds(timeoutMs), headerTraceparent: traceparent, serverSpan: serverSpan)
             }
         } else {
-            reply = try await evento.submit(submitted, wait: nil, headerTraceparent: traceparent)
+            reply = try await evento.submit(submitted, wait: nil, headerTraceparent: traceparent, serverSpan: serverSpan)
         }
         switch reply {
         case .accepted(let record) where waitTree:

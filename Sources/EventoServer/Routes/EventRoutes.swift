@@ -30,7 +30,8 @@ struct EventRoutes<Context: RequestContext>: Sendable {
         let (drafts, isBatch) = try SubmissionParser.events(try await request.jsonBody(limit: maxBodyBytes))
         let result: AppendResult
         do {
-            result = try await evento.publish(drafts, headerTraceparent: request.headers[.traceparent])
+            result = try await evento.publish(
+                drafts, headerTraceparent: request.headers[.traceparent], serverSpan: request.headers[TracingMiddleware<Context>.serverSpan])
         } catch let conflict as VersionConflict where isBatch {
             throw EventoError(
                 .versionConflict, "events[\(conflict.index)]: \(conflict.description)", field: "events[\(conflict.index)].expectedVersion",

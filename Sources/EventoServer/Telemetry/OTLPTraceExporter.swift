@@ -78,7 +78,8 @@ public final class OTLPTraceExporter: SpanExporter {
             if let d = try milliseconds("OTEL_EXPORTER_OTLP_TIMEOUT") { c.timeout = d }
             if let d = try milliseconds("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") { c.timeout = d }
             if let n = try count("OTEL_BSP_MAX_QUEUE_SIZE") { c.maxQueueSize = n }
-            if let n = try count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") { c.maxExportBatchSize = min(n, c.maxQueueSize) }
+            if let n = try count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") { c.maxExportBatchSize = n }
+            c.maxExportBatchSize = min(c.maxExportBatchSize, c.maxQueueSize)
             return c
         }
 
@@ -107,8 +108,7 @@ public final class OTLPTraceExporter: SpanExporter {
     private let http: HTTPClient
     private let logger: Logger
     private let queue = Mutex(Queue())
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakes: AsyncStream<Void>
+    private let wake = Wakeup()
     private let resource: OTLPEncoding.Resource
     private static let exported = Counter(label: "evento_trace_spans_exported_total")
     private static let dropped = Counter(label: "evento_trace_spans_dropped_total")
@@ -122,7 +122,6 @@ public final class OTLPTraceExporter: SpanExporter {
         client.maxCachedConnections = 2
         self.http = HTTPClient(configuration: client)
         self.logger = logger
-        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         resource = OTLPEncoding.Resource(attributes: configuration.resource + [("telemetry.sdk.name", .string("evento"))])
     }
 
@@ -138,29 +137,35 @@ public final class OTLPTraceExporter: SpanExporter {
             q.spans.append(span)
             return q.spans.count == configuration.maxExportBatchSize
         }
-        if full { wake.yield() }
+        if full { wake.signal() }
     }
 
     /// Exports until cancelled, then sends what is left.
     public func run() async {
         while !Task.isCancelled {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { [wakes] in for await _ in wakes { return } }
-                group.addTask { [delay = configuration.scheduleDelay] in try? await Task.sleep(for: delay) }
-                await group.next()
-                group.cancelAll()
-            }
+            await wake.wait(timeout: configuration.scheduleDelay)
             await flush()
         }
-        await flush()
     }
 
     /// Stops the exporter's HTTP client (after the last flush).
     func shutdown() { http.shutdown() }
 
-    /// Sends every queued span, a batch at a time.
-    public func flush() async {
+    /// Sends every queued span, a batch at a time; `until`: stop there (at shutdown, an unreachable collector
+    /// must not hold the server), what is left is dropped and counted.
+    public func flush(until deadline: ContinuousClock.Instant? = nil) async {
         while true {
+            if let deadline, ContinuousClock.now >= deadline {
+                let left = queue.withLock { q in
+                    defer { q.spans.removeAll() }
+                    return q.spans.count
+                }
+                if left > 0 {
+                    Self.dropped.increment(by: left)
+                    logger.warning("trace export: \(left) spans not sent by the shutdown deadline")
+                }
+                return
+            }
             let (batch, dropped): ([FinishedSpan], Int) = queue.withLock { q in
                 let n = min(q.spans.count, configuration.maxExportBatchSize)
                 let batch = Array(q.spans.prefix(n))
@@ -173,11 +178,11 @@ public final class OTLPTraceExporter: SpanExporter {
                 logger.warning("trace export queue full: \(dropped) spans dropped (OTEL_BSP_MAX_QUEUE_SIZE=\(configuration.maxQueueSize))")
             }
             guard !batch.isEmpty else { return }
-            await send(batch)
+            await send(batch, retry: deadline == nil)
         }
     }
 
-    private func send(_ batch: [FinishedSpan]) async {
+    private func send(_ batch: [FinishedSpan], retry: Bool) async {
         let body = OTLPEncoding.exportRequest(batch, resource: resource, scopeVersion: OTLPTraceExporter.version)
         let request = HTTPClientRequest(
             method: "POST", url: configuration.endpoint,
@@ -185,20 +190,20 @@ public final class OTLPTraceExporter: SpanExporter {
             timeout: configuration.timeout, maxResponseBytes: 64 * 1024)
         // One retry for what OTLP calls retryable (a transport failure, 429, 502–504); then the batch is
         // dropped and counted: tracing never holds back the work it describes.
-        for attempt in 1...2 {
+        for attempt in 1...(retry ? 2 : 1) {
             do {
                 let response = try await http.execute(request)
                 if (200..<300).contains(response.status) {
                     Self.exported.increment(by: batch.count)
                     return
                 }
-                if attempt == 1, [429, 502, 503, 504].contains(response.status) {
+                if retry, attempt == 1, [429, 502, 503, 504].contains(response.status) {
                     try? await Task.sleep(for: .seconds(1))
                     continue
                 }
                 logger.warning("trace export refused: HTTP \(response.status) \(response.bodyText.prefix(200))", metadata: ["endpoint": "\(configuration.endpoint)"])
             } catch {
-                if attempt == 1 {
+                if retry, attempt == 1 {
                     try? await Task.sleep(for: .seconds(1))
                     continue
                 }
@@ -216,7 +221,52 @@ struct TracingService: Service {
 
     func run() async throws {
         _ = await cancelWhenGracefulShutdown { await exporter.run() }
-        await exporter.flush()
+        await exporter.flush(until: .now + .seconds(5))
         exporter.shutdown()
+    }
+}
+
+/// Wakes the exporter's loop: when a batch is full, at its schedule delay, or when it is cancelled. One
+/// continuation at a time, resumed once; a signal with no one waiting is kept for the next wait.
+final class Wakeup: Sendable {
+    private let state = Mutex<(signalled: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let w = s.waiter else {
+                s.signalled = true
+                return nil
+            }
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once signalled (or if signalled since the last wait), after `timeout`, or when cancelled.
+    func wait(timeout: Duration) async {
+        let timer = Task {
+            do {
+                try await Task.sleep(for: timeout)
+                self.signal()
+            } catch {}  // cancelled: the wait ended otherwise
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.signalled {
+                        s.signalled = false
+                        return true
+                    }
+                    s.waiter = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            self.signal()
+        }
+        timer.cancel()
+        // A timer that fired just as a signal woke the wait leaves one spurious signal: harmless (one more flush).
     }
 }

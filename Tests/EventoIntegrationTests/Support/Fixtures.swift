@@ -57,7 +57,7 @@ final class HelperProcess: @unchecked Sendable {
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try process.runSerialized()
         firstLine = try await ServerProcess.readLine(err.fileHandleForReading, timeout: .seconds(20))
         err.fileHandleForReading.readabilityHandler = { h in _ = h.availableData }
     }
@@ -107,7 +107,7 @@ func runProgram(_ arguments: [String], environment: [String: String]? = nil, tim
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out"))
     p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/err"))
     p.standardInput = FileHandle.nullDevice
-    try p.run()
+    try p.runSerialized()
     let deadline = ContinuousClock.now + timeout
     while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     if p.isRunning {

@@ -59,7 +59,7 @@ final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         p.standardError = log
-        try p.run()
+        try p.runSerialized()
         process = p
         // The ready line: "Evento listening on http://HOST:PORT".
         let line: String

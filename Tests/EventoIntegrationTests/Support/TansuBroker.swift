@@ -25,7 +25,7 @@ final class TansuBroker: @unchecked Sendable {
         p.arguments = ["broker", "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        try p.runSerialized()
         process = p
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
