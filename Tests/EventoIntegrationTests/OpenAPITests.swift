@@ -36,6 +36,9 @@ import Testing
         let delete = try await server.request("DELETE", "/entities/checking:1/events")
         #expect(delete.status == 405 && delete.header("Allow") == "GET", "\(delete.text)")
         #expect(try await server.request("PATCH", "/ui/some/page").header("Allow") == "GET")
+        // The most specific path decides: /views/{view}/_get (POST), not /views/{view}/{key} (GET).
+        let options = try await server.request("OPTIONS", "/views/v/_get")
+        #expect(options.status == 405 && options.header("Allow") == "POST", "\(options.status) \(options.header("Allow") ?? "")")
         #expect(try await server.request("GET", "/no/such/thing").status == 404)
         #expect(try await server.request("GET", "/events/a/b/c").status == 404)
     }

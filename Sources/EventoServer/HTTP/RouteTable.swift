@@ -11,11 +11,18 @@ final class RouteTable: Sendable {
         self.routes.withLock { $0 = parsed }
     }
 
-    /// The methods some route has for this path, in a stable order; empty when no route has the path.
+    /// The methods the most specific routes matching this path have, in a stable order; empty when no route
+    /// has the path. Most specific: the most literal segments (`/views/{view}/_get` over `/views/{view}/{key}`,
+    /// as the router and the OpenAPI document see them).
     func methods(for path: String) -> [String] {
         let parts = path.split(separator: "/")
-        let found = routes.withLock { routes in Set(routes.filter { Self.matches($0.segments, parts) }.map(\.method)) }
-        return found.sorted()
+        let found = routes.withLock { routes in routes.filter { Self.matches($0.segments, parts) } }
+        guard let best = found.map({ Self.literals($0.segments) }).max() else { return [] }
+        return Set(found.filter { Self.literals($0.segments) == best }.map(\.method)).sorted()
+    }
+
+    static func literals(_ template: [Substring]) -> Int {
+        template.filter { !($0.hasPrefix(":") || ($0.hasPrefix("{") && $0.hasSuffix("}")) || $0.hasPrefix("*")) }.count
     }
 
     static func matches(_ template: [Substring], _ parts: [Substring]) -> Bool {
