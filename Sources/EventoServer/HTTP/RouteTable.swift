@@ -21,17 +21,17 @@ final class RouteTable: Sendable {
         return Set(found.filter { Self.literals($0.segments) == best }.map(\.method)).sorted()
     }
 
-    static func literals(_ template: [Substring]) -> Int {
-        template.filter { !($0.hasPrefix(":") || ($0.hasPrefix("{") && $0.hasSuffix("}")) || $0.hasPrefix("*")) }.count
-    }
+    static func literals(_ template: [Substring]) -> Int { template.filter { !isCapture($0) && !$0.hasPrefix("*") }.count }
+
+    /// A parameter segment: `:name` or `{name}`.
+    static func isCapture(_ t: Substring) -> Bool { t.hasPrefix(":") || (t.hasPrefix("{") && t.hasSuffix("}")) }
 
     static func matches(_ template: [Substring], _ parts: [Substring]) -> Bool {
         var i = 0
         for (k, t) in template.enumerated() {
             if t == "**" { return k == template.count - 1 }
             guard i < parts.count else { return false }
-            let captures = t.hasPrefix(":") || (t.hasPrefix("{") && t.hasSuffix("}")) || t == "*"
-            if !(captures || t == parts[i]) { return false }
+            if !(isCapture(t) || t == "*" || t == parts[i]) { return false }
             i += 1
         }
         return i == parts.count

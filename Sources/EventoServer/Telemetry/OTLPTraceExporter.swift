@@ -108,7 +108,8 @@ public final class OTLPTraceExporter: SpanExporter {
     private let http: HTTPClient
     private let logger: Logger
     private let queue = Mutex(Queue())
-    private let wake = Wakeup()
+    /// Ticks when a batch is full: what the loop waits on between its scheduled exports.
+    private let wake = CommitSignal()
     private let resource: OTLPEncoding.Resource
     private static let exported = Counter(label: "evento_trace_spans_exported_total")
     private static let dropped = Counter(label: "evento_trace_spans_dropped_total")
@@ -137,13 +138,16 @@ public final class OTLPTraceExporter: SpanExporter {
             q.spans.append(span)
             return q.spans.count == configuration.maxExportBatchSize
         }
-        if full { wake.signal() }
+        if full { wake.advance(to: wake.head + 1) }
     }
 
     /// Exports until cancelled, then sends what is left.
     public func run() async {
+        var seen = wake.head
         while !Task.isCancelled {
-            await wake.wait(timeout: configuration.scheduleDelay)
+            // Returns at a tick after `seen`, at the delay, or on cancellation; a tick during the flush
+            // makes the next wait return at once.
+            seen = await wake.wait(after: seen, timeout: configuration.scheduleDelay)
             await flush()
         }
     }
@@ -223,50 +227,5 @@ struct TracingService: Service {
         _ = await cancelWhenGracefulShutdown { await exporter.run() }
         await exporter.flush(until: .now + .seconds(5))
         exporter.shutdown()
-    }
-}
-
-/// Wakes the exporter's loop: when a batch is full, at its schedule delay, or when it is cancelled. One
-/// continuation at a time, resumed once; a signal with no one waiting is kept for the next wait.
-final class Wakeup: Sendable {
-    private let state = Mutex<(signalled: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-
-    func signal() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let w = s.waiter else {
-                s.signalled = true
-                return nil
-            }
-            s.waiter = nil
-            return w
-        }
-        waiter?.resume()
-    }
-
-    /// Returns once signalled (or if signalled since the last wait), after `timeout`, or when cancelled.
-    func wait(timeout: Duration) async {
-        let timer = Task {
-            do {
-                try await Task.sleep(for: timeout)
-                self.signal()
-            } catch {}  // cancelled: the wait ended otherwise
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.signalled {
-                        s.signalled = false
-                        return true
-                    }
-                    s.waiter = c
-                    return false
-                }
-                if now { c.resume() }
-            }
-        } onCancel: {
-            self.signal()
-        }
-        timer.cancel()
-        // A timer that fired just as a signal woke the wait leaves one spurious signal: harmless (one more flush).
     }
 }
