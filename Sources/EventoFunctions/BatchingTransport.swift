@@ -145,5 +145,5 @@ final class BatchingTransport: FunctionTransport, Sendable {
 
     func decommission(everySpec: Bool) async { await inner.decommission(everySpec: everySpec) }
 
-    func shutdown() async { await inner.shutdown() }
+    func shutdown(callGrace: Duration?) async { await inner.shutdown(callGrace: callGrace) }
 }

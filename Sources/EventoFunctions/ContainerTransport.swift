@@ -357,7 +357,7 @@ final class ContainerTransport: FunctionTransport {
 
     /// Server shutdown: stops supervising (and waits for replacements in progress) and leaves the
     /// containers running for the next start to adopt.
-    func shutdown() async {
+    func shutdown(callGrace: Duration?) async {
         state.withLock { $0.stopped = true }
         let task = supervisor.withLock { $0 }
         task?.cancel()

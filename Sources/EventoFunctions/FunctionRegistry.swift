@@ -243,12 +243,14 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         return pool.status
     }
 
-    /// Stops every transport (server shutdown).
-    public func shutdown() async {
+    /// Stops every transport (server shutdown). `callGrace`: how long a worker in the middle of a call
+    /// gets to finish it after end-of-file before it is signalled (nil: the transport's own, 2 s for a
+    /// process pool); a shutdown that already gave calls their time passes less.
+    public func shutdown(callGrace: Duration? = nil) async {
         let transports = state.withLock { s in s.entries.values.map(\.transport) }
         // Together: each gives its workers time to exit after end-of-file.
         await withDiscardingTaskGroup { group in
-            for t in transports { group.addTask { await t.shutdown() } }
+            for t in transports { group.addTask { await t.shutdown(callGrace: callGrace) } }
         }
     }
 

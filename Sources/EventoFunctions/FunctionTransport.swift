@@ -5,8 +5,10 @@ import EventoHTTP
 protocol FunctionTransport: Sendable {
     /// Sends one request, returns the reply. Throws `FunctionCallError`.
     func call(_ request: [UInt8], timeout: Duration) async throws -> [UInt8]
-    /// Stops whatever the transport runs (worker processes) at server shutdown.
-    func shutdown() async
+    /// Stops whatever the transport runs (worker processes) at server shutdown. `callGrace`: how long a
+    /// worker in the middle of a call has to finish it after end-of-file before it is signalled (nil: the
+    /// transport's own); an idle worker exits at end-of-file.
+    func shutdown(callGrace: Duration?) async
     /// The function is gone: stops and removes what it deployed (containers; the same as `shutdown` for
     /// the others). `everySpec`: also what earlier specs of the function deployed.
     func decommission(everySpec: Bool) async
@@ -14,6 +16,7 @@ protocol FunctionTransport: Sendable {
 
 extension FunctionTransport {
     func decommission(everySpec: Bool) async { await shutdown() }
+    func shutdown() async { await shutdown(callGrace: nil) }
 }
 
 /// POSTs the function protocol's JSON to a URL over kept-alive, reused connections.
@@ -40,7 +43,7 @@ struct HTTPTransport: FunctionTransport {
         return response.body
     }
 
-    func shutdown() async {}
+    func shutdown(callGrace: Duration?) async {}
 }
 
 extension HTTPClientError {

@@ -301,7 +301,7 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
             metadata: ["evento.function": "\(function)"])
     }
 
-    func shutdown() async {
+    func shutdown(callGrace: Duration?) async {
         let (workers, waiters, respawner) = state.withLock { s -> ([Worker], [Waiter], Task<Void, Never>?) in
             s.closed = true
             let waiters = Array(s.waiters)
@@ -318,10 +318,11 @@ final class ProcessPool: FunctionTransport, @unchecked Sendable {
         await respawner?.value
         // End-of-file first (a worker finishes its call and exits), then SIGTERM, then SIGKILL.
         for w in workers { w.closeInput() }
-        await Self.waitUntilFinished(workers, for: stopGrace)
+        let grace = callGrace ?? stopGrace
+        await Self.waitUntilFinished(workers, for: grace)
         for w in workers where !w.isFinished {
             logger.warning(
-                "function worker did not exit within \(stopGrace) of end-of-file on its stdin; sending SIGTERM",
+                "function worker did not exit within \(grace) of end-of-file on its stdin; sending SIGTERM",
                 metadata: ["evento.function": "\(function)", "pid": "\(w.pid)"])
             w.terminate()
         }

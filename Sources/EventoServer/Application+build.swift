@@ -11,6 +11,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Everything `evento serve` can be told.
 public struct ServerConfiguration: Sendable {
@@ -243,6 +244,15 @@ public func buildApplication(
     for route in router.routes { logger.debug("route: \(route.method) \(route.path)") }
     routeTable.load(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
 
+    let shutdownClock = ShutdownClock(logger: logger)
+    var services: [any Service] = []
+    if let exporter { services.append(TracingService(exporter: exporter)) }
+    services.append(StoreService(store: store, clock: shutdownClock))
+    services.append(FunctionsService(registry: registry, http: http, clock: shutdownClock))
+    services.append(PipelineService(evento: evento, registry: registry, clock: shutdownClock))
+    if let kafka { services.append(KafkaService(relay: kafka, cluster: cluster)) }
+    if let clusterStore { services.append(CatalogueSyncService(store: clusterStore, registry: registry, schemas: schemas, logger: logger)) }
+    services.append(ShutdownStartService(clock: shutdownClock))
     let descriptors = ConnectionLimit.descriptorLimit
     let maxConnections = config.maxConnections ?? ConnectionLimit.defaultLimit(descriptors: descriptors)
     logger.info(
@@ -257,9 +267,7 @@ public func buildApplication(
             address: .hostname(config.host, port: config.port), serverName: "evento",
             availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger)),
         // Started in this order, stopped in reverse: the HTTP server (last) stops first, the store last.
-        services: (exporter.map { [TracingService(exporter: $0)] } ?? []) + [StoreService(store: store), FunctionsService(registry: registry, http: http), PipelineService(evento: evento, registry: registry)]
-            + (kafka.map { [KafkaService(relay: $0, cluster: cluster)] } ?? [])
-            + (clusterStore.map { [CatalogueSyncService(store: $0, registry: registry, schemas: schemas, logger: logger)] } ?? []),
+        services: services,
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? config.port
             if config.advertiseURL == nil {
@@ -332,10 +340,48 @@ func loadFunctions(file: String, into registry: FunctionRegistry, processDirecto
 /// Closes the store once everything else has stopped (services stop in reverse order of start).
 struct StoreService: Service {
     let store: any EventoStorage
+    let clock: ShutdownClock
 
     func run() async throws {
         try? await gracefulShutdown()
         await store.close()
+        clock.log("store closed")
+    }
+}
+
+/// When shutdown began, so that each stage logs how long the shutdown has taken so far (an operator sees
+/// which stage a slow stop waits on).
+final class ShutdownClock: Sendable {
+    private let started = Mutex<ContinuousClock.Instant?>(nil)
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    /// Notes the start of shutdown (the first call counts) and logs it.
+    func begin(_ what: String) {
+        let first = started.withLock { s in
+            if s != nil { return false }
+            s = .now
+            return true
+        }
+        if first { logger.info("shutting down: \(what)") }
+    }
+
+    func log(_ stage: String) {
+        let elapsed = started.withLock { $0.map { ContinuousClock.now - $0 } }
+        let seconds = elapsed.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        logger.info("shutdown: \(stage)", metadata: seconds.map { ["elapsedSeconds": "\(String(format: "%.3f", $0))"] } ?? [:])
+    }
+}
+
+/// The first service to hear of shutdown (it is started last, stopped first, after the HTTP server): it
+/// starts the shutdown clock.
+struct ShutdownStartService: Service {
+    let clock: ShutdownClock
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        clock.begin("no new requests are accepted; the pipeline stops next")
     }
 }
 
@@ -344,11 +390,13 @@ struct StoreService: Service {
 struct FunctionsService: Service {
     let registry: FunctionRegistry
     let http: HTTPClient
+    let clock: ShutdownClock
 
     func run() async throws {
         try? await gracefulShutdown()
         await registry.shutdown()
         http.shutdown()
+        clock.log("functions stopped")
     }
 }
 
@@ -358,6 +406,7 @@ struct FunctionsService: Service {
 struct PipelineService: Service {
     let evento: Evento
     let registry: FunctionRegistry
+    let clock: ShutdownClock
     var grace: Duration = .seconds(2)
 
     func run() async throws {
@@ -365,14 +414,18 @@ struct PipelineService: Service {
             group.addTask { try await evento.run() }
             group.addTask {
                 do { try await gracefulShutdown() } catch { return }  // cancelled: the pipeline ended first
+                clock.begin("the pipeline stops")
                 evento.shutdown()
                 try await Task.sleep(for: grace)
-                await registry.shutdown()
+                clock.log("commands in flight did not finish within \(grace); stopping the functions under them")
+                // The calls had their grace: idle workers exit at end-of-file, busy ones are signalled soon after.
+                await registry.shutdown(callGrace: .milliseconds(250))
             }
             // The pipeline drained (or failed): the grace timer is not needed any more.
             try await group.next()
             group.cancelAll()
         }
+        clock.log("pipeline stopped")
     }
 }
 
