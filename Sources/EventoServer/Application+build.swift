@@ -172,7 +172,7 @@ public func buildApplication(
     }
 
     let exporter = config.tracing.map { OTLPTraceExporter(configuration: $0, logger: Logger(label: "evento.tracing")) }
-    EventoTracing.bootstrap(exporter)
+    EventoTracing.bootstrap(exporter, sampler: exporter?.configuration.sampler ?? .alwaysOn)
     if let exporter { logger.info("exporting spans over OTLP/HTTP", metadata: ["endpoint": "\(exporter.configuration.endpoint)"]) }
 
     let router = Router(context: EventoRequestContext.self)

@@ -152,13 +152,53 @@ import Testing
         await broker.stop()
     }
 
-    @Test func anExporterSettingEventoCannotHonourStopsTheServerWithTheVariablesName() async throws {
-        let grpc = try await runProgram(
+    @Test(arguments: [
+        (["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"], "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"),
+        (["OTEL_TRACES_SAMPLER": "jaeger_remote"], "OTEL_TRACES_SAMPLER=jaeger_remote"),
+        (["OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"], "OTEL_TRACES_SAMPLER_ARG=1.5"),
+    ])
+    func anExporterSettingEventoCannotHonourStopsTheServerWithTheVariablesName(settings: [String: String], named: String) async throws {
+        let run = try await runProgram(
             [Binaries.evento, "serve", "--port", "0", "--data-dir", NSTemporaryDirectory() + "evento-otlp-" + Identifiers.uuidV7()],
-            environment: ProcessInfo.processInfo.environment.merging([
-                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            ]) { $1 }, timeout: .seconds(30))
-        #expect(grpc.status != 0)
-        #expect(grpc.err.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), "\(grpc.err)")
+            environment: ProcessInfo.processInfo.environment.merging(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"].merging(settings) { $1 }) {
+                $1
+            }, timeout: .seconds(30))
+        #expect(run.status != 0)
+        #expect(run.err.contains(named), "\(run.err)")
+    }
+
+    /// `parentbased_traceidratio` at 0: a request that starts a trace records nothing, and what it causes
+    /// carries its context flagged not sampled (so no function or later hop records it either); a request
+    /// under a sampled parent is still recorded.
+    @Test func aSamplerLeavesOutNewTracesAndFollowsSampledParents() async throws {
+        let receiver = try await Receiver()
+        defer { receiver.stop() }
+        let server = try await ServerProcess(environment: [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(receiver.port)", "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0",
+        ])
+        let script = Fixtures.function("traced.py")
+        #expect(try await server.register(Fixtures.python("traced-h", kind: "handler", aggregate: "traced", script: script)).status == 201)
+
+        let unsampled = try await server.request("POST", "/commands?wait=true", body: #"{"entity":"traced:n","type":"Trace","payload":{}}"#)
+        #expect(unsampled.json["command"]?["status"] == "succeeded", "\(unsampled.text)")
+        let event = try #require(try await server.events(of: "traced:n").first)
+        let traceparent = try #require(event["traceparent"]?.stringValue)
+        #expect(traceparent.hasSuffix("-00"), "a left-out trace propagates as not sampled: \(traceparent)")
+        #expect(event["payload"]?["seen"]?.stringValue?.hasSuffix("-00") == true, "the handler saw it not sampled: \(event)")
+        let leftOut = String(traceparent.split(separator: "-")[1])
+
+        let trace = "6bf92f3577b34da6a3ce929d0e0e4738"
+        let sampled = try await server.request(
+            "POST", "/commands?wait=true", body: #"{"entity":"traced:s","type":"Trace","payload":{}}"#,
+            headers: [("traceparent", "00-\(trace)-00f067aa0ba902b9-01")])
+        #expect(sampled.json["command"]?["status"] == "succeeded", "\(sampled.text)")
+        try await eventually(timeout: .seconds(30), "the sampled command's spans are exported") {
+            Set(receiver.spans(inTrace: trace).compactMap { $0["name"]?.stringValue }).isSuperset(of: ["POST /commands", "command Trace", "commit"])
+        }
+        // Exports go in order: the left-out command's spans would have come first.
+        #expect(receiver.spans(inTrace: leftOut).isEmpty)
+        #expect(Set(receiver.spans.compactMap { $0["traceId"]?.stringValue }) == [trace], "only the sampled trace is recorded")
+        #expect(await server.stop())
     }
 }

@@ -152,17 +152,22 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     private init(_ context: TraceContext) { self.context = context }
 
-    /// A new trace, sampled.
+    /// A new trace, flagged sampled when the tracing sampler picks it (always, unless a sampler with a ratio
+    /// below 1 is configured: see `EventoTracing.bootstrap`).
     public static func newTrace() -> TraceParent {
         var random = PooledRandom()
-        return TraceParent(
-            TraceContext(traceID: .random(using: &random), spanID: .random(using: &random), flags: .sampled, state: TraceState()))
+        let traceID = TraceID.random(using: &random)
+        let flags: TraceFlags = EventoTracing.sampler.samples(traceId: traceID) ? .sampled : []
+        return TraceParent(TraceContext(traceID: traceID, spanID: .random(using: &random), flags: flags, state: TraceState()))
     }
 
     /// The same trace with a new span as parent: what a hop (command → handler → event) propagates.
-    public func child() -> TraceParent {
+    /// `sampled`: flag it so (a sampler that does not follow the parent's flag decided to record it).
+    public func child(sampled: Bool? = nil) -> TraceParent {
         var random = PooledRandom()
-        return TraceParent(TraceContext(traceID: context.traceID, spanID: .random(using: &random), flags: context.flags, state: context.state))
+        var flags = context.flags
+        if let sampled { if sampled { flags.insert(.sampled) } else { flags.remove(.sampled) } }
+        return TraceParent(TraceContext(traceID: context.traceID, spanID: .random(using: &random), flags: flags, state: context.state))
     }
 
     public static func == (a: TraceParent, b: TraceParent) -> Bool { a.description == b.description }

@@ -8,7 +8,8 @@ import Hummingbird
 /// as a proxy that traces forwards it: the commands and events the request creates take it as their parent.
 /// Without one, the span is offered as `Evento-Server-Span` instead, which an item takes only when it has no
 /// trace of its own (no `traceparent` in the body, no cause whose trace it joins). A request whose
-/// `traceparent` is not sampled, or not a valid header (the route then answers 400), passes untouched.
+/// `traceparent` is not sampled, or not a valid header (the route then answers 400), passes untouched; a new
+/// trace the sampler leaves out is offered the same way, flagged not sampled.
 struct TracingMiddleware<Context: RequestContext>: RouterMiddleware {
     static var serverSpan: HTTPField.Name { HTTPField.Name("Evento-Server-Span")! }
 
@@ -21,9 +22,18 @@ struct TracingMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let incoming = request.headers[.traceparent]
         let parent = incoming.flatMap(TraceParent.init)
-        guard incoming == nil || parent != nil,
-            var span = EventoTracing.start(request.method.rawValue, kind: .server, parent: parent)
-        else {
+        // No traceparent: a new trace, which the sampler may leave out; then its context (flagged not
+        // sampled) is still offered, so that nothing the request causes is recorded either.
+        let root = incoming == nil ? TraceParent.newTrace() : nil
+        if let root, !root.isSampled {
+            head.headerFields[Self.serverSpan] = root.description
+            return try await next(Request(head: head, body: request.body), context)
+        }
+        let started =
+            if let root { EventoTracing.start(request.method.rawValue, kind: .server, root: root) } else if let parent {
+                EventoTracing.start(request.method.rawValue, kind: .server, parent: parent)
+            } else { Span?.none }
+        guard var span = started else {
             return try await next(Request(head: head, body: request.body), context)
         }
         if incoming != nil { head.headerFields[.traceparent] = span.traceparent } else { head.headerFields[Self.serverSpan] = span.traceparent }

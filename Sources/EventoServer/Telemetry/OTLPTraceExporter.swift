@@ -22,6 +22,8 @@ public final class OTLPTraceExporter: SpanExporter {
         public var maxQueueSize = 2048
         public var maxExportBatchSize = 512
         public var timeout: Duration = .seconds(10)
+        /// Which traces are recorded (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
+        public var sampler = TraceSampler.alwaysOn
 
         public init(endpoint: String) { self.endpoint = endpoint }
 
@@ -80,7 +82,33 @@ public final class OTLPTraceExporter: SpanExporter {
             if let n = try count("OTEL_BSP_MAX_QUEUE_SIZE") { c.maxQueueSize = n }
             if let n = try count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") { c.maxExportBatchSize = n }
             c.maxExportBatchSize = min(c.maxExportBatchSize, c.maxQueueSize)
+            c.sampler = try sampler(sampler: value("OTEL_TRACES_SAMPLER"), argument: value("OTEL_TRACES_SAMPLER_ARG"))
             return c
+        }
+
+        /// OpenTelemetry's built-in samplers by name; the ratio ones take `OTEL_TRACES_SAMPLER_ARG` (0…1,
+        /// default 1).
+        static func sampler(sampler name: String?, argument: String?) throws(EventoError) -> TraceSampler {
+            guard let name else { return .alwaysOn }
+            func ratio() throws(EventoError) -> Double {
+                guard let argument else { return 1 }
+                guard let r = Double(argument), r.isFinite, (0...1).contains(r) else {
+                    throw EventoError(.invalidRequest, "OTEL_TRACES_SAMPLER_ARG=\(argument): expected a ratio from 0 to 1 for \(name)")
+                }
+                return r
+            }
+            switch name.lowercased() {
+            case "always_on": return TraceSampler(ratio: 1, parentBased: false)
+            case "always_off": return TraceSampler(ratio: 0, parentBased: false)
+            case "traceidratio": return TraceSampler(ratio: try ratio(), parentBased: false)
+            case "parentbased_always_on": return .alwaysOn
+            case "parentbased_always_off": return TraceSampler(ratio: 0, parentBased: true)
+            case "parentbased_traceidratio": return TraceSampler(ratio: try ratio(), parentBased: true)
+            default:
+                throw EventoError(
+                    .invalidRequest,
+                    "OTEL_TRACES_SAMPLER=\(name): Evento knows always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off and parentbased_traceidratio")
+            }
         }
 
         /// `key=value,key=value`, values percent-decoded (the W3C Baggage form the OTEL_* lists use).
