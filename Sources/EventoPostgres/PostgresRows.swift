@@ -68,3 +68,16 @@ enum PostgresRows {
         return w.string
     }
 }
+
+/// Free text (a function's error message) as PostgreSQL's text can hold it: it refuses U+0000, and one
+/// such byte in a group commit would fail every write of the group. NUL becomes U+FFFD (what a reader
+/// shows for an unreadable byte); SQLite keeps such text as it is, keys and ids never hold NUL (they are
+/// validated at the edge).
+enum PostgresText {
+    static func storable(_ text: String) -> String {
+        guard text.utf8.contains(0) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
+    }
+
+    static func storable(_ text: String?) -> String? { text.map { (t: String) in storable(t) } }
+}

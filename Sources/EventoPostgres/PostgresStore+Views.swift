@@ -25,7 +25,7 @@ extension PostgresStore: ViewStore {
         try await tx.query(
             """
             INSERT INTO projectors(name, generation, cursor, rebuild_cursor, status, last_error, updated_at)
-            VALUES(\(p.name), \(p.generation), \(p.cursor), \(p.rebuildCursor), \(p.status.rawValue), \(p.lastError), \(tx.now.millisecondsSinceEpoch))
+            VALUES(\(p.name), \(p.generation), \(p.cursor), \(p.rebuildCursor), \(p.status.rawValue), \(PostgresText.storable(p.lastError)), \(tx.now.millisecondsSinceEpoch))
             ON CONFLICT (name) DO UPDATE SET generation = excluded.generation, cursor = excluded.cursor,
                 rebuild_cursor = excluded.rebuild_cursor, status = excluded.status, last_error = excluded.last_error,
                 updated_at = excluded.updated_at
@@ -228,22 +228,35 @@ extension PostgresStore: SnapshotListing {
         }
     }
 
+    /// PostgreSQL's JSON operators refuse a document holding the escape `\u0000` (for any field of it, and
+    /// for the whole query), which a state may hold: such a state is not filtered in SQL but by
+    /// `Snapshot.matches`, and a page is refilled when that drops some.
     public func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
-        var b = PostgresBindings()
         let low = aggregate + ":"
-        b.append(after.map { max($0, low) } ?? low)
-        b.append(aggregate + ":\u{10FFFF}")
-        var sql = "SELECT entity, version, state, schema_id FROM snapshots WHERE entity COLLATE \"C\" > $1 AND entity COLLATE \"C\" < $2"
-        for (i, f) in filters.enumerated() {
-            b.append(f.field)
-            b.append(f.value)
-            sql += " AND state::jsonb ->> $\(3 + 2 * i) = $\(4 + 2 * i)"
+        var cursor = after.map { max($0, low) } ?? low
+        var found: [Snapshot] = []
+        while found.count < limit {
+            var b = PostgresBindings()
+            b.append(cursor)
+            b.append(aggregate + ":\u{10FFFF}")
+            b.append("\\u0000")
+            var sql = "SELECT entity, version, state, schema_id FROM snapshots WHERE entity COLLATE \"C\" > $1 AND entity COLLATE \"C\" < $2"
+            for (i, f) in filters.enumerated() {
+                b.append(f.field)
+                b.append(f.value)
+                sql += " AND CASE WHEN strpos(state, $3) > 0 THEN true ELSE state::jsonb ->> $\(4 + 2 * i) = $\(5 + 2 * i) END"
+            }
+            let wanted = limit - found.count
+            b.append(wanted)
+            sql += " ORDER BY entity COLLATE \"C\" LIMIT $\(4 + 2 * filters.count)"
+            let rows = try await read(PostgresQuery(unsafeSQL: sql, binds: b)).map { row in
+                let (entity, version, state, schemaId) = try row.decode((String, Int64, String, Int?).self)
+                return Snapshot(entity: EntityId(stored: entity), version: version, state: RawJSON(trusted: state), schemaId: schemaId)
+            }
+            found += rows.filter { filters.isEmpty || !$0.state.text.contains("\\u0000") || $0.matches(filters) }
+            guard rows.count == wanted, let last = rows.last else { break }
+            cursor = last.entity.rawValue
         }
-        b.append(limit)
-        sql += " ORDER BY entity COLLATE \"C\" LIMIT $\(3 + 2 * filters.count)"
-        return try await read(PostgresQuery(unsafeSQL: sql, binds: b)).map { row in
-            let (entity, version, state, schemaId) = try row.decode((String, Int64, String, Int?).self)
-            return Snapshot(entity: EntityId(stored: entity), version: version, state: RawJSON(trusted: state), schemaId: schemaId)
-        }
+        return found
     }
 }

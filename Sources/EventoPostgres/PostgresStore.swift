@@ -406,7 +406,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         b.append(r.traceparent)
         b.append(r.status.rawValue)
         b.append(r.attempts)
-        b.append(r.lastError)
+        b.append(PostgresText.storable(r.lastError))
         b.append(PostgresRows.resultIds(r.resultEventIds))
         b.append(r.createdAt.millisecondsSinceEpoch)
         b.append(r.updatedAt.millisecondsSinceEpoch)
@@ -428,7 +428,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
             var record = command
             record.status = status
             record.attempts = attempts
-            record.lastError = error
+            record.lastError = PostgresText.storable(error) as String
             record.updatedAt = tx.now
             switch try await Self.writeOutcome(record, resultEventIds: nil, in: tx) {
             case .written(let createdAt):
@@ -466,7 +466,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
     static func writeOutcome(_ record: CommandRecord, resultEventIds: String?, in tx: PostgresTransaction) async throws -> OutcomeWrite {
         let rows = try await tx.query(
             """
-            UPDATE commands SET status = \(record.status.rawValue), attempts = \(record.attempts), last_error = \(record.lastError),
+            UPDATE commands SET status = \(record.status.rawValue), attempts = \(record.attempts), last_error = \(PostgresText.storable(record.lastError)),
                 result_event_ids = COALESCE(\(resultEventIds), result_event_ids), updated_at = \(record.updatedAt.millisecondsSinceEpoch)
             WHERE id = \(record.id) AND status = 'pending' AND entity = \(record.entity.rawValue) AND type = \(record.type)
                 AND payload = \(record.payload.text)
@@ -484,7 +484,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
         guard stored.status == .pending else { return .final(stored) }
         try await tx.query(
             """
-            UPDATE commands SET status = \(record.status.rawValue), attempts = \(record.attempts), last_error = \(record.lastError),
+            UPDATE commands SET status = \(record.status.rawValue), attempts = \(record.attempts), last_error = \(PostgresText.storable(record.lastError)),
                 result_event_ids = COALESCE(\(resultEventIds), result_event_ids), updated_at = \(record.updatedAt.millisecondsSinceEpoch)
             WHERE id = \(record.id) AND status = 'pending'
             """)
@@ -543,7 +543,7 @@ public final class PostgresStore: EventoStorage, ClusterStore, @unchecked Sendab
                 try await tx.query(
                     """
                     INSERT INTO dead_dispatches(id, dispatcher, event_id, attempts, last_error, created_at)
-                    VALUES (\(d.id), \(d.dispatcher), \(d.eventId), \(d.attempts), \(d.lastError), \(d.createdAt.millisecondsSinceEpoch))
+                    VALUES (\(d.id), \(d.dispatcher), \(d.eventId), \(d.attempts), \(PostgresText.storable(d.lastError)), \(d.createdAt.millisecondsSinceEpoch))
                     ON CONFLICT (id) DO UPDATE SET attempts = excluded.attempts, last_error = excluded.last_error
                     """)
             }

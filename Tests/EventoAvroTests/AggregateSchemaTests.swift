@@ -29,6 +29,12 @@ import Testing
         #expect(username.key(in: ["username": "Alice"]) == "alice")
         #expect(schema.uniqueFields[1].key(in: ["email": .null]) == nil, "null reserves nothing")
         #expect(schema.uniqueFields[2].key(in: ["number": 7]) == "7")
+        // A value holding U+0000 (which PostgreSQL's text refuses) is reserved under its JSON text: no NUL,
+        // distinct from its neighbours, folded like any other.
+        let nul = try #require(username.key(in: ["username": "A\u{0}B"]))
+        #expect(!nul.utf8.contains(0) && nul == #""a\u0000b""#)
+        #expect(nul != username.key(in: ["username": "a\u{FFFD}b"]) && nul != username.key(in: ["username": "ab"]))
+        #expect(username.key(forText: "a\u{0}b") == nul)
     }
 
     @Test(arguments: [

@@ -1,4 +1,4 @@
-import EventoCore
+@testable import EventoCore
 import EventoStore
 import Synchronization
 import Testing
@@ -193,6 +193,19 @@ import Testing
             #expect(snap?.state == RawJSON(["total": .int(Int64(total))]) && snap?.version == 2)
         }
         #expect(throws: EventoError.self) { try rebuilder.start("nothing") }
+    }
+}
+
+@Suite struct ViewKeyTests {
+    @Test func aKeyHoldingNULIsRefusedInAnOperationAndInAReadWithTheFieldNamed() throws {
+        let reply = Array(#"{"operations":[{"op":"put","view":"v","key":"ok","doc":{}},{"op":"put","view":"v","key":"a\u0000b","doc":{}}]}"#.utf8)
+        #expect { try FunctionProtocol.parseOperations(reply, function: "p") } throws: { e in
+            "\(e)".contains("operations[1].key") && "\(e)".contains("U+0000")
+        }
+        #expect(Names.viewKeyProblem("a\u{0}") != nil && Names.viewKeyProblem("any text, even \u{FFFD} or /") == nil)
+        #expect { try Evento.checkViewKey("a\u{0}b", field: "keys[3]") } throws: { e in
+            (e as? EventoError)?.field == "keys[3]" && (e as? EventoError)?.code == .invalidRequest
+        }
     }
 }
 

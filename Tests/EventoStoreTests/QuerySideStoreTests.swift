@@ -46,6 +46,32 @@ import Testing
         #expect(try await listing.snapshots(aggregate: "user", where: [], after: "user:1", limit: 10).map(\.entity.rawValue) == ["user:2"])
     }
 
+    /// A state holding the escape `\u0000` (PostgreSQL's JSON operators refuse it, failing the whole query
+    /// before) is listed and filtered like any other, and its unique value is reserved.
+    @Test(arguments: Backend.all)
+    func aStateHoldingNULIsListedFilteredAndReserved(_ backend: Backend) async throws {
+        let opened = try await backend.open()
+        defer { opened.close() }
+        let store = opened.store
+        let field = UniqueField(name: "username", casefold: true)
+        for (i, name) in ["a\u{0}b", "c", "d\u{0}", "e"].enumerated() {
+            let state: JSONValue = ["username": .string(name), "n": i == 3 ? 2 : 1]
+            _ = try await Self.completion(store, "n\(i)", entity: "user:\(i)", state: state, unique: field.key(in: state))
+        }
+        let listing = try #require(store as? any SnapshotListing)
+        #expect(try await listing.snapshots(aggregate: "user", where: [], after: nil, limit: 10).count == 4)
+        #expect(try await listing.snapshots(aggregate: "user", where: [("n", "1")], after: nil, limit: 10).map(\.entity.rawValue) == ["user:0", "user:1", "user:2"])
+        #expect(try await listing.snapshots(aggregate: "user", where: [("username", "c")], after: nil, limit: 10).map(\.entity.rawValue) == ["user:1"])
+        // A page refilled past the states it skipped: user:0 and user:2 do not match, user:3 does.
+        #expect(try await listing.snapshots(aggregate: "user", where: [("n", "2")], after: nil, limit: 1).map(\.entity.rawValue) == ["user:3"])
+        #expect(try await listing.snapshots(aggregate: "user", where: [("n", "1")], after: "user:0", limit: 1).map(\.entity.rawValue) == ["user:1"])
+        let index = try #require(store as? any UniqueIndex)
+        #expect(try await index.entity(aggregate: "user", field: "username", value: field.key(forText: "A\u{0}B"))?.rawValue == "user:0")
+        await #expect(throws: UniqueConflict.self) {
+            try await Self.completion(store, "n9", entity: "user:9", state: ["username": "a\u{0}B"], unique: field.key(forText: "a\u{0}B"))
+        }
+    }
+
     @Test(arguments: Backend.all)
     func viewsApplyOperationsWithTheCursorOnceAndRebuildsSwapGenerations(_ backend: Backend) async throws {
         let opened = try await backend.open()

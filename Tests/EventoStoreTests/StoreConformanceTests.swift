@@ -842,6 +842,30 @@ func committed(_ result: CompletionResult) throws -> (CommandRecord, [EventEnvel
         #expect(try await store.deadDispatches(limit: 10).map(\.id) == ["dd-0", "dd-2"])
     }
 
+    /// A function's error text may hold U+0000, which PostgreSQL's text refuses: it is stored (NUL shown as
+    /// U+FFFD there), and the writes around it go through (before: the failure could not be recorded at all,
+    /// the command retried for ever, and every write in its group commit failed with it).
+    @Test(arguments: Backend.all)
+    func errorTextHoldingNULIsStoredAndTheWritesBesideItGoThrough(_ backend: Backend) async throws {
+        let opened = try await backend.open()
+        defer { opened.close() }
+        let store = opened.store
+        let submitted = try await store.submit([try commandDraft("c0"), try commandDraft("c1", entity: "account:2")])
+        async let failed = store.recordFailure(submitted[0].record, status: .dead, attempts: 1, error: "bad\u{0}byte")
+        async let other = store.recordFailure(submitted[1].record, status: .pending, attempts: 1, error: "fine")
+        let (dead, pending) = try await (failed, other)
+        #expect(dead.status == .dead && pending.status == .pending && pending.lastError == "fine")
+        let text = try #require(dead.lastError)
+        #expect(text.hasPrefix("bad") && text.hasSuffix("byte") && text.count == 8, "\(text)")
+        #expect(try await store.command(id: "c0") == dead, "what the caller is told is what is stored")
+        #expect(try await store.command(id: "c1") == pending)
+
+        let dispatch = DeadDispatch(id: "dd-nul", dispatcher: "a", eventId: "e", attempts: 1, lastError: "x\u{0}y", createdAt: .now())
+        _ = try await store.commit(DispatchCommit(cursorName: "", position: 0, commands: [], deadDispatches: [dispatch]))
+        let storedDispatch = try #require(try await store.deadDispatch(id: "dd-nul"))
+        #expect(storedDispatch.lastError.hasPrefix("x") && storedDispatch.lastError.hasSuffix("y"))
+    }
+
     @Test(arguments: Backend.all)
     func theFunctionCatalogueKeepsDefinitionsByName(_ backend: Backend) async throws {
         let opened = try await backend.open()

@@ -6,15 +6,24 @@ extension Evento {
     }
 
     public func view(_ view: String, key: String) async throws -> ViewDocument? {
-        try await viewStore().viewDocument(view: view, key: key)
+        try Self.checkViewKey(key, field: "key")
+        return try await viewStore().viewDocument(view: view, key: key)
     }
 
     public func viewDocuments(_ view: String, prefix: String, after: String?, limit: Int) async throws -> [ViewDocument] {
-        try await viewStore().viewDocuments(view: view, prefix: prefix, after: after, limit: limit)
+        try Self.checkViewKey(prefix, field: "prefix")
+        if let after { try Self.checkViewKey(after, field: "after") }
+        return try await viewStore().viewDocuments(view: view, prefix: prefix, after: after, limit: limit)
     }
 
     public func viewDocuments(_ view: String, keys: [String]) async throws -> [ViewDocument] {
-        try await viewStore().viewDocuments(view: view, keys: keys)
+        for (i, key) in keys.enumerated() { try Self.checkViewKey(key, field: "keys[\(i)]") }
+        return try await viewStore().viewDocuments(view: view, keys: keys)
+    }
+
+    /// A key no view can hold is refused as the request's error (400), not left to the store.
+    static func checkViewKey(_ key: String, field: String) throws(EventoError) {
+        if let problem = Names.viewKeyProblem(key) { throw EventoError(.invalidRequest, "\(field): \(problem)", field: field) }
     }
 
     /// A projector as `GET /projectors/{name}` shows it.
@@ -86,6 +95,11 @@ extension Evento {
     /// An aggregate's entities by their snapshots, in id order, filtered by top-level state fields. A
     /// filter on a unique field is a lookup by its reservation (exact, case-folded for a casefold field).
     public func aggregates(_ aggregate: String, filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot] {
+        // What no store can compare (PostgreSQL's text refuses U+0000; entity ids never hold it).
+        for f in filters where f.value.utf8.contains(0) {
+            throw EventoError(.invalidRequest, "\(f.field): the value contains U+0000 (NUL), which Evento cannot compare", field: f.field)
+        }
+        if let after, after.utf8.contains(0) { throw EventoError(.invalidRequest, "after: contains U+0000 (NUL), which no entity id holds", field: "after") }
         let unique = validator.uniqueFields(aggregate: aggregate)
         if let index = store as? any UniqueIndex,
             let i = filters.firstIndex(where: { f in unique.contains { $0.name == f.field } }),

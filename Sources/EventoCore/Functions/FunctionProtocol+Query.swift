@@ -52,6 +52,7 @@ extension FunctionProtocol {
                 guard !key.isEmpty, key.utf8.count <= maxViewKey else {
                     throw EventoError.invalid(o.path("key"), "expected 1 to \(maxViewKey) bytes, got \(key.utf8.count)")
                 }
+                if let problem = Names.viewKeyProblem(key) { throw EventoError.invalid(o.path("key"), problem) }
                 switch op {
                 case "put":
                     let doc = try o.require("doc")
@@ -84,6 +85,12 @@ extension FunctionProtocol {
 }
 
 extension Names {
+    /// Why `key` cannot be a view key (nil when it can): any text but U+0000, which PostgreSQL's text
+    /// refuses (refused with either store, so that views move between them).
+    public static func viewKeyProblem(_ key: String) -> String? {
+        key.utf8.contains(0) ? "contains U+0000 (NUL), which a view key cannot hold" : nil
+    }
+
     /// A view name: a letter, then up to 127 of letters, digits, `_`, `-`, `.`.
     public static func isViewName(_ s: String) -> Bool {
         let b = Array(s.utf8)

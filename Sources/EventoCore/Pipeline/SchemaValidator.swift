@@ -49,8 +49,14 @@ public struct UniqueField: Sendable, Hashable {
         }
     }
 
-    /// The reservation key of a string value (what a lookup by this field compares).
-    public func key(forText text: String) -> String { casefold ? text.lowercased() : text }
+    /// The reservation key of a string value (what a lookup by this field compares). A value holding
+    /// U+0000 (which PostgreSQL's text refuses) is reserved under its JSON text instead, quotes included:
+    /// no NUL, and no other value's key (only a value that itself starts with a quote could look the same,
+    /// and then the two only ever conflict, never share).
+    public func key(forText text: String) -> String {
+        let folded = casefold ? text.lowercased() : text
+        return folded.utf8.contains(0) ? JSONValue.string(folded).jsonText : folded
+    }
 }
 
 /// Accepts everything: for aggregates without a schema.
