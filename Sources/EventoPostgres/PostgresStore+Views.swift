@@ -246,7 +246,9 @@ extension PostgresStore: SnapshotListing {
                 b.append(f.value)
                 sql += " AND CASE WHEN strpos(state, $3) > 0 THEN true ELSE state::jsonb ->> $\(4 + 2 * i) = $\(5 + 2 * i) END"
             }
-            let wanted = limit - found.count
+            // A whole page each round (a refill asking only for what is missing would go row by row
+            // through a run of states that do not match).
+            let wanted = limit
             b.append(wanted)
             sql += " ORDER BY entity COLLATE \"C\" LIMIT $\(4 + 2 * filters.count)"
             let rows = try await read(PostgresQuery(unsafeSQL: sql, binds: b)).map { row in
@@ -257,6 +259,6 @@ extension PostgresStore: SnapshotListing {
             guard rows.count == wanted, let last = rows.last else { break }
             cursor = last.entity.rawValue
         }
-        return found
+        return Array(found.prefix(limit))
     }
 }

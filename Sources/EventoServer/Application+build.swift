@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// Everything `evento serve` can be told.
 public struct ServerConfiguration: Sendable {
@@ -374,14 +375,23 @@ final class ShutdownClock: Sendable {
     }
 }
 
-/// The first service to hear of shutdown (it is started last, stopped first, after the HTTP server): it
-/// starts the shutdown clock.
+/// Starts the shutdown clock when SIGTERM or SIGINT arrives (beside the service group, which stops the
+/// HTTP server first and this service right after it), and logs when the HTTP server has stopped.
 struct ShutdownStartService: Service {
     let clock: ShutdownClock
 
     func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let listener = Task {
+            for await signal in signals {
+                clock.begin("\(signal): no new connections; requests in progress finish, then the pipeline stops")
+                break
+            }
+        }
         try? await gracefulShutdown()
-        clock.begin("no new requests are accepted; the pipeline stops next")
+        listener.cancel()
+        clock.begin("no new connections; the pipeline stops next")  // shutdown not started by a signal
+        clock.log("HTTP server stopped")
     }
 }
 

@@ -33,26 +33,43 @@ import Testing
         #expect(!TraceSampler(ratio: 0, parentBased: false).samples(parent("00000000000000010000000000000001", sampled: false)))
     }
 
+    func recorded(_ d: TraceSampler.Decision) -> TraceParent? { if case .record(let c) = d { c } else { nil } }
+
     @Test func aParentBasedSamplerFollowsTheParentsFlagWhateverTheRatio() throws {
         let never = TraceSampler(ratio: 0, parentBased: true)
-        let child = try #require(never.child(of: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: true)))
+        let child = try #require(recorded(never.decision(under: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: true))))
         #expect(child.traceId == "4bf92f3577b34da6a3ce929d0e0e4736" && child.flags == "01")
         #expect(child.parentId != "00f067aa0ba902b7", "the span has an id of its own")
-        #expect(TraceSampler(ratio: 1, parentBased: true).child(of: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: false)) == nil)
+        #expect(TraceSampler(ratio: 1, parentBased: true).decision(under: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: false)) == .passAsItCame)
     }
 
-    @Test func aSamplerThatIsNotParentBasedDecidesByTheTraceIdAndFlagsWhatItRecords() throws {
+    @Test func aSamplerThatIsNotParentBasedDecidesByTheTraceIdAndFlagsWhatItRecordsOrDrops() throws {
         let always = TraceSampler(ratio: 1, parentBased: false)
-        let recorded = try #require(always.child(of: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: false)))
-        #expect(recorded.flags == "01", "what it records is propagated as sampled")
-        #expect(TraceSampler(ratio: 0, parentBased: false).child(of: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: true)) == nil)
+        let kept = try #require(recorded(always.decision(under: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: false))))
+        #expect(kept.flags == "01", "what it records is propagated as sampled")
+        // Dropped under a sampled parent: what follows carries the trace flagged not sampled.
+        guard case .drop(let dropped) = TraceSampler(ratio: 0, parentBased: false).decision(under: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: true)) else {
+            Issue.record("a dropped span under a sampled parent changes the flag")
+            return
+        }
+        #expect(dropped.traceId == "4bf92f3577b34da6a3ce929d0e0e4736" && dropped.flags == "00")
+        #expect(TraceSampler(ratio: 0, parentBased: false).decision(under: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: false)) == .passAsItCame)
         // Every hop of one trace decides the same way.
         let half = TraceSampler(ratio: 0.5, parentBased: false)
         for id in ["4bf92f3577b34da6a3ce929d0e0e4736", "5bf92f3577b34da6a3ce929d0e0e4737", "0af7651916cd43dd8448eb211c80319d"] {
-            let first = half.child(of: parent(id, sampled: true))
-            let later = first.map { half.child(of: $0) } ?? half.child(of: parent(id, sampled: false))
+            let first = recorded(half.decision(under: parent(id, sampled: true)))
+            let later = recorded(half.decision(under: first ?? parent(id, sampled: false)))
             #expect((first == nil) == (later == nil), "trace \(id)")
         }
+    }
+
+    @Test func aDroppedSpanRecordsNothingAndItsChildrenCarryItsContext() {
+        let span = Span(nonRecording: parent("4bf92f3577b34da6a3ce929d0e0e4736", sampled: false))
+        var child = span.child("commit")
+        child.set("evento.events", 3)
+        child.fail("boom")
+        #expect(!child.isRecording && child.attributes.isEmpty && child.error == nil)
+        #expect(child.traceparent.hasPrefix("00-4bf92f3577b34da6a3ce929d0e0e4736-") && child.traceparent.hasSuffix("-00"))
     }
 
     @Test func ratiosOutsideZeroToOneAreClamped() {

@@ -126,7 +126,12 @@ import Testing
         #expect(!process.isRunning, "\(server.serverLog.suffix(3000))")
         // The handler's call is stuck: it gets the 2 s grace, then its worker is stopped (0.25 s after end-of-file).
         #expect(exitedAfter < .seconds(6), "the server took \(exitedAfter) to exit; its log ends:\n\(server.serverLog.suffix(3000))")
-        #expect(server.serverLog.contains("shutdown: store closed"))
+        // Each stage is logged; the stuck worker was signalled 0.25 s after end-of-file (not after another 2 s).
+        let log = server.serverLog
+        for stage in ["shutting down: SIGTERM", "shutdown: HTTP server stopped", "shutdown: pipeline stopped", "shutdown: functions stopped", "shutdown: store closed"] {
+            #expect(log.contains(stage), "\(stage): \(log.suffix(3000))")
+        }
+        #expect(log.contains("did not exit within 0.25 seconds of end-of-file"), "\(log.suffix(3000))")
     }
 }
 

@@ -218,7 +218,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
         }
         // Descriptors return (whatever happened above: the server must not stay starved).
         let restore = try await runProgram(["prlimit", "--pid", "\(serverPid)", "--nofile=\(original)"])
-        try #require(restore.status == 0, "\(restore.err)")
+        try #require(restore.status == 0, "\(restore.err); the server's log ends:\n\(server.serverLog.suffix(4000))")
         if let failure { throw failure }
 
         try await eventually(timeout: .seconds(10), "both workers are back") {

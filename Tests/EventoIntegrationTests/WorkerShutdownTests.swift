@@ -79,6 +79,11 @@ struct ContainerStopTests {
         }
         let name = "evento-stop-test-" + Identifiers.uuidV7().suffix(8).lowercased()
         let id = try await engine.start(name: name, image: image, labels: [:], environment: [:], extra: ["--network", "host"])
+        // `run -d` returns once the init runs, maybe before it has started the program: a SIGTERM then
+        // has no one to reach (seen once in CI: the stop took the full 10 s).
+        try await eventually(timeout: .seconds(20), "the program runs under the init") {
+            try await engine.run(["top", id, "args"]).output.contains("time.sleep")
+        }
         let started = ContinuousClock.now
         let stopped = try await engine.run(["stop", "-t", "10", id])
         let took = ContinuousClock.now - started

@@ -28,8 +28,10 @@ extension Snapshot {
         guard case .object(let o) = (try? state.value()) ?? .null else { return false }
         return filters.allSatisfy { f in
             switch o[f.field] {
-            case .string(let v)?: v == f.value
-            case let v?: v.jsonText == f.value
+            // Byte for byte, as the stores' SQL compares (Swift's == would also equate canonically
+            // equivalent text).
+            case .string(let v)?: v.utf8.elementsEqual(f.value.utf8)
+            case let v?: v.jsonText.utf8.elementsEqual(f.value.utf8)
             case nil: false
             }
         }

@@ -42,19 +42,23 @@ public enum EventoTracing {
         return start(name(), kind: kind, parent: parent.flatMap(TraceParent.init))
     }
 
+    ///
+    /// A span the sampler drops where the context must still change (a new trace it leaves out; a sampled
+    /// parent that a sampler not following parents drops) is non-recording: it records and exports
+    /// nothing, and its `traceparent`, flagged not sampled, is what the work it causes carries, so that no
+    /// later hop records a piece of that trace either.
     public static func start(_ name: @autoclosure () -> String, kind: SpanKind = .internal, parent: TraceParent?) -> Span? {
         guard isEnabled else { return nil }
-        guard let parent else { return start(name(), kind: kind, root: TraceParent.newTrace()) }
-        guard let context = sampler.child(of: parent) else { return nil }
-        return Span(name: name(), kind: kind, context: context, parentSpanId: parent.spanIdBytes)
-    }
-
-    /// The root span of a new trace whose context is `root` (made by `TraceParent.newTrace()`, which asks
-    /// the sampler): nil when tracing is off or the sampler left the trace out (then `root`, flagged not
-    /// sampled, is what to propagate).
-    public static func start(_ name: @autoclosure () -> String, kind: SpanKind = .internal, root: TraceParent) -> Span? {
-        guard isEnabled, root.isSampled else { return nil }
-        return Span(name: name(), kind: kind, context: root, parentSpanId: nil)
+        guard let parent else {
+            let root = TraceParent.newTrace()
+            guard root.isSampled else { return Span(nonRecording: root) }
+            return Span(name: name(), kind: kind, context: root, parentSpanId: nil)
+        }
+        switch sampler.decision(under: parent) {
+        case .record(let context): return Span(name: name(), kind: kind, context: context, parentSpanId: parent.spanIdBytes)
+        case .drop(let context): return Span(nonRecording: context)
+        case .passAsItCame: return nil
+        }
     }
 
     static func finish(_ span: FinishedSpan) {
@@ -105,11 +109,20 @@ public struct TraceSampler: Sendable, Equatable {
         return low >> 1 < threshold
     }
 
-    /// The context of a span under `parent`, flagged as the sampler decides; nil when it is not recorded
-    /// (then the parent's context passes on as it came).
-    func child(of parent: TraceParent) -> TraceParent? {
-        if parentBased { return parent.isSampled ? parent.child() : nil }
-        return samples(traceId: parent.context.traceID) ? parent.child(sampled: true) : nil
+    enum Decision: Equatable {
+        /// Recorded, with this context (flagged sampled).
+        case record(TraceParent)
+        /// Not recorded; the work it causes carries this context, flagged not sampled.
+        case drop(TraceParent)
+        /// Not recorded, and the parent (already flagged not sampled) passes on as it came.
+        case passAsItCame
+    }
+
+    /// What becomes of a span under `parent`.
+    func decision(under parent: TraceParent) -> Decision {
+        if parentBased { return parent.isSampled ? .record(parent.child()) : .passAsItCame }
+        if samples(traceId: parent.context.traceID) { return .record(parent.child(sampled: true)) }
+        return parent.isSampled ? .drop(parent.child(sampled: false)) : .passAsItCame
     }
 }
 
@@ -140,6 +153,8 @@ public struct Span: Sendable {
     let startNanos: UInt64
     var attributes: [(String, SpanValue)] = []
     var error: String?
+    /// False for a span the sampler dropped: it only carries its context on (flagged not sampled).
+    public let isRecording: Bool
 
     init(name: String, kind: SpanKind, context: TraceParent, parentSpanId: [UInt8]?) {
         self.name = name
@@ -147,25 +162,37 @@ public struct Span: Sendable {
         self.context = context
         self.parentSpanId = parentSpanId
         self.startNanos = EventoTracing.nowNanos()
+        self.isRecording = true
+    }
+
+    init(nonRecording context: TraceParent) {
+        self.name = ""
+        self.kind = .internal
+        self.context = context
+        self.parentSpanId = nil
+        self.startNanos = 0
+        self.isRecording = false
     }
 
     /// This span as a parent: what to propagate to the work it causes.
     public var traceparent: String { context.description }
 
-    public mutating func set(_ key: String, _ value: String) { attributes.append((key, .string(value))) }
-    public mutating func set(_ key: String, _ value: Int) { attributes.append((key, .int(Int64(value)))) }
-    public mutating func set(_ key: String, _ value: Bool) { attributes.append((key, .bool(value))) }
+    public mutating func set(_ key: String, _ value: String) { if isRecording { attributes.append((key, .string(value))) } }
+    public mutating func set(_ key: String, _ value: Int) { if isRecording { attributes.append((key, .int(Int64(value)))) } }
+    public mutating func set(_ key: String, _ value: Bool) { if isRecording { attributes.append((key, .bool(value))) } }
 
-    /// A span under this one (it is sampled, or it would not exist).
-    public func child(_ name: String, kind: SpanKind = .internal) -> Span {
-        Span(name: name, kind: kind, context: context.child(), parentSpanId: context.spanIdBytes)
+    /// A span under this one, recording when this one is.
+    public func child(_ name: @autoclosure () -> String, kind: SpanKind = .internal) -> Span {
+        guard isRecording else { return Span(nonRecording: context.child()) }
+        return Span(name: name(), kind: kind, context: context.child(), parentSpanId: context.spanIdBytes)
     }
 
     /// Marks the span failed (OTLP status ERROR with this message).
-    public mutating func fail(_ message: String) { error = message }
+    public mutating func fail(_ message: String) { if isRecording { error = message } }
 
-    /// Ends the span now and hands it to the exporter.
+    /// Ends the span now and hands it to the exporter (a non-recording span: nothing).
     public func end() {
+        guard isRecording else { return }
         EventoTracing.finish(
             FinishedSpan(
                 traceId: context.traceIdBytes, spanId: context.spanIdBytes, parentSpanId: parentSpanId, name: name, kind: kind,

@@ -22,18 +22,11 @@ struct TracingMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let incoming = request.headers[.traceparent]
         let parent = incoming.flatMap(TraceParent.init)
-        // No traceparent: a new trace, which the sampler may leave out; then its context (flagged not
-        // sampled) is still offered, so that nothing the request causes is recorded either.
-        let root = incoming == nil ? TraceParent.newTrace() : nil
-        if let root, !root.isSampled {
-            head.headerFields[Self.serverSpan] = root.description
-            return try await next(Request(head: head, body: request.body), context)
-        }
-        let started =
-            if let root { EventoTracing.start(request.method.rawValue, kind: .server, root: root) } else if let parent {
-                EventoTracing.start(request.method.rawValue, kind: .server, parent: parent)
-            } else { Span?.none }
-        guard var span = started else {
+        // A span the sampler drops is non-recording: its context (flagged not sampled) still goes on, so
+        // that nothing the request causes is recorded either.
+        guard incoming == nil || parent != nil,
+            var span = EventoTracing.start(request.method.rawValue, kind: .server, parent: parent)
+        else {
             return try await next(Request(head: head, body: request.body), context)
         }
         if incoming != nil { head.headerFields[.traceparent] = span.traceparent } else { head.headerFields[Self.serverSpan] = span.traceparent }
@@ -41,6 +34,7 @@ struct TracingMiddleware<Context: RequestContext>: RouterMiddleware {
         span.set("http.request.method", request.method.rawValue)
         span.set("url.path", request.uri.path)
         func finish(_ status: HTTPResponse.Status) {
+            guard span.isRecording else { return }
             if let route = context.endpointPath {
                 span.name = "\(request.method.rawValue) \(route)"
                 span.set("http.route", route)
