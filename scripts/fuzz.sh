@@ -24,11 +24,11 @@ targets=(
   "avro-validator|Tests/Fuzz/AvroValidatorFuzz.swift|Sources/EventoJSON/*.swift Sources/EventoAvro/AvroSchema.swift \
 Sources/EventoAvro/AvroSchema+Forms.swift Sources/EventoAvro/AvroValidator.swift Sources/EventoAvro/AvroLogicalValues.swift \
 Sources/EventoCore/Support/EventoError.swift Sources/EventoCore/Model/EntityId.swift|EventoCore"
-  "traceparent|Tests/Fuzz/TraceParentFuzz.swift|Sources/EventoCore/Support/Identifiers.swift Sources/EventoCore/Support/Timestamp.swift \
+  "traceparent|Tests/Fuzz/TraceParentFuzz.swift|Sources/EventoCore/Support/Identifiers.swift Sources/EventoCore/Support/TraceSampler.swift Sources/EventoCore/Support/Timestamp.swift \
 $w3c/*.swift Tests/Fuzz/Shims/OrderedDictionaryFuzzShim.swift|W3CTraceContext OrderedCollections"
   "function-reply|Tests/Fuzz/FunctionReplyFuzz.swift|Sources/EventoJSON/*.swift Sources/EventoCore/Functions/FunctionProtocol.swift \
 Sources/EventoCore/Functions/FunctionDefinition.swift Sources/EventoCore/Support/FieldReader.swift Sources/EventoCore/Support/EventoError.swift \
-Sources/EventoCore/Support/Timestamp.swift Sources/EventoCore/Support/Identifiers.swift Sources/EventoCore/Model/EntityId.swift \
+Sources/EventoCore/Support/Timestamp.swift Sources/EventoCore/Support/Identifiers.swift Sources/EventoCore/Support/TraceSampler.swift Sources/EventoCore/Model/EntityId.swift \
 Sources/EventoCore/Model/CommandRecord.swift Sources/EventoCore/Model/EventEnvelope.swift Sources/EventoCore/Model/CausationKind.swift \
 Sources/EventoCore/Model/ExpectedVersion.swift Sources/EventoCore/Application/SubmissionParser.swift \
 Sources/EventoCore/Pipeline/CauseResolver.swift Sources/EventoCore/Store/EventLog.swift Sources/EventoCore/Store/CommitSignal.swift \

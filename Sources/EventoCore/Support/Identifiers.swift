@@ -157,7 +157,7 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
     public static func newTrace() -> TraceParent {
         var random = PooledRandom()
         let traceID = TraceID.random(using: &random)
-        let flags: TraceFlags = EventoTracing.sampler.samples(traceId: traceID) ? .sampled : []
+        let flags: TraceFlags = TraceSampler.current.samples(traceId: traceID) ? .sampled : []
         return TraceParent(TraceContext(traceID: traceID, spanID: .random(using: &random), flags: flags, state: TraceState()))
     }
 

@@ -15,24 +15,18 @@ import W3CTraceContext
 public enum EventoTracing {
     private static let exporter = Mutex<(any SpanExporter)?>(nil)
     private static let enabled = Atomic<Bool>(false)
-    private static let samplerThreshold = Atomic<UInt64>(TraceSampler.alwaysOn.threshold)
-    private static let samplerParentBased = Atomic<Bool>(true)
 
     /// Sends finished spans to `exporter` (nil: spans are not recorded), of the traces `sampler` picks. Set
     /// once at start.
     public static func bootstrap(_ exporter: (any SpanExporter)?, sampler: TraceSampler = .alwaysOn) {
         Self.exporter.withLock { $0 = exporter }
-        samplerThreshold.store(sampler.threshold, ordering: .relaxed)
-        samplerParentBased.store(sampler.parentBased, ordering: .relaxed)
+        TraceSampler.install(sampler)
         enabled.store(exporter != nil, ordering: .releasing)
     }
 
     public static var isEnabled: Bool { enabled.load(ordering: .acquiring) }
 
-    /// The sampler in force (always on until `bootstrap` sets another).
-    static var sampler: TraceSampler {
-        TraceSampler(threshold: samplerThreshold.load(ordering: .relaxed), parentBased: samplerParentBased.load(ordering: .relaxed))
-    }
+    static var sampler: TraceSampler { TraceSampler.current }
 
     /// A span under `parent` (a `traceparent`), or a new trace's root when there is none. Nil when tracing
     /// is off or the parent is not sampled.
@@ -70,59 +64,6 @@ public enum EventoTracing {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-}
-
-/// Which traces are recorded: OpenTelemetry's samplers (`OTEL_TRACES_SAMPLER`), decided from the trace id
-/// as `TraceIdRatioBased` does (the id's last 8 bytes against the ratio), so that every hop and every
-/// instance of a cluster decides the same way for the same trace without talking to each other.
-public struct TraceSampler: Sendable, Equatable {
-    /// Trace ids whose last 8 bytes, shifted right once, are below this are recorded (`UInt64.max`: all).
-    let threshold: UInt64
-    /// A parent's sampled flag decides for its children (the `parentbased_*` samplers); otherwise each span
-    /// decides by the ratio alone.
-    public let parentBased: Bool
-
-    /// - Parameter ratio: the share of traces recorded, 0...1 (values outside are clamped).
-    public init(ratio: Double, parentBased: Bool) {
-        let r = ratio.isNaN ? 0 : min(max(ratio, 0), 1)
-        self.init(threshold: r >= 1 ? .max : UInt64(r * 9_223_372_036_854_775_808.0), parentBased: parentBased)
-    }
-
-    init(threshold: UInt64, parentBased: Bool) {
-        self.threshold = threshold
-        self.parentBased = parentBased
-    }
-
-    /// `parentbased_always_on`, OpenTelemetry's default: every new trace, and every child of a sampled parent.
-    public static let alwaysOn = TraceSampler(ratio: 1, parentBased: true)
-
-    /// Whether the trace `trace` belongs to is recorded when it starts there (and, not parent-based, at
-    /// any hop), whatever its flags say.
-    public func samples(_ trace: TraceParent) -> Bool { samples(traceId: trace.context.traceID) }
-
-    func samples(traceId: TraceID) -> Bool {
-        if threshold == .max { return true }
-        let low = withUnsafeBytes(of: traceId.bytes) { raw in
-            (8..<16).reduce(UInt64(0)) { $0 << 8 | UInt64(raw[$1]) }
-        }
-        return low >> 1 < threshold
-    }
-
-    enum Decision: Equatable {
-        /// Recorded, with this context (flagged sampled).
-        case record(TraceParent)
-        /// Not recorded; the work it causes carries this context, flagged not sampled.
-        case drop(TraceParent)
-        /// Not recorded, and the parent (already flagged not sampled) passes on as it came.
-        case passAsItCame
-    }
-
-    /// What becomes of a span under `parent`.
-    func decision(under parent: TraceParent) -> Decision {
-        if parentBased { return parent.isSampled ? .record(parent.child()) : .passAsItCame }
-        if samples(traceId: parent.context.traceID) { return .record(parent.child(sampled: true)) }
-        return parent.isSampled ? .drop(parent.child(sampled: false)) : .passAsItCame
     }
 }
 
@@ -215,7 +156,6 @@ public struct FinishedSpan: Sendable {
 }
 
 extension TraceParent {
-    public var isSampled: Bool { context.flags.contains(.sampled) }
     var traceIdBytes: [UInt8] { withUnsafeBytes(of: context.traceID.bytes) { Array($0) } }
     var spanIdBytes: [UInt8] { withUnsafeBytes(of: context.spanID.bytes) { Array($0) } }
 }
