@@ -424,7 +424,6 @@ struct PipelineService: Service {
             group.addTask { try await evento.run() }
             group.addTask {
                 do { try await gracefulShutdown() } catch { return }  // cancelled: the pipeline ended first
-                clock.begin("the pipeline stops")
                 evento.shutdown()
                 try await Task.sleep(for: grace)
                 clock.log("commands in flight did not finish within \(grace); stopping the functions under them")

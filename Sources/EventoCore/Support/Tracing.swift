@@ -26,8 +26,6 @@ public enum EventoTracing {
 
     public static var isEnabled: Bool { enabled.load(ordering: .acquiring) }
 
-    static var sampler: TraceSampler { TraceSampler.current }
-
     /// A span under `parent` (a `traceparent`), or a new trace's root when there is none. Nil when tracing
     /// is off or the parent is not sampled.
     /// (`name` is built only when a span is made: nothing is spent on it with tracing off.)
@@ -48,7 +46,7 @@ public enum EventoTracing {
             guard root.isSampled else { return Span(nonRecording: root) }
             return Span(name: name(), kind: kind, context: root, parentSpanId: nil)
         }
-        switch sampler.decision(under: parent) {
+        switch TraceSampler.current.decision(under: parent) {
         case .record(let context): return Span(name: name(), kind: kind, context: context, parentSpanId: parent.spanIdBytes)
         case .drop(let context): return Span(nonRecording: context)
         case .passAsItCame: return nil
