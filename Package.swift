@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(name: "EventoKafkaTests", dependencies: ["EventoCore", "EventoKafka"], swiftSettings: strict),
         .testTarget(
             name: "EventoIntegrationTests",
-            dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["evento", "checking-function", "EventoCore", "EventoHTTP", "CEventoSystem", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
     ]

@@ -172,7 +172,7 @@ import Testing
         let name = "evento-server-test-\(run)"
         // In the foreground: a detached `run -d` leaves conmon holding the descriptor by which Foundation's
         // Process sees its child end, so the test would wait for the container instead.
-        let container = Process()
+        let container = ChildProcess()
         container.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         container.arguments =
             ContainerTests.engine + [
@@ -182,7 +182,7 @@ import Testing
         container.standardInput = FileHandle.nullDevice
         container.standardOutput = FileHandle.nullDevice
         container.standardError = FileHandle.nullDevice
-        try container.runSerialized()
+        try container.run()
         let client = HTTPClient()
         var failure: (any Error)?
         do {

@@ -8,7 +8,7 @@ import Testing
     /// The receiver: its port, and the spans it has decoded so far.
     final class Receiver: @unchecked Sendable {
         // @unchecked: its process is started in init and only stopped after.
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let spansFile: String
 
@@ -17,7 +17,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             spansFile = dir + "/spans.jsonl"
             let portFile = dir + "/port"
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", Binaries.packageRoot + "/Tests/Fixtures/otlp/receiver.py", spansFile, portFile]
             // Its output to a file, not the test process's: a child holding that pipe keeps `swift test` waiting.
@@ -26,7 +26,7 @@ import Testing
             process.standardOutput = log
             process.standardError = log
             process.standardInput = FileHandle.nullDevice
-            try process.runSerialized()
+            try process.run()
             self.process = process
             var port: Int?
             try await eventually(timeout: .seconds(20), "the OTLP receiver listens") {

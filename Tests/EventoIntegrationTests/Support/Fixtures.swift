@@ -46,7 +46,7 @@ func eventually(
 
 /// A helper process (an HTTP function server) that is killed when the test ends.
 final class HelperProcess: @unchecked Sendable {
-    let process = Process()
+    let process = ChildProcess()
     private(set) var firstLine = ""
 
     /// Starts `arguments` and waits for its first stderr line (function servers print where they listen).
@@ -57,7 +57,7 @@ final class HelperProcess: @unchecked Sendable {
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
-        try process.runSerialized()
+        try process.run()
         firstLine = try await ServerProcess.readLine(err.fileHandleForReading, timeout: .seconds(20))
         err.fileHandleForReading.readabilityHandler = { h in _ = h.availableData }
     }
@@ -100,14 +100,14 @@ func runProgram(_ arguments: [String], environment: [String: String]? = nil, tim
     defer { try? FileManager.default.removeItem(atPath: dir) }
     _ = FileManager.default.createFile(atPath: dir + "/out", contents: nil)
     _ = FileManager.default.createFile(atPath: dir + "/err", contents: nil)
-    let p = Process()
+    let p = ChildProcess()
     p.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/bin/env")
     p.arguments = arguments[0].hasPrefix("/") ? Array(arguments.dropFirst()) : arguments
     if let environment { p.environment = environment }
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out"))
     p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/err"))
     p.standardInput = FileHandle.nullDevice
-    try p.runSerialized()
+    try p.run()
     let deadline = ContinuousClock.now + timeout
     while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     if p.isRunning {

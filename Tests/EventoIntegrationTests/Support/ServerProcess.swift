@@ -24,7 +24,7 @@ enum Binaries {
 final class ServerProcess: @unchecked Sendable {
     // @unchecked: mutated only by the test that owns it, sequentially.
     let dataDirectory: String
-    private(set) var process: Process?
+    private(set) var process: ChildProcess?
     private(set) var baseURL = ""
     private(set) var port = 0
     private let extraArguments: [String]
@@ -44,7 +44,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts the server (again) on the same data directory.
     func start() async throws {
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = URL(fileURLWithPath: Binaries.evento)
         p.arguments = ["serve", "--port", "0", "--data-dir", dataDirectory] + extraArguments
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -59,7 +59,7 @@ final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         p.standardError = log
-        try p.runSerialized()
+        try p.run()
         process = p
         // The ready line: "Evento listening on http://HOST:PORT".
         let line: String
@@ -116,7 +116,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Whether the process exited on SIGTERM within the grace period.
-    static func terminate(_ p: Process) async -> Bool {
+    static func terminate(_ p: ChildProcess) async -> Bool {
         guard p.isRunning else { return true }
         p.terminate()
         let deadline = ContinuousClock.now + .seconds(15)

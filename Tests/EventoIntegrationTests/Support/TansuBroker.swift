@@ -7,7 +7,7 @@ import Testing
 final class TansuBroker: @unchecked Sendable {
     // @unchecked: driven by one test at a time.
     let port: Int
-    private var process: Process?
+    private var process: ChildProcess?
     var address: String { "127.0.0.1:\(port)" }
 
     static var binary: String {
@@ -20,12 +20,12 @@ final class TansuBroker: @unchecked Sendable {
     }
 
     func start() async throws {
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["broker", "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.runSerialized()
+        try p.run()
         process = p
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
