@@ -185,10 +185,8 @@ extension OperationalFixTests {
         let dir = NSTemporaryDirectory() + "evento-images-" + Identifiers.uuidV7()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "#!/bin/sh\necho \"$@\" >> \(dir)/debootstrap.args\n".write(toFile: dir + "/debootstrap", atomically: true, encoding: .utf8)
-        try "#!/bin/sh\ncase \"$1 $2\" in \"image exists\") exit 1;; esac\ncat >/dev/null 2>&1 || true\nexit 0\n"
-            .write(toFile: dir + "/engine", atomically: true, encoding: .utf8)
-        for f in ["debootstrap", "engine"] { chmod(dir + "/" + f, 0o755) }
+        try writeExecutable("#!/bin/sh\necho \"$@\" >> \(dir)/debootstrap.args\n", to: dir + "/debootstrap")
+        try writeExecutable("#!/bin/sh\ncase \"$1 $2\" in \"image exists\") exit 1;; esac\ncat >/dev/null 2>&1 || true\nexit 0\n", to: dir + "/engine")
         func run(_ mirror: String?) async throws -> [String] {
             try? FileManager.default.removeItem(atPath: dir + "/debootstrap.args")
             var env = ProcessInfo.processInfo.environment

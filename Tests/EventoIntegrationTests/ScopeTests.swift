@@ -337,8 +337,7 @@ struct ScopeTests {
         let dir = NSTemporaryDirectory() + "evento-procdir-" + Identifiers.uuidV7()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/fns", withIntermediateDirectories: true)
-        try "#!/bin/sh\n".write(toFile: dir + "/fns/ok.sh", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/fns/ok.sh")
+        try writeExecutable("#!/bin/sh\n", to: dir + "/fns/ok.sh")
         try FileManager.default.createSymbolicLink(atPath: dir + "/fns/sh", withDestinationPath: "/bin/sh")
         let folder = try ProcessDirectory(dir + "/fns")
 
@@ -365,8 +364,7 @@ struct ScopeTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // An interpreter lives outside the folder: the folder holds a script that starts it.
         let script = dir + "/counter.sh"
-        try "#!/bin/sh\nexec python3 \(Fixtures.function("counter.py")) \"$@\"\n".write(toFile: script, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        try writeExecutable("#!/bin/sh\nexec python3 \(Fixtures.function("counter.py")) \"$@\"\n", to: script)
         try "# admin of the test\nadmin:file-admin\nwrite:file-write\n".write(toFile: dir + "/tokens", atomically: true, encoding: .utf8)
         let server = try await ServerProcess(
             arguments: ["--tokens-file", dir + "/tokens", "--process-dir", dir], environment: ["EVENTO_ADMIN_TOKEN": "", "EVENTO_TOKENS": ""])

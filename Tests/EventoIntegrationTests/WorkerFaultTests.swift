@@ -119,8 +119,7 @@ func stateDirectory(_ server: ServerProcess, _ name: String) throws -> String {
     static func executableScript(in dir: String) throws -> String {
         let path = dir + "/counter-exe.py"
         let body = try String(contentsOfFile: Fixtures.function("counter.py"), encoding: .utf8)
-        try ("#!/usr/bin/env python3\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        try writeExecutable("#!/usr/bin/env python3\n" + body, to: path)
         return path
     }
 

@@ -2,6 +2,19 @@ import CEventoSystem
 import Foundation
 import Synchronization
 
+/// Held while a test starts a process and while it writes a program: a child started while the program's
+/// file is open for writing inherits that descriptor until it execs, and running the program then fails with
+/// "Text file busy" (seen in a CI run: a server could not start a script a test had just written).
+private let spawnLock = NSLock()
+
+/// Writes an executable program (mode 0755) so that no process this test run starts holds it open.
+func writeExecutable(_ text: String, to path: String) throws {
+    spawnLock.lock()
+    defer { spawnLock.unlock() }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+}
+
 /// A process a test starts: the part of Foundation's `Process` the tests use, spawned the way the server
 /// spawns its workers (`evento_spawn`: posix_spawn with no blocked signals and nothing past stderr
 /// inherited).
@@ -37,6 +50,8 @@ final class ChildProcess: @unchecked Sendable {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
+        spawnLock.lock()
+        defer { spawnLock.unlock() }
         let rc = evento_spawn(
             &pid, path, argv, envp, Self.descriptor(standardInput, reading: true, otherwise: 0),
             Self.descriptor(standardOutput, reading: false, otherwise: 1), Self.descriptor(standardError, reading: false, otherwise: 2),
