@@ -215,8 +215,28 @@ extension PostgresStore: UniqueIndex {
 }
 
 extension PostgresStore: SnapshotListing {
-    public func replace(_ snapshot: Snapshot) async throws {
+    public func replace(_ snapshot: Snapshot, uniqueValues: [UniqueValue]) async throws {
         try await writer.perform { tx in
+            if !uniqueValues.isEmpty {
+                let stored = try await tx.query("SELECT version FROM snapshots WHERE entity = \(snapshot.entity.rawValue)")
+                if let v = try stored.first?.decode(Int64.self), v > snapshot.version { return }
+                // Reserved as a completion reserves them (a conflict throws: the job's savepoint undoes it).
+                for u in uniqueValues {
+                    if let value = u.value,
+                        let held = try await tx.query(
+                            "SELECT entity FROM unique_values WHERE aggregate = \(u.aggregate) AND field = \(u.field) AND value = \(value)"
+                        ).first.map({ try $0.decode(String.self) }), held != u.entity.rawValue
+                    {
+                        throw UniqueConflict(aggregate: u.aggregate, field: u.field, value: value, holder: held)
+                    }
+                    try await tx.query(
+                        "DELETE FROM unique_values WHERE aggregate = \(u.aggregate) AND field = \(u.field) AND entity = \(u.entity.rawValue)")
+                    if let value = u.value {
+                        try await tx.query(
+                            "INSERT INTO unique_values(aggregate, field, value, entity) VALUES (\(u.aggregate), \(u.field), \(value), \(u.entity.rawValue))")
+                    }
+                }
+            }
             try await tx.query(
                 """
                 INSERT INTO snapshots(entity, version, state, schema_id, updated_at)

@@ -170,7 +170,7 @@ import Testing
             let total = Counter.total(request) + events.reduce(0) { $0 + 2 * ($1["payload"]?["n"]?.intValue ?? 0) }
             return ["state": ["total": .int(total)]]
         }
-        let rebuilder = SnapshotRebuilder(store: h.memory, aggregates: h.evento.aggregates, functions: h.functions, logger: PipelineHarness.quietLogger)
+        let rebuilder = SnapshotRebuilder(store: h.memory, aggregates: h.evento.aggregates, functions: h.functions, validator: AcceptAllValidator(), logger: PipelineHarness.quietLogger)
         try await h.running {
             for i in 0..<6 {
                 _ = try await h.evento.submit(addDraft("c\(i)", to: try EntityId(parsing: "counter:\(i % 3)"), n: Int64(i + 1)), wait: .seconds(30))
@@ -193,6 +193,64 @@ import Testing
             #expect(snap?.state == RawJSON(["total": .int(Int64(total))]) && snap?.version == 2)
         }
         #expect(throws: EventoError.self) { try rebuilder.start("nothing") }
+    }
+
+    /// Counters whose totals are unique, refolded by an aggregator that changes the totals: the new
+    /// totals are reserved with the snapshots and the old ones released (before: the reservations kept the
+    /// old values, so a lookup by the new total found nothing and the old one named the entity still);
+    /// a refold that would give two counters the same total fails the later one and leaves it as it was.
+    @Test func aRebuildReservesTheUniqueValuesOfTheRefoldedStates() async throws {
+        let validator = StubValidator(unique: ["counter": [UniqueField(name: "total", casefold: false)]])
+        let h = PipelineHarness(validator: validator)
+        let mode = Mutex(0)  // 0: the sum; 1: doubled; 2: the number of events (the same for all)
+        h.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
+        h.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter")) { request in
+            let events = request["events"]?.arrayValue ?? []
+            switch mode.withLock({ $0 }) {
+            case 1: return ["state": ["total": .int(Counter.total(request) + events.reduce(0) { $0 + 2 * ($1["payload"]?["n"]?.intValue ?? 0) })]]
+            case 2: return ["state": ["total": .int(Counter.total(request) + Int64(events.count))]]
+            default: return Counter.fold(request)
+            }
+        }
+        let rebuilder = SnapshotRebuilder(
+            store: h.memory, aggregates: h.evento.aggregates, functions: h.functions, validator: validator, logger: PipelineHarness.quietLogger)
+        let index: any UniqueIndex = h.memory
+        func holder(_ total: Int) async throws -> String? {
+            try await index.entity(aggregate: "counter", field: "total", value: "\(total)")?.rawValue
+        }
+        func rebuild() async throws -> SnapshotRebuilder.Progress {
+            _ = try rebuilder.start("counter")
+            return try await eventually("the rebuild ends") { rebuilder.status("counter").flatMap { $0.state == .done ? $0 : nil } }
+        }
+        let rebuilds = Task { await rebuilder.run() }
+        defer { rebuilds.cancel() }
+        try await h.running {
+            // counter:0 gets 1 and 4 (5), counter:1 2 and 5 (7), counter:2 3 and 6 (9).
+            for i in 0..<6 {
+                _ = try await h.evento.submit(addDraft("c\(i)", to: try EntityId(parsing: "counter:\(i % 3)"), n: Int64(i + 1)), wait: .seconds(30))
+            }
+            #expect(try await holder(5) == "counter:0")
+            #expect(try await holder(7) == "counter:1")
+            #expect(try await holder(9) == "counter:2")
+            mode.withLock { $0 = 1 }
+            let doubled = try await rebuild()
+            #expect(doubled.entities == 3 && doubled.failures == 0, "\(doubled.lastError ?? "")")
+            #expect(try await holder(10) == "counter:0")
+            #expect(try await holder(14) == "counter:1")
+            #expect(try await holder(18) == "counter:2")
+            for old in [5, 7, 9] { #expect(try await holder(old) == nil, "the old totals are released") }
+            // Every counter would stand at 2: the first keeps it, the others fail and stay as they were.
+            mode.withLock { $0 = 2 }
+            let clashing = try await rebuild()
+            #expect(clashing.entities == 1 && clashing.failures == 2)
+            #expect(clashing.lastError?.contains("total \"2\" is already taken by counter:0") == true, "\(clashing.lastError ?? "")")
+            #expect(try await holder(2) == "counter:0")
+            #expect(try await holder(10) == nil)
+            #expect(try await holder(14) == "counter:1")
+            #expect(try await holder(18) == "counter:2")
+            let second = try await h.memory.snapshot(of: try EntityId(parsing: "counter:1"))
+            #expect(second?.state == RawJSON(["total": 14]))
+        }
     }
 }
 

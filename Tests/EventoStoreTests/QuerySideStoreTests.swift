@@ -46,6 +46,41 @@ import Testing
         #expect(try await listing.snapshots(aggregate: "user", where: [], after: "user:1", limit: 10).map(\.entity.rawValue) == ["user:2"])
     }
 
+    /// A refolded snapshot (a snapshot rebuild) reserves the unique values of its state with it, releasing
+    /// what the entity held; a value another entity holds is refused with nothing written; a snapshot older
+    /// than the stored one changes nothing, reservations included.
+    @Test(arguments: Backend.all)
+    func aReplacedSnapshotReservesItsUniqueValues(_ backend: Backend) async throws {
+        let opened = try await backend.open()
+        defer { opened.close() }
+        let store = opened.store
+        let index = try #require(store as? any UniqueIndex)
+        let listing = try #require(store as? any SnapshotListing)
+        _ = try await Self.completion(store, "r1", entity: "user:1", state: ["username": "ann"], unique: "ann")
+        _ = try await Self.completion(store, "r2", entity: "user:2", state: ["username": "bob"], unique: "bob")
+        let one = try EntityId(parsing: "user:1")
+        func value(_ v: String?, _ e: EntityId) -> [UniqueValue] { [UniqueValue(aggregate: "user", field: "username", value: v, entity: e)] }
+        try await listing.replace(Snapshot(entity: one, version: 1, state: RawJSON(["username": "anna"])), uniqueValues: value("anna", one))
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "anna")?.rawValue == "user:1")
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "ann") == nil)
+        // Taken by user:2: refused, naming it; neither the snapshot nor the reservations change.
+        await #expect { try await listing.replace(Snapshot(entity: one, version: 1, state: RawJSON(["username": "bob"])), uniqueValues: value("bob", one)) } throws: { e in
+            (e as? UniqueConflict) == UniqueConflict(aggregate: "user", field: "username", value: "bob", holder: "user:2")
+        }
+        #expect(try await store.snapshot(of: one)?.state == RawJSON(["username": "anna"]))
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "anna")?.rawValue == "user:1")
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "bob")?.rawValue == "user:2")
+        // Older than the stored snapshot: nothing.
+        _ = try await Self.completion(store, "r3", entity: "user:1", state: ["username": "anne"], unique: "anne")
+        try await listing.replace(Snapshot(entity: one, version: 1, state: RawJSON(["username": "zed"])), uniqueValues: value("zed", one))
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "zed") == nil)
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "anne")?.rawValue == "user:1")
+        #expect(try await store.snapshot(of: one)?.version == 2)
+        // A state without the field releases it.
+        try await listing.replace(Snapshot(entity: one, version: 2, state: RawJSON(["n": 1])), uniqueValues: value(nil, one))
+        #expect(try await index.entity(aggregate: "user", field: "username", value: "anne") == nil)
+    }
+
     /// A state holding the escape `\u0000` (PostgreSQL's JSON operators refuse it, failing the whole query
     /// before) is listed and filtered like any other, and its unique value is reserved.
     @Test(arguments: Backend.all)

@@ -55,7 +55,7 @@ public final class Evento: Sendable {
         }
         let aggregates = self.aggregates
         snapshotRebuilder = (store as? any SnapshotRebuilder.Store).map {
-            SnapshotRebuilder(store: $0, aggregates: aggregates, functions: functions, logger: logger)
+            SnapshotRebuilder(store: $0, aggregates: aggregates, functions: functions, validator: validator, logger: logger)
         }
     }
 

@@ -28,13 +28,17 @@ public final class SnapshotRebuilder: Sendable {
     let store: any Store
     let aggregates: Aggregates
     let functions: any FunctionDirectory
+    let validator: any SchemaValidator
     let logger: Logger
     private let progress = Mutex<[String: Progress]>([:])
     private let jobs: AsyncStream<String>.Continuation
     private let queue: AsyncStream<String>
 
-    public init(store: any Store, aggregates: Aggregates, functions: any FunctionDirectory, logger: Logger) {
+    /// - Parameter validator: names the aggregate's unique fields, whose values the refolded states hold
+    ///   and which are reserved with each snapshot (as a command's completion reserves them).
+    public init(store: any Store, aggregates: Aggregates, functions: any FunctionDirectory, validator: any SchemaValidator, logger: Logger) {
         self.store = store
+        self.validator = validator
         self.aggregates = aggregates
         self.functions = functions
         self.logger = logger
@@ -76,6 +80,7 @@ public final class SnapshotRebuilder: Sendable {
 
     func rebuild(_ aggregate: String) async {
         var after: String?
+        let uniqueFields = validator.uniqueFields(aggregate: aggregate)
         do {
             while !Task.isCancelled {
                 let ids = try await store.entityIds(prefix: aggregate + ":", after: after, limit: 200)
@@ -100,7 +105,13 @@ public final class SnapshotRebuilder: Sendable {
                                 update(aggregate) { $0.events += Int64(events.count) }
                                 if events.count < 500 { break }
                             }
-                            try await store.replace(Snapshot(entity: entity, version: at, state: state ?? .null))
+                            let refolded = Snapshot(entity: entity, version: at, state: state ?? .null)
+                            let values = uniqueFields.isEmpty ? [] : (try? refolded.state.value()).map { s in
+                                uniqueFields.map { UniqueValue(aggregate: aggregate, field: $0.name, value: $0.key(in: s), entity: entity) }
+                            } ?? []
+                            // A value another entity holds (the new aggregator makes two states share it)
+                            // fails this entity: its snapshot and reservations stay as they were.
+                            try await store.replace(refolded, uniqueValues: values)
                             aggregates.forget(entity)
                             // A command that committed meanwhile folded from the state it started with (the old
                             // one, perhaps): its newer snapshot is folded again from the rebuilt state.

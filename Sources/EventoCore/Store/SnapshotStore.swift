@@ -45,6 +45,14 @@ public protocol SnapshotListing: Sendable {
     /// strings as they are, numbers and booleans as JSON writes them (`42`, `true`).
     func snapshots(aggregate: String, where filters: [(field: String, value: String)], after: String?, limit: Int) async throws -> [Snapshot]
     /// Saves a snapshot refolded from its events: replaces the stored one unless that one is newer (an equal
-    /// version is replaced, unlike `save`).
-    func replace(_ snapshot: Snapshot) async throws
+    /// version is replaced, unlike `save`), and in the same transaction reserves the values of the
+    /// aggregate's unique fields that the refolded state holds (releasing what the entity held before), as a
+    /// command's completion does. Nothing is written when the stored snapshot is newer.
+    /// - Throws: `UniqueConflict` when another entity holds one of the values; nothing is written.
+    func replace(_ snapshot: Snapshot, uniqueValues: [UniqueValue]) async throws
+}
+
+extension SnapshotListing {
+    /// Saves a refolded snapshot of an aggregate without unique fields.
+    public func replace(_ snapshot: Snapshot) async throws { try await replace(snapshot, uniqueValues: []) }
 }

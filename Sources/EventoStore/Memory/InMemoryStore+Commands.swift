@@ -82,18 +82,8 @@ extension InMemoryStore {
                 row = nil
             }
             let plan = try s.planAppend(events, replays: .refuse, now: now)
-            for u in completion.uniqueValues {
-                if let value = u.value, let held = s.uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(value)"], held != u.entity.rawValue {
-                    throw UniqueConflict(aggregate: u.aggregate, field: u.field, value: value, holder: held)
-                }
-            }
+            try s.reserve(completion.uniqueValues)
             // Nothing below throws.
-            for u in completion.uniqueValues {
-                let held = "\(u.aggregate)\u{0}\(u.field)\u{0}\(u.entity.rawValue)"
-                if let old = s.uniqueHeld[held] { s.uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(old)"] = nil }
-                s.uniqueHeld[held] = u.value
-                if let value = u.value { s.uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(value)"] = u.entity.rawValue }
-            }
             if let row {
                 s.commands[row].status = .succeeded
                 s.commands[row].attempts = completion.attempts
@@ -203,5 +193,23 @@ extension InMemoryStore.State {
         commands.append(r)
         commandIndex[r.id] = i
         if let cause = r.causationId { commandsByCause[cause, default: []].append(i) }
+    }
+}
+
+extension InMemoryStore.State {
+    /// Reserves each unique value for its entity, releasing what the entity held before under that field.
+    /// - Throws: `UniqueConflict` when another entity holds one; then nothing is changed.
+    mutating func reserve(_ values: [UniqueValue]) throws {
+        for u in values {
+            if let value = u.value, let held = uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(value)"], held != u.entity.rawValue {
+                throw UniqueConflict(aggregate: u.aggregate, field: u.field, value: value, holder: held)
+            }
+        }
+        for u in values {
+            let held = "\(u.aggregate)\u{0}\(u.field)\u{0}\(u.entity.rawValue)"
+            if let old = uniqueHeld[held] { uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(old)"] = nil }
+            uniqueHeld[held] = u.value
+            if let value = u.value { uniqueValues["\(u.aggregate)\u{0}\(u.field)\u{0}\(value)"] = u.entity.rawValue }
+        }
     }
 }

@@ -122,9 +122,11 @@ extension InMemoryStore: UniqueIndex {
 }
 
 extension InMemoryStore: SnapshotListing {
-    public func replace(_ snapshot: Snapshot) async throws {
+    public func replace(_ snapshot: Snapshot, uniqueValues: [UniqueValue]) async throws {
         try write { s, _ in
-            if (s.snapshots[snapshot.entity.rawValue]?.version ?? -1) <= snapshot.version { s.snapshots[snapshot.entity.rawValue] = snapshot }
+            guard (s.snapshots[snapshot.entity.rawValue]?.version ?? -1) <= snapshot.version else { return }
+            try s.reserve(uniqueValues)
+            s.snapshots[snapshot.entity.rawValue] = snapshot
         }
     }
 

@@ -48,8 +48,17 @@ extension SQLiteEventStore: UniqueIndex {
 }
 
 extension SQLiteEventStore: SnapshotListing {
-    public func replace(_ snapshot: Snapshot) async throws {
+    public func replace(_ snapshot: Snapshot, uniqueValues: [UniqueValue]) async throws {
         try await writer.perform { tx in
+            if !uniqueValues.isEmpty {
+                let stored = try tx.connection.statement("SELECT version FROM snapshots WHERE entity = ?1")
+                try stored.bind(1, snapshot.entity.rawValue)
+                let newer = try stored.step() && stored.int64(0) > snapshot.version
+                stored.reset()
+                if newer { return }
+                // A conflict throws before the snapshot is written; the write's savepoint undoes the rest.
+                try Self.reserve(uniqueValues, in: tx)
+            }
             let s = try tx.connection.statement(
                 """
                 INSERT INTO snapshots(entity, version, state, schema_id, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
