@@ -157,7 +157,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         // The transport's own spec is checked here (a container spec is EventoFunctions' business), before
         // anything is started or stored, and stored with its defaults filled in.
         let definition = try definition.normalized()
-        return try await changes.withLock {
+        let (created, replaced) = try await changes.withLock { () async throws -> (Bool, Entry?) in
             let existing = state.withLock { $0.entries[definition.name] }
             if existing != nil && !replace {
                 throw EventoError(.conflict, "a function named \(definition.name) is already registered; DELETE /functions/\(definition.name) first")
@@ -190,12 +190,15 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 s.entries[definition.name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                 s.reindex()
             }
-            if let existing { await retire(existing, replacedBy: definition) }
             logger.info(
                 existing == nil ? "function registered" : "function replaced",
                 metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
-            return (definition, existing == nil)
+            return (existing == nil, existing)
         }
+        // Outside the lock: draining the old transport takes as long as its calls in flight (up to four
+        // timeouts), and other registrations and removals need not wait for it.
+        if let replaced { await retire(replaced, replacedBy: definition) }
+        return (definition, created)
     }
 
     /// Stops the transport of a replaced registration once the calls it was given are done (new calls go to

@@ -73,6 +73,38 @@ import Testing
         #expect(try await server.register(old).status == 409)
     }
 
+    /// A replacement waits for the old transport's calls in flight to finish (up to four timeouts); other
+    /// registrations go on meanwhile (before, the registry's lock was held through that wait, so a POST of
+    /// another function answered only after the slow call had).
+    @Test func aReplacementDrainingASlowCallDoesNotHoldUpOtherRegistrations() async throws {
+        let server = try await ServerProcess()
+        let started = try stateDirectory(server, "slow-started")
+        let slow = Fixtures.python("counter-h", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"),
+                                   env: ["SLOW_MS": "10000", "STARTED_DIR": started], timeoutMs: 30_000)
+        #expect(try await server.register(slow).status == 201)
+        let oldPids = try await server.workerPids("counter-h")
+        let accepted = try await server.post("/commands", json: ["entity": "counter:slow", "type": "Increment", "payload": [:]])
+        #expect(accepted.status == 202, "\(accepted.text)")
+        try await eventually("the slow call is in flight") { !(try FileManager.default.contentsOfDirectory(atPath: started).isEmpty) }
+
+        let replaced = Shared<Bool>(false)
+        let fast = Fixtures.python("counter-h", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"))
+        async let put = { () async throws -> ServerProcess.Reply in
+            let r = try await server.request("PUT", "/functions/counter-h", body: fast.jsonText)
+            replaced.withLock { $0 = true }
+            return r
+        }()
+        // Swapped (new calls go to the new workers); the old worker is still in its 10 s call.
+        try await eventually("the new workers took over") { Set(try await server.workerPids("counter-h")).isDisjoint(with: oldPids) }
+        let other = Fixtures.python("other-agg", kind: "aggregator", aggregate: "other", script: Fixtures.function("counter.py"))
+        let registered = try await server.register(other)
+        #expect(registered.status == 201, "\(registered.text)")
+        #expect(replaced.withLock { $0 } == false, "the registration waited for the replaced function's slow call")
+        #expect(try await put.status == 200)
+        let id = try #require(accepted.json["id"]?.stringValue)
+        try await eventually("the slow command finished") { try await server.get("/commands/" + id).json["status"] == "succeeded" }
+    }
+
     @Test func theCLIReplacesFunctionsWithRegisterReplace() async throws {
         let server = try await ServerProcess()
         let file = server.dataDirectory + "/functions.json"
