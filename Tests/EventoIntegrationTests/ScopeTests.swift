@@ -313,6 +313,14 @@ struct ScopeTests {
         let unsigned = Self.jwt(.object(good), alg: "none").split(separator: ".").prefix(2).joined(separator: ".") + "."
         #expect(scope(unsigned) == .failure(.init(reason: "the bearer token is not a well-formed JWT")))
         #expect(scope("a.b") == .failure(.init(reason: "the bearer token is not a well-formed JWT")))
+        // Claims that are not JSON are not even read without a valid signature (before: parsed first, so an
+        // unsigned token had the server parse whatever it carried); signed, they are refused as such.
+        let header = Self.jwt(.object(good)).split(separator: ".")[0]
+        let junk = "bm90IGpzb24"  // "not json"
+        #expect(scope("\(header).\(junk).AAAA") == .failure(.init(reason: "the JWT's signature is not valid")))
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(header).\(junk)".utf8), using: SymmetricKey(data: Array(Self.jwtSecret.utf8)))
+        let signedJunk = "\(header).\(junk)." + Data(mac).base64EncodedString().replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
+        #expect(scope(signedJunk) == .failure(.init(reason: "the JWT's claims are not a JSON object")))
         #expect(throws: EventoError.self) { try JWTVerifier(.init(secret: Array("short".utf8))) }
     }
 

@@ -52,15 +52,17 @@ public struct JWTVerifier: Sendable {
     /// The token's scope, or why it is refused.
     func scope(of token: some Collection<UInt8>, now: Date = Date()) -> Result<AccessScope, Refusal> {
         let parts = Array(token).split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3, let header = Self.json(parts[0]), let payload = Self.json(parts[1]),
-            let signature = Self.base64URL(parts[2])
-        else { return .failure(Refusal(reason: "the bearer token is not a well-formed JWT")) }
+        guard parts.count == 3, let header = Self.json(parts[0]), let signature = Self.base64URL(parts[2]) else {
+            return .failure(Refusal(reason: "the bearer token is not a well-formed JWT"))
+        }
         guard header["alg"]?.stringValue == "HS256" else { return .failure(Refusal(reason: "the JWT's algorithm is not HS256")) }
         guard header["crit"] == nil else { return .failure(Refusal(reason: "the JWT has critical header parameters")) }
         let signed = Array(parts[0]) + [UInt8(ascii: ".")] + Array(parts[1])
         guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: key) else {
             return .failure(Refusal(reason: "the JWT's signature is not valid"))
         }
+        // The claims are read only once they are known to come from the key's holder.
+        guard let payload = Self.json(parts[1]) else { return .failure(Refusal(reason: "the JWT's claims are not a JSON object")) }
         let t = now.timeIntervalSince1970
         let leeway = Double(configuration.leeway.components.seconds)
         guard let exp = Self.seconds(payload["exp"]) else { return .failure(Refusal(reason: "the JWT has no exp claim")) }
