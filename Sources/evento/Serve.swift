@@ -108,6 +108,8 @@ struct Serve: AsyncParsableCommand {
     var maxBacklog: Int?
     @Option(name: .customLong("max-backlog-bytes"), help: "Most payload bytes of unfinished commands before new ones get 429 (default: $EVENTO_MAX_BACKLOG_BYTES or 268435456).")
     var maxBacklogBytes: Int?
+    @Option(name: .customLong("max-scheduled"), help: "Most commands held for a later time (notBefore, delayMs) before clients' new scheduled commands get 429 (default: $EVENTO_MAX_SCHEDULED or 100000).")
+    var maxScheduled: Int?
     @Option(name: .customLong("max-events-per-command"), help: "Most events one command may produce (default: $EVENTO_MAX_EVENTS_PER_COMMAND or 1000).")
     var maxEventsPerCommand: Int?
 
@@ -208,6 +210,7 @@ struct Serve: AsyncParsableCommand {
             config.containerNetwork = network
         }
         if let n = try maxBacklog ?? Self.intEnv("EVENTO_MAX_BACKLOG") { config.processor.maxBacklog = try Self.positive(n, "--max-backlog") }
+        if let n = try maxScheduled ?? Self.intEnv("EVENTO_MAX_SCHEDULED") { config.processor.maxScheduled = try Self.positive(n, "--max-scheduled") }
         if let n = try maxBacklogBytes ?? Self.intEnv("EVENTO_MAX_BACKLOG_BYTES") {
             config.processor.maxBacklogBytes = try Self.positive(n, "--max-backlog-bytes")
         }

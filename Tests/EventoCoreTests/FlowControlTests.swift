@@ -59,4 +59,44 @@ import Testing
             try await eventually("drained") { h.evento.processor.overloaded() == nil ? true : nil }
         }
     }
+
+    /// Commands held for later are kept in memory until due: a client may not schedule without bound (before,
+    /// timers counted in no bound, so a flood of `delayMs` commands grew memory and never met a 429). Their
+    /// payload bytes count in the bytes bound; commands due now are still accepted at the timer bound.
+    @Test func scheduledCommandsAreBoundedByCountAndTheirBytesCount() async throws {
+        var configuration = PipelineHarness.fast
+        configuration.maxScheduled = 3
+        configuration.maxBacklogBytes = 2_000
+        let bounded = PipelineHarness(configuration: configuration)
+        bounded.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
+        bounded.functions.register(.fake("counter-aggregator", .aggregator, aggregate: "counter")) { Counter.fold($0) }
+        let later = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 3_600_000)
+        func scheduled(_ id: String, pad: Int = 0) -> CommandDraft {
+            CommandDraft(id: id, entity: counter1, type: "Add", payload: ["n": 1, "pad": .string(String(repeating: "x", count: pad))], notBefore: later)
+        }
+        try await bounded.running {
+            for i in 0..<3 { _ = try await bounded.evento.submit(scheduled("s\(i)"), wait: nil) }
+            try await eventually("three timers held") { bounded.evento.processor.scheduled == 3 ? true : nil }
+            await #expect { try await bounded.evento.submit(scheduled("s3"), wait: nil) } throws: { e in
+                guard let e = e as? EventoError else { return false }
+                return e.code == .overloaded && e.retryAfterSeconds == 1 && e.message.contains("3 commands are scheduled") && e.message.contains("--max-scheduled")
+            }
+            #expect(try await bounded.memory.command(id: "s3") == nil, "a refused command is not logged")
+            // A command due now is not held by a timer: accepted and run.
+            let now = try await bounded.evento.submit(addDraft("now", to: try EntityId(parsing: "counter:2")), wait: .seconds(30))
+            #expect(now.finishedResult?.0.status == .succeeded)
+        }
+        // The bytes of held commands count against the bytes bound.
+        var bytesOnly = PipelineHarness.fast
+        bytesOnly.maxBacklogBytes = 1_000
+        let b = PipelineHarness(configuration: bytesOnly)
+        b.functions.register(.fake("counter-handler", .handler, aggregate: "counter")) { Counter.handle($0) }
+        try await b.running {
+            _ = try await b.evento.submit(scheduled("big", pad: 1_500), wait: nil)
+            try await eventually("held") { b.evento.processor.scheduled == 1 ? true : nil }
+            await #expect { try await b.evento.submit(addDraft("small"), wait: nil) } throws: { e in
+                (e as? EventoError)?.code == .overloaded && "\(e)".contains("--max-backlog-bytes")
+            }
+        }
+    }
 }

@@ -108,7 +108,7 @@ public final class Evento: Sendable {
     /// - Throws: `EventoError` (validation, no handler, a bad cause), `IdempotencyConflict` (the id is
     ///   taken by another command).
     public func submit(_ draft: CommandDraft, wait: Duration?, headerTraceparent: String? = nil, serverSpan: String? = nil) async throws -> CommandReply {
-        try checkLoad()
+        try checkLoad(scheduling: draft.notBefore.map { $0 > .now() } ?? false)
         let id = draft.id ?? Identifiers.uuidV7()
         let (payload, _) = try validator.validateCommand(aggregate: draft.entity.aggregate, type: draft.type, payload: draft.payload, field: "payload")
         if validator.isInternalCommand(aggregate: draft.entity.aggregate, type: draft.type) {
@@ -165,8 +165,8 @@ public final class Evento: Sendable {
     }
 
     /// Refuses new work while the command backlog is full: a 429 that says when to try again.
-    func checkLoad() throws {
-        guard let why = processor.overloaded() else { return }
+    func checkLoad(scheduling: Bool = false) throws {
+        guard let why = processor.overloaded(scheduling: scheduling) else { return }
         EventoMetrics.requestsRefused.increment()
         var e = EventoError(.overloaded, "Evento is at its limit: \(why); try again in a second")
         e.retryAfterSeconds = 1

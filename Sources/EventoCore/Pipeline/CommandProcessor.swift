@@ -48,6 +48,10 @@ public final class CommandProcessor: Sendable {
         public var maxBacklog = 20_000
         /// Most payload bytes of such commands before new ones are refused likewise (`--max-backlog-bytes`).
         public var maxBacklogBytes = 256 * 1024 * 1024
+        /// Most commands held for a later time (durable timers, kept in memory until due) before clients'
+        /// new scheduled commands are refused likewise (`--max-scheduled`). Their payload bytes count in
+        /// `maxBacklogBytes`. Timers dispatchers set are never refused.
+        public var maxScheduled = 100_000
         /// Handler re-runs after version conflicts before the command fails.
         public var maxConflictRetries = 8
         /// First retry delay; doubles per attempt up to `maxBackoff`.
@@ -122,6 +126,8 @@ public final class CommandProcessor: Sendable {
         var arming = 0
         /// Payload bytes of the commands in the scheduler (queued or running).
         var backlogBytes = 0
+        /// Payload bytes of the commands in `timers`.
+        var timerBytes = 0
     }
 
     private let state: Mutex<State>
@@ -374,6 +380,7 @@ public final class CommandProcessor: Sendable {
         guard s.timerIds.insert(q.record.id).inserted else { return nil }
         s.timerOrder += 1
         s.timers.insert(Timer(due: due.millisecondsSinceEpoch, order: s.timerOrder, queued: q))
+        s.timerBytes += q.record.payload.text.utf8.count
         EventoMetrics.commandsScheduled.record(s.timers.count)
         if let armed = s.armedAt, armed <= due.millisecondsSinceEpoch { return nil }
         s.armedAt = due.millisecondsSinceEpoch
@@ -390,6 +397,7 @@ public final class CommandProcessor: Sendable {
             while let first = s.timers.min, first.due <= now {
                 let t = s.timers.removeMin()
                 s.timerIds.remove(t.queued.record.id)
+                s.timerBytes = max(0, s.timerBytes - t.queued.record.payload.text.utf8.count)
                 due.append(t.queued)
             }
             EventoMetrics.commandsScheduled.record(s.timers.count)
@@ -429,11 +437,15 @@ public final class CommandProcessor: Sendable {
     public var backlog: Int { state.withLock { $0.scheduler.backlog + $0.held.count } }
 
     /// Whether a new command from a client may be accepted now; nil when it may, else why not (the backlog
-    /// is at `maxBacklog` commands or `maxBacklogBytes` payload bytes).
-    public func overloaded() -> String? {
-        let (count, bytes) = state.withLock { s in
+    /// is at `maxBacklog` commands or `maxBacklogBytes` payload bytes, timers' included; for a command to
+    /// be held until later, `maxScheduled` timers are held already).
+    public func overloaded(scheduling: Bool = false) -> String? {
+        let (count, bytes, timers) = state.withLock { s in
             // Held commands (their entity's elders are still being queued) are few and brief: summed here.
-            (s.scheduler.backlog + s.held.count, s.backlogBytes + s.held.reduce(0) { $0 + $1.record.payload.text.utf8.count })
+            (s.scheduler.backlog + s.held.count, s.backlogBytes + s.timerBytes + s.held.reduce(0) { $0 + $1.record.payload.text.utf8.count }, s.timers.count)
+        }
+        if scheduling && timers >= configuration.maxScheduled {
+            return "\(timers) commands are scheduled for later (the limit is \(configuration.maxScheduled), --max-scheduled)"
         }
         if count >= configuration.maxBacklog {
             return "\(count) commands are accepted and not finished (the limit is \(configuration.maxBacklog), --max-backlog)"
