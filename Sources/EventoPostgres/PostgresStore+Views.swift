@@ -123,12 +123,15 @@ extension PostgresStore: ViewStore {
         try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.projectorColumns) FROM projectors ORDER BY name", binds: PostgresBindings())).map(Self.projector)
     }
 
-    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?) async throws {
+    @discardableResult
+    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?, at track: (generation: Int64, cursor: Int64)?) async throws -> Bool {
         try await writer.perform { tx in
             var p = try await Self.projector(name, in: tx) ?? ProjectorState(name: name)
+            guard p.isAt(track) else { return false }
             p.status = status
             p.lastError = lastError
             try await Self.save(p, in: tx)
+            return true
         }
     }
 

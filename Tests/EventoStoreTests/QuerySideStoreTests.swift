@@ -107,6 +107,32 @@ import Testing
         }
     }
 
+    /// A status is written only where the caller saw the projector: a failure decided on a batch of the
+    /// live generation does not park a rebuild that began meanwhile (before: it did, and a retryable one
+    /// turned `rebuilding` back into `running`).
+    @Test(arguments: Backend.all)
+    func aProjectorStatusIsWrittenOnlyWhereTheCallerSawTheProjector(_ backend: Backend) async throws {
+        let opened = try await backend.open()
+        defer { opened.close() }
+        let views = try #require(opened.store as? any ViewStore)
+        try await views.commitProjection(ProjectionCommit(projector: "p", generation: 1, from: 0, to: 3, operations: []))
+        let seen = try #require(try await views.projectorState("p"))
+        #expect(seen.track.generation == 1 && seen.track.cursor == 3)
+        #expect(try await views.setProjectorStatus("p", status: .running, lastError: "a retryable failure", at: seen.track))
+        #expect(try await views.projectorState("p")?.lastError == "a retryable failure")
+        // A rebuild begins; the failure the runner saw on generation 1 comes in late.
+        _ = try await views.beginRebuild("p")
+        #expect(try await views.setProjectorStatus("p", status: .parked, lastError: "stale", at: seen.track) == false)
+        #expect(try await views.setProjectorStatus("p", status: .running, lastError: "stale", at: seen.track) == false)
+        let rebuilding = try #require(try await views.projectorState("p"))
+        #expect(rebuilding.status == .rebuilding && rebuilding.lastError == nil)
+        // At the rebuild's own track it parks; without a track (an operator's retry) it is always written.
+        #expect(try await views.setProjectorStatus("p", status: .parked, lastError: "stuck", at: rebuilding.track))
+        #expect(try await views.projectorState("p")?.status == .parked)
+        #expect(try await views.setProjectorStatus("p", status: .rebuilding, lastError: nil, at: nil))
+        #expect(try await views.projectorState("p")?.status == .rebuilding)
+    }
+
     @Test(arguments: Backend.all)
     func viewsApplyOperationsWithTheCursorOnceAndRebuildsSwapGenerations(_ backend: Backend) async throws {
         let opened = try await backend.open()

@@ -69,7 +69,8 @@ extension Evento {
         guard status.state.status == .parked else {
             throw EventoError(.conflict, "projector \(name) is \(status.state.status.rawValue); only a parked projector can be retried")
         }
-        try await viewStore().setProjectorStatus(name, status: status.state.rebuildCursor != nil ? .rebuilding : .running, lastError: status.state.lastError)
+        try await viewStore().setProjectorStatus(
+            name, status: status.state.rebuildCursor != nil ? .rebuilding : .running, lastError: status.state.lastError, at: status.state.track)
         projectors?.wake(name)
         return try await projector(name)
     }

@@ -101,10 +101,10 @@ public final class ProjectorRunner: Sendable {
                 } catch let e as FunctionCallError {
                     failures += 1
                     if !e.retryable || failures >= projector.maxAttempts {
-                        try await park(name, failures: failures, error: "at position \(batch[0].position) (event \(batch[0].id)): \(e.description)")
+                        try await park(name, at: state.track, failures: failures, error: "at position \(batch[0].position) (event \(batch[0].id)): \(e.description)")
                         failures = 0
                     } else {
-                        try await store.setProjectorStatus(name, status: state.status, lastError: e.description)
+                        try await store.setProjectorStatus(name, status: state.status, lastError: e.description, at: state.track)
                         let exponent = min(failures - 1, 7)
                         await sleep(min(baseBackoff * (1 << exponent), .seconds(10)), name)
                     }
@@ -122,15 +122,17 @@ public final class ProjectorRunner: Sendable {
             } catch is ProjectionConflict {
                 continue  // moved meanwhile (a rebuild began, or another instance ran it): read the state again
             } catch let e as EventoError where e.code == .conflict || e.code == .validation {
-                try await park(name, failures: 1, error: "at position \(batch.first?.position ?? to): \(e.message)")
+                try await park(name, at: state.track, failures: 1, error: "at position \(batch.first?.position ?? to): \(e.message)")
             }
         }
     }
 
-    private func park(_ name: String, failures: Int, error: String) async throws {
+    /// Parks the projector where the failed batch was read (`track`); moved on meanwhile (a rebuild began),
+    /// it is not parked: the loop reads its state again.
+    private func park(_ name: String, at track: (generation: Int64, cursor: Int64), failures: Int, error: String) async throws {
+        guard try await store.setProjectorStatus(name, status: .parked, lastError: error, at: track) else { return }
         logger.warning("projector parked", metadata: ["evento.function": "\(name)", "attempts": "\(failures)", "error": "\(error)"])
         EventoMetrics.projectorsParked.increment()
-        try await store.setProjectorStatus(name, status: .parked, lastError: error)
     }
 
     /// Sleeps for `duration`, or until `wake(name)`, whichever comes first.

@@ -100,6 +100,12 @@ public struct ProjectorState: Sendable, Hashable {
         if let rebuildCursor { return (generation + 1, rebuildCursor) }
         return (generation, cursor)
     }
+
+    /// Whether the projector is at `expected` (nil: anywhere): see `ViewStore.setProjectorStatus`.
+    public func isAt(_ expected: (generation: Int64, cursor: Int64)?) -> Bool {
+        guard let expected else { return true }
+        return track == expected
+    }
 }
 
 /// A projector's batch: the operations its events gave and the cursor they take it to, committed together.
@@ -160,8 +166,14 @@ public protocol ViewStore: Sendable {
     func commitProjection(_ commit: ProjectionCommit) async throws
     func projectorState(_ name: String) async throws -> ProjectorState?
     func projectorStates() async throws -> [ProjectorState]
-    /// Sets a projector's status and last error (created at generation 1, cursor 0 when it has no state).
-    func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?) async throws
+    /// Sets a projector's status and last error (created at generation 1, cursor 0 when it has no state),
+    /// only while the projector is still where the caller saw it: at `track` (the generation it writes and
+    /// its cursor there, `ProjectorState.track`; nil: wherever it is). A status decided on a batch that a
+    /// rebuild or another instance has moved past is dropped, so a stale failure never parks a rebuild that
+    /// began meanwhile, nor turns its `rebuilding` back into `running`.
+    /// - Returns: whether it was written.
+    @discardableResult
+    func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?, at track: (generation: Int64, cursor: Int64)?) async throws -> Bool
     /// Starts (or restarts) a rebuild: generation + 1 from position 0, emptied first.
     func beginRebuild(_ name: String) async throws -> ProjectorState
     /// Makes the rebuilt generation the live one for every view of the projector at once, and drops the

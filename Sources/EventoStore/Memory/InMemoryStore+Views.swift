@@ -45,13 +45,16 @@ extension InMemoryStore: ViewStore {
 
     public func projectorStates() async throws -> [ProjectorState] { try read { $0.projectors.values.sorted { $0.name < $1.name } } }
 
-    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?) async throws {
+    @discardableResult
+    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?, at track: (generation: Int64, cursor: Int64)?) async throws -> Bool {
         try write { s, now in
             var p = s.projectors[name] ?? ProjectorState(name: name)
+            guard p.isAt(track) else { return false }
             p.status = status
             p.lastError = lastError
             p.updatedAt = now
             s.projectors[name] = p
+            return true
         }
     }
 

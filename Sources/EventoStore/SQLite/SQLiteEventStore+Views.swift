@@ -130,12 +130,15 @@ extension SQLiteEventStore: ViewStore {
         }
     }
 
-    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?) async throws {
+    @discardableResult
+    public func setProjectorStatus(_ name: String, status: ProjectorState.Status, lastError: String?, at track: (generation: Int64, cursor: Int64)?) async throws -> Bool {
         try await writer.perform { tx in
             var p = try Self.projector(name, tx.connection) ?? ProjectorState(name: name)
+            guard p.isAt(track) else { return false }
             p.status = status
             p.lastError = lastError
             try Self.save(p, tx)
+            return true
         }
     }
 
