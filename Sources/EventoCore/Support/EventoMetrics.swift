@@ -35,6 +35,10 @@ public enum EventoMetrics {
     /// Time of one group-commit transaction, fsync included.
     public static let appendCommitDuration = Timer(label: "evento_store_commit_duration_seconds")
     public static let eventsAppended = Counter(label: "evento_events_appended_total")
+    /// Times the SQLite writer copied the last WAL frames itself so that the WAL could start over, and how
+    /// long that took between two group commits.
+    public static let walRestarts = Counter(label: "evento_store_wal_restarts_total")
+    public static let walRestartDuration = Timer(label: "evento_store_wal_restart_duration_seconds")
 
     // Snapshots
     /// Events the snapshot lagged behind when a handler needed the aggregate (then caught up).

@@ -19,6 +19,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let versionCache = VersionCache()
     private let versionCacheLimit = 200_000
     private let counters = Mutex(WriterStatistics())
+    private let walRestart: WALRestart?
 
     /// Transactions committed and writes they carried, since start.
     var statistics: WriterStatistics { counters.withLock { $0 } }
@@ -27,10 +28,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// - Parameter onCommit: runs on the writer thread after each commit, before its writers are resumed,
     ///   with the new head position (nil when no event was written) and the entity versions it set.
     init(
-        connection: SQLiteConnection, maxBatch: Int,
+        connection: SQLiteConnection, maxBatch: Int, walRestart: WALRestart? = nil,
         onCommit: @escaping @Sendable (_ headPosition: Int64?, _ versions: [String: Int64]) -> Void
     ) {
         self.connection = connection
+        self.walRestart = walRestart
         self.onCommit = onCommit
         threads = OwnedThreads(name: "evento-sqlite-writer", maxBatch: maxBatch) { [unowned self] _, batch in self.run(batch) }
     }
@@ -126,6 +128,20 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         if tx.headPosition != nil || !tx.committedVersions.isEmpty { onCommit(tx.headPosition, tx.committedVersions) }
         for op in batch { op.finish() }
+        // The WAL is long and the checkpointer cannot catch up while commits keep coming: copy what it has
+        // not copied yet (the frames since its last checkpoint) here, with no write in between, so that the
+        // next transaction begins with the WAL fully copied and SQLite rewinds it. After the writers above
+        // were answered; those queued meanwhile join the next, larger group.
+        if walRestart?.take() == true {
+            let s = ContinuousClock.now
+            do {
+                try control("PRAGMA wal_checkpoint(PASSIVE)")
+                EventoMetrics.walRestarts.increment()
+            } catch {
+                // Busy (the checkpointer is copying): asked again after its next checkpoint.
+            }
+            EventoMetrics.walRestartDuration.recordNanoseconds((ContinuousClock.now - s).nanoseconds)
+        }
     }
 }
 

@@ -20,6 +20,11 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
         public var readers: Int = 4
         /// Most writes folded into one transaction.
         public var maxGroupCommit: Int = 512
+        /// Bytes the WAL may hold beyond what has been copied into the database before the writer lets it
+        /// start over (and the size the WAL file is truncated to when it does).
+        public var walLimitBytes: Int = 256 * 1024 * 1024
+        /// How often the checkpointer copies the WAL into the database.
+        public var checkpointInterval: Duration = .milliseconds(250)
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 
@@ -49,15 +54,19 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
         try writeConnection.execute("PRAGMA synchronous=\(configuration.durable ? "FULL" : "NORMAL")")
         try writeConnection.execute("PRAGMA cache_size=-32768")  // 32 MiB
         try writeConnection.execute("PRAGMA temp_store=MEMORY")
-        // Checkpoints run on the checkpointer's thread, never inside a commit.
+        // Checkpoints run on the checkpointer's thread, never inside a commit; a WAL that starts over is
+        // truncated to the limit (see Checkpointer).
         try writeConnection.execute("PRAGMA wal_autocheckpoint=0")
+        try writeConnection.execute("PRAGMA journal_size_limit=\(configuration.walLimitBytes)")
+        let pageSize = Int(try writeConnection.scalarInt("PRAGMA page_size") ?? 4096)
+        let walRestart = WALRestart(restartFrames: Int64(configuration.walLimitBytes / max(512, pageSize)))
         try Schema.migrate(writeConnection)
         idDerivation = IdDerivation(key: try Self.idKey(writeConnection))
         let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
         let commits = CommitSignal(head: head)
         self.commits = commits
         let versions = self.versions
-        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit) { head, written in
+        writer = GroupCommitWriter(connection: writeConnection, maxBatch: configuration.maxGroupCommit, walRestart: walRestart) { head, written in
             versions.raise(written)
             if let head { commits.advance(to: head) }
         }
@@ -68,7 +77,7 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
             readConnections.append(c)
         }
         readers = ReaderPool(connections: readConnections)
-        checkpointer = try Checkpointer(path: path, logger: logger)
+        checkpointer = try Checkpointer(path: path, interval: configuration.checkpointInterval, restart: walRestart, logger: logger)
         logger.info("opened event store", metadata: ["path": "\(path)", "head": "\(head)"])
     }
 
