@@ -38,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     public var allowedHosts: [String]?
     /// fsync every commit (`synchronous=FULL`); off trades the last commits on power loss for speed.
     public var durable: Bool = true
+    /// SQLite: how far the WAL may grow past what has been copied into the database before it starts over
+    /// (`--max-wal-bytes`).
+    public var maxWALBytes: Int = SQLiteEventStore.Configuration(dataDirectory: "").walLimitBytes
     public var logLevel: Logger.Level = .info
     /// One token of the `admin` scope (`EVENTO_ADMIN_TOKEN`), added to `tokens`.
     public var adminToken: String?
@@ -297,6 +300,7 @@ func openStorage(_ config: ServerConfiguration, logger: Logger) async throws -> 
     }
     var storeConfig = SQLiteEventStore.Configuration(dataDirectory: config.dataDirectory)
     storeConfig.durable = config.durable
+    storeConfig.walLimitBytes = config.maxWALBytes
     return (try SQLiteEventStore(configuration: storeConfig, logger: logger), nil)
 }
 

@@ -13,6 +13,34 @@ import Testing
         return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
 
+    /// `--max-scheduled`: commands held for later beyond it are refused with 429 (commands due now are not);
+    /// `--max-wal-bytes` is taken, and a value that is not a positive number is refused at start.
+    @Test func scheduledCommandsBeyondMaxScheduledGet429AndTheWALLimitIsAFlag() async throws {
+        let dir = NSTemporaryDirectory() + "evento-scheduled-" + Identifiers.uuidV7()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/functions.json"
+        let f = Fixtures.python("counter", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"))
+        try JSONValue.array([f]).jsonText.write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try await ServerProcess(arguments: ["--functions", file, "--max-scheduled", "2", "--max-wal-bytes", "8388608"])
+        defer { Task { await server.kill() } }
+        for i in 0..<2 {
+            let r = try await server.post("/commands", json: ["id": .string("later-\(i)"), "entity": "counter:later", "type": "Increment", "payload": [:], "delayMs": 3_600_000])
+            #expect(r.status == 202 && r.json["status"] == "scheduled", "\(r.text)")
+        }
+        let refused = try await server.post("/commands", json: ["id": "later-2", "entity": "counter:later", "type": "Increment", "payload": [:], "delayMs": 3_600_000])
+        #expect(refused.status == 429, "\(refused.text)")
+        #expect(refused.header("Retry-After") != nil)
+        #expect(refused.json["detail"]?.stringValue?.contains("--max-scheduled") == true, "\(refused.text)")
+        #expect(try await server.get("/commands/later-2").status == 404, "a refused command is not logged")
+        let now = try await server.send("counter:now", "Increment")
+        #expect(now.json["command"]?["status"] == "succeeded", "\(now.text)")
+
+        let bad = try await runProgram([Binaries.evento, "serve", "--data-dir", dir + "/bad", "--port", "0", "--max-wal-bytes", "0"])
+        #expect(bad.status != 0)
+        #expect(bad.err.contains("--max-wal-bytes"), "\(bad.err)")
+    }
+
     @Test func aFloodGets429sWithRetryAfterWhileEverythingAcceptedIsDoneAndMemoryStaysBounded() async throws {
         let dir = NSTemporaryDirectory() + "evento-flood-" + Identifiers.uuidV7()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

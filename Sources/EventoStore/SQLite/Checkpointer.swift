@@ -15,8 +15,10 @@ import Synchronization
 /// while the checkpoint copies the old ones. The WAL then grew without end (2.3 GB after ten seconds of
 /// `evento bench events`, beside a 157 MB database), and each commit wrote at the end of an ever larger
 /// file. So when a checkpoint leaves more than `restartFrames` frames in the WAL, this thread asks the
-/// writer (`WALRestart`) to copy the few frames written since, itself, between two group commits: its next
+/// writer (`WALRestart`) to copy the frames written since, itself, between two group commits: its next
 /// transaction then begins with the WAL fully copied and rewinds it (truncated to `journal_size_limit`).
+/// (Copying again in the background until little is left did not shorten the writer's pause, whose cost
+/// is mostly the database file's fsync, and its back-to-back fsyncs slowed the commits'.)
 final class Checkpointer: Sendable {
     private let threads: OwnedThreads<Never>
 
@@ -25,19 +27,9 @@ final class Checkpointer: Sendable {
         threads = OwnedThreads(name: "evento-checkpoint", tick: interval) { _, _ in
             do {
                 let s = try connection.connection.statement("PRAGMA wal_checkpoint(PASSIVE)")
-                // One row: busy, frames in the WAL, frames copied into the database. A long WAL is copied
-                // again until little is left (what came in during the previous pass), so that what the
-                // writer copies itself, between two of its commits, is small.
-                for pass in 0..<16 {
-                    defer { s.reset() }
-                    guard try s.step() else { break }
-                    let (frames, copied) = (s.int64(1), s.int64(2))
-                    guard frames > restart.restartFrames else { break }
-                    if frames - copied <= restart.leftoverFrames || pass == 15 {
-                        restart.request()
-                        break
-                    }
-                }
+                defer { s.reset() }
+                // One row: busy, frames in the WAL, frames copied into the database.
+                if try s.step(), s.int64(1) > restart.restartFrames { restart.request() }
             } catch {
                 logger.warning("WAL checkpoint failed: \(error)")
             }
@@ -58,8 +50,6 @@ private struct CheckpointConnection: @unchecked Sendable {
 final class WALRestart: Sendable {
     /// Frames (pages) the WAL may hold after a background checkpoint before a restart is asked for.
     let restartFrames: Int64
-    /// Frames left to copy when the writer is asked to (the checkpointer copies until this few are left).
-    let leftoverFrames: Int64 = 64
     private let requested = Atomic<Bool>(false)
 
     init(restartFrames: Int64) { self.restartFrames = restartFrames }
