@@ -124,6 +124,7 @@ final class Worker: @unchecked Sendable {
         _ = evento_set_pipe_size(inPipe[1], 1 << 20)
         for fd in [inPipe[1], outPipe[0], errPipe[0]] { _ = evento_set_nonblocking(fd) }
         var env = ProcessInfo.processInfo.environment
+        for (k, v) in WorkerEnvironment.added { env[k] = v }
         for (k, v) in environment { env[k] = v }
         env["EVENTO_FUNCTION"] = function
         let spawned = spawnProcess(
@@ -502,4 +503,20 @@ final class Worker: @unchecked Sendable {
         }
         logger.info("\(line)", metadata: metadata)
     }
+}
+
+/// Variables the server gives every process worker on top of its own environment (`EVENTO_URL`, the
+/// workers' read token): kept here rather than set with `setenv`, which is not safe while other threads
+/// may read the environment.
+public enum WorkerEnvironment {
+    private static let variables = Mutex<[String: String]>([:])
+
+    /// Adds a variable for the workers started from now on; `overwrite: false` keeps one the server's own
+    /// environment has.
+    public static func set(_ name: String, _ value: String, overwrite: Bool = true) {
+        if !overwrite, ProcessInfo.processInfo.environment[name] != nil { return }
+        variables.withLock { $0[name] = value }
+    }
+
+    static var added: [String: String] { variables.withLock { $0 } }
 }

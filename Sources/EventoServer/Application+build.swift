@@ -129,7 +129,7 @@ public func buildApplication(
         // (`evento serve` removes them), and a query reads views with a read token of its own, made at each start.
         let workerToken = Identifiers.hex(Identifiers.randomBytes(32))
         try tokens.add(workerToken, scope: .read, source: "the functions' read token (EVENTO_TOKEN)")
-        setenv("EVENTO_TOKEN", workerToken, 1)
+        WorkerEnvironment.set("EVENTO_TOKEN", workerToken)
     }
     let processDirectory = try config.processDirectory.map { try ProcessDirectory($0) }
     let (store, clusterStore) = try await openStorage(config, logger: logger)
@@ -151,7 +151,7 @@ public func buildApplication(
     let address = ServerAddress(config.advertiseURL ?? "http://127.0.0.1:\(config.port)")
     // Process workers inherit the environment: EVENTO_URL tells them (queries above all) where to read views,
     // unless the operator set it. Set before any worker starts.
-    if config.port != 0 || config.advertiseURL != nil { setenv("EVENTO_URL", address.value, 0) }
+    if config.port != 0 || config.advertiseURL != nil { WorkerEnvironment.set("EVENTO_URL", address.value, overwrite: false) }
     let processor = evento.processor
     let kafka = config.kafka.map { KafkaRelay(store: store, schemas: schemas, configuration: $0, logger: logger) }
 
