@@ -53,6 +53,10 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     private let state = Mutex(State())
     /// Serialises registrations and removals (they start and stop processes).
     private let changes = AsyncLock()
+    /// Replaced transports still draining, by function name: a registration of that name waits for its
+    /// predecessor's drain first (put back meanwhile, a container deployment would adopt the very
+    /// containers the drain is about to remove). Other names do not wait.
+    private let draining = Mutex<[String: Task<Void, Never>]>([:])
     public typealias Store = FunctionCatalogue & CursorStore & EventLog
 
     let store: any Store
@@ -157,7 +161,8 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         // The transport's own spec is checked here (a container spec is EventoFunctions' business), before
         // anything is started or stored, and stored with its defaults filled in.
         let definition = try definition.normalized()
-        let (created, replaced) = try await changes.withLock { () async throws -> (Bool, Entry?) in
+        let (created, drain) = try await changes.withLock { () async throws -> (Bool, Task<Void, Never>?) in
+            if let earlier = draining.withLock({ $0[definition.name] }) { await earlier.value }
             let existing = state.withLock { $0.entries[definition.name] }
             if existing != nil && !replace {
                 throw EventoError(.conflict, "a function named \(definition.name) is already registered; DELETE /functions/\(definition.name) first")
@@ -193,11 +198,16 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
             logger.info(
                 existing == nil ? "function registered" : "function replaced",
                 metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
-            return (existing == nil, existing)
+            // Started here, waited for outside the lock: draining the old transport takes as long as its calls
+            // in flight (up to four timeouts), and registrations of other names need not wait for it.
+            let drain = existing.map { old in Task { await self.retire(old, replacedBy: definition) } }
+            if let drain { draining.withLock { $0[definition.name] = drain } }
+            return (existing == nil, drain)
         }
-        // Outside the lock: draining the old transport takes as long as its calls in flight (up to four
-        // timeouts), and other registrations and removals need not wait for it.
-        if let replaced { await retire(replaced, replacedBy: definition) }
+        if let drain {
+            await drain.value
+            draining.withLock { if $0[definition.name] == drain { $0[definition.name] = nil } }
+        }
         return (definition, created)
     }
 
@@ -250,10 +260,14 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
     /// gets to finish it after end-of-file before it is signalled (nil: the transport's own, 2 s for a
     /// process pool); a shutdown that already gave calls their time passes less.
     public func shutdown(callGrace: Duration? = nil) async {
+        // Replaced transports still draining stop now too (the drain ends early when cancelled).
+        let drains = draining.withLock { d in Array(d.values) }
+        for drain in drains { drain.cancel() }
         let transports = state.withLock { s in s.entries.values.map(\.transport) }
         // Together: each gives its workers time to exit after end-of-file.
         await withDiscardingTaskGroup { group in
             for t in transports { group.addTask { await t.shutdown(callGrace: callGrace) } }
+            for drain in drains { group.addTask { await drain.value } }
         }
     }
 

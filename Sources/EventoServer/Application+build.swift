@@ -38,8 +38,7 @@ public struct ServerConfiguration: Sendable {
     public var allowedHosts: [String]?
     /// fsync every commit (`synchronous=FULL`); off trades the last commits on power loss for speed.
     public var durable: Bool = true
-    /// SQLite: how far the WAL may grow past what has been copied into the database before it starts over
-    /// (`--max-wal-bytes`).
+    /// SQLite: bytes of frames the WAL may hold before it starts over (`--max-wal-bytes`).
     public var maxWALBytes: Int = SQLiteEventStore.Configuration(dataDirectory: "").walLimitBytes
     public var logLevel: Logger.Level = .info
     /// One token of the `admin` scope (`EVENTO_ADMIN_TOKEN`), added to `tokens`.

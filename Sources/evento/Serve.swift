@@ -108,7 +108,7 @@ struct Serve: AsyncParsableCommand {
     var maxBacklog: Int?
     @Option(name: .customLong("max-backlog-bytes"), help: "Most payload bytes of unfinished commands before new ones get 429 (default: $EVENTO_MAX_BACKLOG_BYTES or 268435456).")
     var maxBacklogBytes: Int?
-    @Option(name: .customLong("max-wal-bytes"), help: "SQLite: bytes the WAL may hold past what is copied into the database before it starts over, and its size after (default: $EVENTO_MAX_WAL_BYTES or 1073741824).")
+    @Option(name: .customLong("max-wal-bytes"), help: "SQLite: bytes of frames the WAL may hold before it starts over, and its file's size after; at least 1048576 (default: $EVENTO_MAX_WAL_BYTES or 1073741824).")
     var maxWALBytes: Int?
     @Option(name: .customLong("max-scheduled"), help: "Most commands held for a later time (notBefore, delayMs) before clients' new scheduled commands get 429 (default: $EVENTO_MAX_SCHEDULED or 100000).")
     var maxScheduled: Int?
@@ -171,7 +171,10 @@ struct Serve: AsyncParsableCommand {
         if let list = allowedOrigins ?? Environment.get("EVENTO_ALLOWED_ORIGINS") { config.allowedOrigins = Self.list(list) }
         if let list = allowedHosts ?? Environment.get("EVENTO_ALLOWED_HOSTS") { config.allowedHosts = Self.list(list) }
         config.durable = !noFsync
-        if let n = try maxWALBytes ?? Self.intEnv("EVENTO_MAX_WAL_BYTES") { config.maxWALBytes = max(1 << 20, try Self.positive(n, "--max-wal-bytes")) }
+        if let n = try maxWALBytes ?? Self.intEnv("EVENTO_MAX_WAL_BYTES") {
+            guard n >= 1 << 20 else { throw ValidationError("--max-wal-bytes: at least 1048576 (1 MiB), got \(n)") }
+            config.maxWALBytes = n
+        }
         config.functionsFile = functions ?? Environment.get("EVENTO_FUNCTIONS")
         config.adminToken = Environment.get("EVENTO_ADMIN_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
         config.tokens = try Self.accessTokens(file: tokensFile ?? Environment.get("EVENTO_TOKENS_FILE"), list: Environment.get("EVENTO_TOKENS"))

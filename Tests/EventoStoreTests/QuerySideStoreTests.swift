@@ -126,7 +126,7 @@ import Testing
         #expect(try await views.setProjectorStatus("p", status: .running, lastError: "stale", at: seen.track) == false)
         let rebuilding = try #require(try await views.projectorState("p"))
         #expect(rebuilding.status == .rebuilding && rebuilding.lastError == nil)
-        // At the rebuild's own track it parks; without a track (an operator's retry) it is always written.
+        // At the rebuild's own track it parks; without a track it is always written.
         #expect(try await views.setProjectorStatus("p", status: .parked, lastError: "stuck", at: rebuilding.track))
         #expect(try await views.projectorState("p")?.status == .parked)
         #expect(try await views.setProjectorStatus("p", status: .rebuilding, lastError: nil, at: nil))

@@ -49,8 +49,9 @@ public final class CommandProcessor: Sendable {
         /// Most payload bytes of such commands before new ones are refused likewise (`--max-backlog-bytes`).
         public var maxBacklogBytes = 256 * 1024 * 1024
         /// Most commands held for a later time (durable timers, kept in memory until due) before clients'
-        /// new scheduled commands are refused likewise (`--max-scheduled`). Their payload bytes count in
-        /// `maxBacklogBytes`. Timers dispatchers set are never refused.
+        /// new scheduled commands are refused likewise (`--max-scheduled`); their payload bytes have a bound
+        /// of their own at `maxBacklogBytes`. Only scheduled commands are refused by these (a timer may wait
+        /// for years: it must not lock out the work due now). Timers dispatchers set are never refused.
         public var maxScheduled = 100_000
         /// Handler re-runs after version conflicts before the command fails.
         public var maxConflictRetries = 8
@@ -437,15 +438,18 @@ public final class CommandProcessor: Sendable {
     public var backlog: Int { state.withLock { $0.scheduler.backlog + $0.held.count } }
 
     /// Whether a new command from a client may be accepted now; nil when it may, else why not (the backlog
-    /// is at `maxBacklog` commands or `maxBacklogBytes` payload bytes, timers' included; for a command to
-    /// be held until later, `maxScheduled` timers are held already).
+    /// is at `maxBacklog` commands or `maxBacklogBytes` payload bytes; for a command to be held until later,
+    /// `maxScheduled` timers or `maxBacklogBytes` of their payloads are held already).
     public func overloaded(scheduling: Bool = false) -> String? {
-        let (count, bytes, timers) = state.withLock { s in
+        let (count, bytes, timers, timerBytes) = state.withLock { s in
             // Held commands (their entity's elders are still being queued) are few and brief: summed here.
-            (s.scheduler.backlog + s.held.count, s.backlogBytes + s.timerBytes + s.held.reduce(0) { $0 + $1.record.payload.text.utf8.count }, s.timers.count)
+            (s.scheduler.backlog + s.held.count, s.backlogBytes + s.held.reduce(0) { $0 + $1.record.payload.text.utf8.count }, s.timers.count, s.timerBytes)
         }
         if scheduling && timers >= configuration.maxScheduled {
             return "\(timers) commands are scheduled for later (the limit is \(configuration.maxScheduled), --max-scheduled)"
+        }
+        if scheduling && timerBytes >= configuration.maxBacklogBytes {
+            return "the commands scheduled for later hold \(timerBytes) payload bytes (the limit is \(configuration.maxBacklogBytes), --max-backlog-bytes)"
         }
         if count >= configuration.maxBacklog {
             return "\(count) commands are accepted and not finished (the limit is \(configuration.maxBacklog), --max-backlog)"

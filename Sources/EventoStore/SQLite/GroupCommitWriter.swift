@@ -134,11 +134,13 @@ final class GroupCommitWriter: @unchecked Sendable {
         // were answered; those queued meanwhile join the next, larger group.
         if walRestart?.take() == true {
             let s = ContinuousClock.now
-            do {
-                try control("PRAGMA wal_checkpoint(PASSIVE)")
-                EventoMetrics.walRestarts.increment()
-            } catch {
-                // Busy (the checkpointer is copying): asked again after its next checkpoint.
+            // One row: busy, frames in the WAL, frames copied. Busy (the checkpointer is copying) or stopped
+            // short by a reader: not all copied, so no restart; asked again after the next checkpoint.
+            if let pass = try? connection.statement("PRAGMA wal_checkpoint(PASSIVE)") {
+                if (try? pass.step()) == true, pass.int64(0) == 0, pass.int64(1) == pass.int64(2) {
+                    EventoMetrics.walRestarts.increment()
+                }
+                pass.reset()
             }
             EventoMetrics.walRestartDuration.recordNanoseconds((ContinuousClock.now - s).nanoseconds)
         }

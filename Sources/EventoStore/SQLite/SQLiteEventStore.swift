@@ -20,8 +20,8 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
         public var readers: Int = 4
         /// Most writes folded into one transaction.
         public var maxGroupCommit: Int = 512
-        /// Bytes the WAL may hold beyond what has been copied into the database before the writer lets it
-        /// start over (and the size the WAL file is truncated to when it does).
+        /// Bytes of frames the WAL may hold (copied into the database or not) before the writer lets it start
+        /// over, at the next background checkpoint (and the size the WAL file is truncated to when it does).
         public var walLimitBytes: Int = 1024 * 1024 * 1024
         /// How often the checkpointer copies the WAL into the database.
         public var checkpointInterval: Duration = .milliseconds(250)
