@@ -113,13 +113,20 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                     let definition = try FunctionDefinition.parse(try json.value()).normalized()
                     let existing = state.withLock { $0.entries[name] }
                     if let existing, existing.definition.json == definition.json { continue }
+                    if let earlier = draining.withLock({ $0[name] }) { await earlier.value }
                     let transport = try await makeTransport(definition, verify: false)
                     state.withLock { s in
                         s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
                         s.reindex()
                     }
                     if let existing {
-                        await retire(existing, replacedBy: definition)
+                        // Drained in the background, as for a replacement here (the sync goes on meanwhile).
+                        let drain = Task { await self.retire(existing, replacedBy: definition) }
+                        draining.withLock { $0[name] = drain }
+                        Task { [weak self] in
+                            await drain.value
+                            self?.draining.withLock { if $0[name] == drain { $0[name] = nil } }
+                        }
                         logger.info("function replaced by another instance restarted here", metadata: ["evento.function": "\(name)"])
                     } else {
                         logger.info("function registered by another instance started here", metadata: ["evento.function": "\(name)"])
