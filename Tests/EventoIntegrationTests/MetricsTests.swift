@@ -38,6 +38,9 @@ import Testing
         #expect(m.contains(#"evento_function_call_duration_seconds_bucket{function="checking-handler",transport="process",le="0.001"}"#))
         #expect((sample(m, "evento_store_group_size_count") ?? 0) >= 6)
         #expect((sample(m, "evento_store_commit_duration_seconds_count") ?? 0) >= 6)
+        // The checkpointer reports the WAL's length (a multiple of the 4 KiB page size), bounded by --max-wal-bytes.
+        let wal = try #require(sample(m, "evento_store_wal_bytes"))
+        #expect(wal >= 0 && wal.truncatingRemainder(dividingBy: 4096) == 0 && wal <= Double(1 << 30), "\(wal)")
         #expect(sample(m, #"hb_requests{http_route="/commands",http_request_method="POST",http_response_status_code="200"}"#) == 3)
         #expect(sample(m, #"hb_requests{http_route="NotFound",http_request_method="GET",http_response_status_code="404"}"#) == 1)
         #expect(m.contains("evento_dispatch_lag_events"))

@@ -38,6 +38,8 @@ public enum EventoMetrics {
     /// Times the SQLite writer copied the last WAL frames itself so that the WAL could start over, and how
     /// long that took between two group commits.
     public static let walRestarts = Counter(label: "evento_store_wal_restarts_total")
+    /// The SQLite WAL's length (its frames, copied into the database or not), at the last checkpoint.
+    public static let walBytes = Gauge(label: "evento_store_wal_bytes")
     public static let walRestartDuration = Timer(label: "evento_store_wal_restart_duration_seconds")
 
     // Snapshots

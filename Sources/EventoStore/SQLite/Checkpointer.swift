@@ -1,3 +1,4 @@
+import CoreMetrics
 import EventoCore
 import Foundation
 import Logging
@@ -29,7 +30,10 @@ final class Checkpointer: Sendable {
                 let s = try connection.connection.statement("PRAGMA wal_checkpoint(PASSIVE)")
                 defer { s.reset() }
                 // One row: busy, frames in the WAL, frames copied into the database.
-                if try s.step(), s.int64(1) > restart.restartFrames { restart.request() }
+                if try s.step() {
+                    if s.int64(1) > restart.restartFrames { restart.request() }
+                    if s.int64(1) >= 0 { EventoMetrics.walBytes.record(s.int64(1) * restart.pageSize) }
+                }
             } catch {
                 logger.warning("WAL checkpoint failed: \(error)")
             }
@@ -50,9 +54,14 @@ private struct CheckpointConnection: @unchecked Sendable {
 final class WALRestart: Sendable {
     /// Frames (pages) the WAL may hold after a background checkpoint before a restart is asked for.
     let restartFrames: Int64
+    /// The database's page size (a frame holds one page).
+    let pageSize: Int64
     private let requested = Atomic<Bool>(false)
 
-    init(restartFrames: Int64) { self.restartFrames = restartFrames }
+    init(restartFrames: Int64, pageSize: Int64) {
+        self.restartFrames = restartFrames
+        self.pageSize = pageSize
+    }
 
     func request() { requested.store(true, ordering: .relaxed) }
 

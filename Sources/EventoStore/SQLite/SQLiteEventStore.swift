@@ -59,7 +59,7 @@ public final class SQLiteEventStore: EventoStorage, @unchecked Sendable {
         try writeConnection.execute("PRAGMA wal_autocheckpoint=0")
         try writeConnection.execute("PRAGMA journal_size_limit=\(configuration.walLimitBytes)")
         let pageSize = Int(try writeConnection.scalarInt("PRAGMA page_size") ?? 4096)
-        let walRestart = WALRestart(restartFrames: Int64(configuration.walLimitBytes / max(512, pageSize)))
+        let walRestart = WALRestart(restartFrames: Int64(configuration.walLimitBytes / max(512, pageSize)), pageSize: Int64(pageSize))
         try Schema.migrate(writeConnection)
         idDerivation = IdDerivation(key: try Self.idKey(writeConnection))
         let head = try writeConnection.scalarInt("SELECT COALESCE(MAX(position), 0) FROM events") ?? 0
