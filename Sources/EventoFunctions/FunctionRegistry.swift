@@ -113,7 +113,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                     let definition = try FunctionDefinition.parse(try json.value()).normalized()
                     let existing = state.withLock { $0.entries[name] }
                     if let existing, existing.definition.json == definition.json { continue }
-                    if let earlier = draining.withLock({ $0[name] }) { await earlier.value }
+                    await drainEnded(of: name)
                     let transport = try await makeTransport(definition, verify: false)
                     state.withLock { s in
                         s.entries[name] = Entry(definition: definition, transport: transport, metrics: Self.metrics(definition))
@@ -121,12 +121,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                     }
                     if let existing {
                         // Drained in the background, as for a replacement here (the sync goes on meanwhile).
-                        let drain = Task { await self.retire(existing, replacedBy: definition) }
-                        draining.withLock { $0[name] = drain }
-                        Task { [weak self] in
-                            await drain.value
-                            self?.draining.withLock { if $0[name] == drain { $0[name] = nil } }
-                        }
+                        _ = startDrain(existing, replacedBy: definition)
                         logger.info("function replaced by another instance restarted here", metadata: ["evento.function": "\(name)"])
                     } else {
                         logger.info("function registered by another instance started here", metadata: ["evento.function": "\(name)"])
@@ -169,7 +164,7 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
         // anything is started or stored, and stored with its defaults filled in.
         let definition = try definition.normalized()
         let (created, drain) = try await changes.withLock { () async throws -> (Bool, Task<Void, Never>?) in
-            if let earlier = draining.withLock({ $0[definition.name] }) { await earlier.value }
+            await drainEnded(of: definition.name)
             let existing = state.withLock { $0.entries[definition.name] }
             if existing != nil && !replace {
                 throw EventoError(.conflict, "a function named \(definition.name) is already registered; DELETE /functions/\(definition.name) first")
@@ -207,15 +202,27 @@ public final class FunctionRegistry: FunctionDirectory, Sendable {
                 metadata: ["evento.function": "\(definition.name)", "kind": "\(definition.kind.rawValue)"])
             // Started here, waited for outside the lock: draining the old transport takes as long as its calls
             // in flight (up to four timeouts), and registrations of other names need not wait for it.
-            let drain = existing.map { old in Task { await self.retire(old, replacedBy: definition) } }
-            if let drain { draining.withLock { $0[definition.name] = drain } }
-            return (existing == nil, drain)
+            return (existing == nil, existing.map { startDrain($0, replacedBy: definition) })
         }
-        if let drain {
-            await drain.value
-            draining.withLock { if $0[definition.name] == drain { $0[definition.name] = nil } }
-        }
+        await drain?.value
         return (definition, created)
+    }
+
+    /// Retires a replaced transport in a task of its own, listed in `draining` until it is done.
+    private func startDrain(_ old: Entry, replacedBy new: FunctionDefinition) -> Task<Void, Never> {
+        let name = new.name
+        let drain = Task { await self.retire(old, replacedBy: new) }
+        draining.withLock { $0[name] = drain }
+        Task { [weak self] in
+            await drain.value
+            self?.draining.withLock { if $0[name] == drain { $0[name] = nil } }
+        }
+        return drain
+    }
+
+    /// Waits until the drain of the function's replaced transport, if one is under way, has ended.
+    private func drainEnded(of name: String) async {
+        if let drain = draining.withLock({ $0[name] }) { await drain.value }
     }
 
     /// Stops the transport of a replaced registration once the calls it was given are done (new calls go to

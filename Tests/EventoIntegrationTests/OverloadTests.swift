@@ -16,14 +16,9 @@ import Testing
     /// `--max-scheduled`: commands held for later beyond it are refused with 429 (commands due now are not);
     /// `--max-wal-bytes` is taken, and a value that is not a positive number is refused at start.
     @Test func scheduledCommandsBeyondMaxScheduledGet429AndTheWALLimitIsAFlag() async throws {
-        let dir = NSTemporaryDirectory() + "evento-scheduled-" + Identifiers.uuidV7()
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let file = dir + "/functions.json"
-        let f = Fixtures.python("counter", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"))
-        try JSONValue.array([f]).jsonText.write(toFile: file, atomically: true, encoding: .utf8)
-        let server = try await ServerProcess(arguments: ["--functions", file, "--max-scheduled", "2", "--max-wal-bytes", "8388608"])
+        let server = try await ServerProcess(arguments: ["--max-scheduled", "2", "--max-wal-bytes", "8388608"])
         defer { Task { await server.kill() } }
+        #expect(try await server.register(Fixtures.python("counter", kind: "handler", aggregate: "counter", script: Fixtures.function("counter.py"))).status == 201)
         for i in 0..<2 {
             let r = try await server.post("/commands", json: ["id": .string("later-\(i)"), "entity": "counter:later", "type": "Increment", "payload": [:], "delayMs": 3_600_000])
             #expect(r.status == 202 && r.json["status"] == "scheduled", "\(r.text)")
@@ -36,7 +31,7 @@ import Testing
         let now = try await server.send("counter:now", "Increment")
         #expect(now.json["command"]?["status"] == "succeeded", "\(now.text)")
 
-        let bad = try await runProgram([Binaries.evento, "serve", "--data-dir", dir + "/bad", "--port", "0", "--max-wal-bytes", "0"])
+        let bad = try await runProgram([Binaries.evento, "serve", "--data-dir", server.dataDirectory + "/bad", "--port", "0", "--max-wal-bytes", "0"])
         #expect(bad.status != 0)
         #expect(bad.err.contains("--max-wal-bytes"), "\(bad.err)")
     }

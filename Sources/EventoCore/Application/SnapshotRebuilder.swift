@@ -106,9 +106,7 @@ public final class SnapshotRebuilder: Sendable {
                                 if events.count < 500 { break }
                             }
                             let refolded = Snapshot(entity: entity, version: at, state: state ?? .null)
-                            // As a command's completion: a state that cannot be read holds no unique value.
-                            let state = uniqueFields.isEmpty ? JSONValue.null : ((try? refolded.state.value()) ?? .null)
-                            let values = uniqueFields.map { UniqueValue(aggregate: aggregate, field: $0.name, value: $0.key(in: state), entity: entity) }
+                            let values = refolded.uniqueValues(uniqueFields)
                             // A value another entity holds (the new aggregator makes two states share it)
                             // fails this entity: its snapshot and reservations stay as they were.
                             try await store.replace(refolded, uniqueValues: values)

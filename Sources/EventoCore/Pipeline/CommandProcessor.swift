@@ -786,10 +786,7 @@ public final class CommandProcessor: Sendable {
                 guard let snapshot else {
                     return .failed("aggregate \(command.entity.aggregate) has unique fields, which need its aggregator's state; register an aggregator", retryable: true)
                 }
-                let state = (try? snapshot.state.value()) ?? .null
-                uniqueValues = uniqueFields.map { f in
-                    UniqueValue(aggregate: command.entity.aggregate, field: f.name, value: f.key(in: state), entity: command.entity)
-                }
+                uniqueValues = snapshot.uniqueValues(uniqueFields)
             }
             var commit = span?.child("commit")
             commit?.set("evento.events", events.count)

@@ -92,6 +92,16 @@ public struct CommandCompletion: Sendable {
     }
 }
 
+extension Snapshot {
+    /// The values of `fields` this snapshot's state holds, to reserve for its entity (a command's completion
+    /// and a snapshot rebuild alike); a state that cannot be read holds none.
+    public func uniqueValues(_ fields: [UniqueField]) -> [UniqueValue] {
+        guard !fields.isEmpty else { return [] }
+        let value = (try? state.value()) ?? .null
+        return fields.map { UniqueValue(aggregate: entity.aggregate, field: $0.name, value: $0.key(in: value), entity: entity) }
+    }
+}
+
 /// A unique field's value as an entity's new state holds it (nil: none, so it holds nothing).
 public struct UniqueValue: Sendable, Hashable {
     public var aggregate: String
