@@ -271,15 +271,14 @@ extension PostgresStore: SnapshotListing {
             }
             // A whole page each round (a refill asking only for what is missing would go row by row
             // through a run of states that do not match).
-            let wanted = limit
-            b.append(wanted)
+            b.append(limit)
             sql += " ORDER BY entity COLLATE \"C\" LIMIT $\(4 + 2 * filters.count)"
             let rows = try await read(PostgresQuery(unsafeSQL: sql, binds: b)).map { row in
                 let (entity, version, state, schemaId) = try row.decode((String, Int64, String, Int?).self)
                 return Snapshot(entity: EntityId(stored: entity), version: version, state: RawJSON(trusted: state), schemaId: schemaId)
             }
             found += rows.filter { filters.isEmpty || !$0.state.text.contains("\\u0000") || $0.matches(filters) }
-            guard rows.count == wanted, let last = rows.last else { break }
+            guard rows.count == limit, let last = rows.last else { break }
             cursor = last.entity.rawValue
         }
         return Array(found.prefix(limit))
